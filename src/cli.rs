@@ -1,0 +1,326 @@
+//! Command-line options: parsed by clap into plain data, then checked and
+//! turned into a [`Config`]. Every usage error becomes `Error::Usage`, which
+//! `main` reports as UNKNOWN (exit 3), never clap's exit 2.
+
+use std::ffi::OsString;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum, error::ErrorKind};
+
+use crate::error::{Error, Result};
+use crate::judge::{Destination, Selection, Thresholds};
+use crate::pools::Kind;
+use crate::range::Range;
+use crate::socket::canonical;
+
+const DEFAULT_WARNING: &str = "70";
+const DEFAULT_CRITICAL: &str = "90";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "check_ephemeral",
+    version,
+    about = "Warns before a Linux host runs out of ephemeral ports.",
+    long_about = "Warns before a Linux host runs out of ephemeral ports: models the pools the \
+kernel allocates from (one per source, destination and destination port for connect(), one per \
+local address for bind(addr, 0), one for UDP) and judges the worst against Nagios ranges.\n\n\
+Without any threshold option, -w 70 -c 90 apply. Given only --free-warning/--free-critical, \
+the percentage thresholds are off; -w or -c alone keeps the other's default.",
+    color = clap::ColorChoice::Never,
+    disable_version_flag = true
+)]
+struct Args {
+    /// Warning range over the worst pool's used percentage [default: 70]
+    #[arg(short = 'w', long = "warning", value_name = "RANGE")]
+    warning: Option<Range>,
+
+    /// Critical range over the worst pool's used percentage [default: 90]
+    #[arg(short = 'c', long = "critical", value_name = "RANGE")]
+    critical: Option<Range>,
+
+    /// Warning range over the worst pool's free port count (e.g. 500: alerts below 500)
+    #[arg(long = "free-warning", value_name = "RANGE")]
+    free_warning: Option<Range>,
+
+    /// Critical range over the worst pool's free port count (e.g. 100: alerts below 100)
+    #[arg(long = "free-critical", value_name = "RANGE")]
+    free_critical: Option<Range>,
+
+    /// Kinds of pool to judge, comma separated
+    #[arg(
+        long = "pools",
+        value_name = "KINDS",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "connect,bind,udp"
+    )]
+    pools: Vec<PoolKind>,
+
+    /// Judge only pools from this local address (repeatable)
+    #[arg(long = "source", value_name = "ADDR")]
+    sources: Vec<IpAddr>,
+
+    /// Judge only connect pools to this destination, e.g. 10.0.0.9:5432 or [::1]:443 (repeatable)
+    #[arg(long = "destination", value_name = "ADDR[:PORT]")]
+    destinations: Vec<DestinationArg>,
+
+    /// Pools of each kind listed in the long output
+    #[arg(long = "top", value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u16).range(0..=100))]
+    top: u16,
+
+    /// Seconds before giving up with UNKNOWN
+    #[arg(short = 't', long = "timeout", value_name = "SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=3600))]
+    timeout: u32,
+
+    /// Where the socket tables are read from
+    #[arg(long = "backend", value_enum, default_value = "auto")]
+    backend: Backend,
+
+    /// More detail: settings and backend, then counts, then timings (up to three times)
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    verbose: u8,
+
+    /// Print the version and exit
+    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
+    version: (),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PoolKind {
+    Connect,
+    Bind,
+    Udp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// netlink sock_diag, falling back to /proc/net where it is unavailable
+    Auto,
+    /// netlink sock_diag only
+    Netlink,
+    /// /proc/net only (cannot see bound-only sockets or explicit binds)
+    Proc,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct DestinationArg(Destination);
+
+impl FromStr for DestinationArg {
+    type Err = String;
+
+    /// `10.0.0.9`, `10.0.0.9:5432`, `::1`, `[::1]`, `[::1]:5432`.
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not ADDR or ADDR:PORT");
+        let (addr, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (addr, after) = rest.split_once(']').ok_or_else(bad)?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or_else(bad)?),
+            };
+            (addr, port)
+        } else if s.parse::<IpAddr>().is_ok() {
+            (s, None)
+        } else {
+            let (addr, port) = s.rsplit_once(':').ok_or_else(bad)?;
+            (addr, Some(port))
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+        let port = match port {
+            None => None,
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+                _ => return Err(format!("{p:?} is not a port (1-65535)")),
+            },
+        };
+        Ok(DestinationArg(Destination {
+            addr: canonical(addr),
+            port,
+        }))
+    }
+}
+
+/// Everything the check needs to know from its options.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub thresholds: Thresholds,
+    pub selection: Selection,
+    pub top: usize,
+    pub timeout: Duration,
+    pub backend: Backend,
+    pub verbose: u8,
+}
+
+/// A run of the check, or text to print with exit 0 (`--help`, `--version`).
+pub enum Parsed {
+    Run(Box<Config>),
+    Print(String),
+}
+
+pub fn command() -> clap::Command {
+    Args::command()
+}
+
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed> {
+    let matches = match command().try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            return Ok(Parsed::Print(e.to_string()));
+        }
+        Err(e) => return Err(Error::Usage(first_line(&e.to_string()))),
+    };
+    let args =
+        Args::from_arg_matches(&matches).map_err(|e| Error::Usage(first_line(&e.to_string())))?;
+    Ok(Parsed::Run(Box::new(config(args)?)))
+}
+
+fn config(args: Args) -> Result<Config> {
+    let any_pct = args.warning.is_some() || args.critical.is_some();
+    let any_free = args.free_warning.is_some() || args.free_critical.is_some();
+    let default = |given: Option<Range>, text: &str| match given {
+        Some(r) => Some(r),
+        None if any_free && !any_pct => None,
+        None => text.parse().ok(),
+    };
+    let thresholds = Thresholds {
+        used_warning: default(args.warning, DEFAULT_WARNING),
+        used_critical: default(args.critical, DEFAULT_CRITICAL),
+        free_warning: args.free_warning,
+        free_critical: args.free_critical,
+    };
+    let mut kinds: Vec<Kind> = args
+        .pools
+        .iter()
+        .map(|k| match k {
+            PoolKind::Connect => Kind::Connect,
+            PoolKind::Bind => Kind::Bind,
+            PoolKind::Udp => Kind::Udp,
+        })
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    if kinds.is_empty() {
+        return Err(Error::Usage(
+            "--pools: name at least one of connect, bind, udp".into(),
+        ));
+    }
+    Ok(Config {
+        thresholds,
+        selection: Selection {
+            kinds,
+            sources: args.sources.into_iter().map(canonical).collect(),
+            destinations: args.destinations.into_iter().map(|d| d.0).collect(),
+        },
+        top: usize::from(args.top),
+        timeout: Duration::from_secs(u64::from(args.timeout)),
+        backend: args.backend,
+        verbose: args.verbose.min(3),
+    })
+}
+
+/// clap's messages end with usage hints on further lines; keep the first.
+fn first_line(message: &str) -> String {
+    let line = message.lines().next().unwrap_or("invalid arguments");
+    line.strip_prefix("error: ").unwrap_or(line).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config> {
+        let argv = std::iter::once("check_ephemeral")
+            .chain(args.iter().copied())
+            .map(OsString::from);
+        match parse(argv)? {
+            Parsed::Run(c) => Ok(*c),
+            Parsed::Print(_) => panic!("printed instead of running"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = run(&[]).unwrap();
+        assert_eq!(c.thresholds.used_warning.unwrap().to_string(), "70");
+        assert_eq!(c.thresholds.used_critical.unwrap().to_string(), "90");
+        assert_eq!(c.selection.kinds, Kind::ALL.to_vec());
+        assert_eq!(
+            (c.top, c.timeout.as_secs(), c.backend),
+            (5, 10, Backend::Auto)
+        );
+    }
+
+    #[test]
+    fn free_thresholds_alone_switch_the_percentages_off() {
+        let c = run(&["--free-critical", "100:"]).unwrap();
+        assert!(c.thresholds.used_warning.is_none() && c.thresholds.used_critical.is_none());
+        let c = run(&["--free-critical", "100:", "-w", "50"]).unwrap();
+        assert_eq!(c.thresholds.used_critical.unwrap().to_string(), "90");
+    }
+
+    #[test]
+    fn destinations_in_every_form() {
+        let c = run(&[
+            "--destination",
+            "10.0.0.9:5432",
+            "--destination",
+            "10.0.0.9",
+            "--destination",
+            "::1",
+            "--destination",
+            "[::1]:443",
+            "--destination",
+            "[::ffff:127.0.0.1]:80",
+        ])
+        .unwrap();
+        let d: Vec<String> = c
+            .selection
+            .destinations
+            .iter()
+            .map(|d| format!("{} {:?}", d.addr, d.port))
+            .collect();
+        assert_eq!(
+            d,
+            [
+                "10.0.0.9 Some(5432)",
+                "10.0.0.9 None",
+                "::1 None",
+                "::1 Some(443)",
+                "127.0.0.1 Some(80)"
+            ]
+        );
+    }
+
+    #[test]
+    fn usage_errors_are_one_line() {
+        for args in [
+            &["-w", "abc"][..],
+            &["-c", "10:5"],
+            &["--free-warning", ""],
+            &["--pools", "tcp"],
+            &["--pools", ""],
+            &["--source", "10.0.0"],
+            &["--destination", "10.0.0.9:0"],
+            &["--destination", "10.0.0.9:70000"],
+            &["--destination", "[::1"],
+            &["--top", "-1"],
+            &["--top", "1000"],
+            &["-t", "0"],
+            &["-t", "99999999999"],
+            &["--backend", "magic"],
+            &["-w", "1", "-w", "2"],
+            &["--nonsense"],
+            &["extra"],
+        ] {
+            match run(args) {
+                Err(Error::Usage(m)) => {
+                    assert!(!m.contains('\n') && !m.is_empty(), "{args:?}: {m}")
+                }
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Reads the socket tables over NETLINK_SOCK_DIAG, filtered in the kernel to
+//! the local port range, and hands each record to a [`Sink`] without
+//! allocating per socket.
+//!
+//! TCP takes two walks of the kernel's socket hash: first the sockets that
+//! mark their port as bound (a small answer), then every connected and
+//! TIME_WAIT socket. Each walk covers IPv4 and IPv6 at once where the kernel
+//! serves the older `TCPDIAG_GETSOCK` request, else one request per family.
+
+pub mod wire;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto,
+    setsockopt, socket, sockopt,
+};
+
+use crate::error::{Error, Result};
+use crate::ports::PortRange;
+use crate::socket::{Protocol, Sink, Socket, TcpState};
+use wire::{Bytecode, Messages, NLMSG_DONE, NLMSG_ERROR, Request, RequestKind};
+
+/// Everything but TIME_WAIT and request sockets, which never hold a port
+/// through `bind()` that user space could see.
+const MARKS_STATES: u32 = all_states()
+    & !TcpState::TIME_WAIT.bit()
+    & !TcpState::SYN_RECV.bit()
+    & !TcpState::NEW_SYN_RECV.bit();
+
+/// Sockets with a peer: what `connect()` pools count.
+const CONNECTED_STATES: u32 = TcpState::ESTABLISHED.bit()
+    | TcpState::SYN_SENT.bit()
+    | TcpState::SYN_RECV.bit()
+    | TcpState::FIN_WAIT1.bit()
+    | TcpState::FIN_WAIT2.bit()
+    | TcpState::TIME_WAIT.bit()
+    | TcpState::CLOSE_WAIT.bit()
+    | TcpState::LAST_ACK.bit()
+    | TcpState::CLOSING.bit();
+
+const fn all_states() -> u32 {
+    (1 << 14) - 1
+}
+
+/// A large receive buffer: the kernel fills up to 32 KiB per `recv()`.
+const RECV_BUFFER: usize = 64 * 1024;
+
+/// Counts of what the dumps returned, for `-v`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DumpStats {
+    pub requests: u32,
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+pub struct Netlink {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+    seq: u32,
+    /// Whether the kernel serves `TCPDIAG_GETSOCK` (both families at once);
+    /// unknown until the first TCP dump.
+    both_families: Option<bool>,
+    pub stats: DumpStats,
+}
+
+impl Netlink {
+    pub fn open() -> Result<Netlink> {
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkSockDiag,
+        )
+        .map_err(|errno| Error::Netlink {
+            call: "socket",
+            errno,
+        })?;
+        // A bigger buffer only saves work; the default also works.
+        let _ = setsockopt(&fd, sockopt::RcvBuf, &(1 << 20));
+        Ok(Netlink {
+            fd,
+            buf: vec![0; RECV_BUFFER],
+            seq: 0,
+            both_families: None,
+            stats: DumpStats::default(),
+        })
+    }
+
+    /// Whether TCP dumps covered both families per request (for `-v`).
+    pub fn tcp_both_families(&self) -> Option<bool> {
+        self.both_families
+    }
+
+    /// Hands every TCP socket with its local port in `range` to `sink`:
+    /// first those that mark their port, then the connected ones.
+    pub fn read_tcp(&mut self, range: PortRange, sink: &mut impl Sink) -> Result<()> {
+        let marks = wire::marks_filter(range);
+        self.tcp_dump("bound TCP", MARKS_STATES, &marks, &mut |s| sink.marked(s))?;
+        let all = wire::range_filter(range);
+        self.tcp_dump("connected TCP", CONNECTED_STATES, &all, &mut |s| {
+            sink.socket(s)
+        })
+    }
+
+    /// Hands every UDP socket with its local port in `range` to `sink`.
+    pub fn read_udp(&mut self, range: PortRange, sink: &mut impl Sink) -> Result<()> {
+        let filter = wire::range_filter(range);
+        for family in [wire::AF_INET, wire::AF_INET6] {
+            let kind = RequestKind::Family {
+                family,
+                protocol: Protocol::Udp,
+            };
+            self.dump(
+                "UDP",
+                kind,
+                all_states(),
+                &filter,
+                Protocol::Udp,
+                &mut |s| sink.socket(s),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn tcp_dump(
+        &mut self,
+        name: &'static str,
+        states: u32,
+        filter: &Bytecode,
+        each: &mut dyn FnMut(&Socket),
+    ) -> Result<()> {
+        if self.both_families != Some(false) {
+            let kind = RequestKind::TcpBothFamilies;
+            match self.dump(name, kind, states, filter, Protocol::Tcp, each) {
+                Ok(()) => {
+                    self.both_families = Some(true);
+                    return Ok(());
+                }
+                // A kernel without the older request refuses it before
+                // sending any record: ask per family instead.
+                Err(Error::DumpRefused { errno, .. })
+                    if self.both_families.is_none()
+                        && matches!(errno, Errno::EINVAL | Errno::ENOENT | Errno::EOPNOTSUPP) =>
+                {
+                    self.both_families = Some(false);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for family in [wire::AF_INET, wire::AF_INET6] {
+            let kind = RequestKind::Family {
+                family,
+                protocol: Protocol::Tcp,
+            };
+            self.dump(name, kind, states, filter, Protocol::Tcp, each)?;
+        }
+        Ok(())
+    }
+
+    /// Sends one dump request and reads its reply to the end.
+    fn dump(
+        &mut self,
+        name: &'static str,
+        kind: RequestKind,
+        states: u32,
+        filter: &Bytecode,
+        protocol: Protocol,
+        each: &mut dyn FnMut(&Socket),
+    ) -> Result<()> {
+        self.seq = self.seq.wrapping_add(1);
+        let request = Request::new(kind, states, filter, self.seq);
+        let kernel = NetlinkAddr::new(0, 0);
+        retry_eintr(|| {
+            sendto(
+                self.fd.as_raw_fd(),
+                request.as_bytes(),
+                &kernel,
+                MsgFlags::empty(),
+            )
+        })
+        .map_err(|errno| Error::Netlink {
+            call: "sendto",
+            errno,
+        })?;
+        self.stats.requests += 1;
+        loop {
+            let n = retry_eintr(|| recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::MSG_TRUNC))
+                .map_err(|errno| Error::Netlink {
+                call: "recv",
+                errno,
+            })?;
+            if n > self.buf.len() {
+                return Err(Error::Malformed {
+                    dump: name,
+                    reason: "a reply is larger than the receive buffer",
+                });
+            }
+            if n == 0 {
+                return Err(Error::Malformed {
+                    dump: name,
+                    reason: "the kernel closed the reply without NLMSG_DONE",
+                });
+            }
+            self.stats.bytes += n as u64;
+            for message in Messages::new(&self.buf[..n]) {
+                let message = message.map_err(|reason| Error::Malformed { dump: name, reason })?;
+                if message.seq != self.seq {
+                    continue; // left over from an earlier request
+                }
+                match message.kind {
+                    NLMSG_DONE | NLMSG_ERROR => {
+                        let code = message.error_code();
+                        if code != 0 {
+                            return Err(Error::DumpRefused {
+                                dump: name,
+                                errno: Errno::from_raw(code),
+                            });
+                        }
+                        if message.kind == NLMSG_DONE {
+                            return Ok(());
+                        }
+                    }
+                    _ => {
+                        let socket = wire::parse_record(message.payload, protocol)
+                            .map_err(|reason| Error::Malformed { dump: name, reason })?;
+                        self.stats.messages += 1;
+                        each(&socket);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn retry_eintr<T>(mut call: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
+    loop {
+        match call() {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}

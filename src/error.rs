@@ -1,0 +1,48 @@
+//! The one error type. Every variant says what failed and with which path,
+//! option or errno; `main` alone turns it into `EPHEMERAL UNKNOWN` and exit 3.
+
+use std::io;
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A command-line option (or its value) is not acceptable.
+    #[error("{0}")]
+    Usage(String),
+
+    /// A kernel file could not be read at all.
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+
+    /// A kernel file was read but does not say what it should.
+    #[error("{}: {reason}", path.display())]
+    Parse { path: PathBuf, reason: String },
+
+    /// A netlink system call failed.
+    #[error("netlink sock_diag: {call} failed: {errno} ({})", errno.desc())]
+    Netlink { call: &'static str, errno: Errno },
+
+    /// The kernel refused a sock_diag request.
+    #[error("netlink sock_diag: the kernel refused the {dump} dump: {errno} ({})", errno.desc())]
+    DumpRefused { dump: &'static str, errno: Errno },
+
+    /// A sock_diag reply did not have the layout the kernel documents.
+    #[error("netlink sock_diag: malformed reply in the {dump} dump: {reason}")]
+    Malformed {
+        dump: &'static str,
+        reason: &'static str,
+    },
+}
+
+impl Error {
+    pub fn parse(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Parse {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,278 @@
+//! Judging: which pools the operator asked about, the state each is in by
+//! the thresholds, and the worst of them. A pure function of the model.
+
+use std::cmp::{Ordering, Reverse};
+use std::net::IpAddr;
+
+use crate::pools::{Kind, Model, Pool, PoolName, Tuple};
+use crate::range::Range;
+
+/// Plugin states, ordered so that `max` is the worst by the plugin rule:
+/// OK < UNKNOWN < WARNING < CRITICAL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum State {
+    Ok,
+    Unknown,
+    Warning,
+    Critical,
+}
+
+impl State {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            State::Ok => 0,
+            State::Warning => 1,
+            State::Critical => 2,
+            State::Unknown => 3,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            State::Ok => "OK",
+            State::Warning => "WARNING",
+            State::Critical => "CRITICAL",
+            State::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// The ranges pools are judged with: over the used percentage and over the
+/// free port count. A missing range never alerts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Thresholds {
+    pub used_warning: Option<Range>,
+    pub used_critical: Option<Range>,
+    pub free_warning: Option<Range>,
+    pub free_critical: Option<Range>,
+}
+
+impl Thresholds {
+    pub fn judge(&self, pool: &Pool) -> State {
+        let used = pool.used_pct();
+        let free = f64::from(pool.free);
+        let alerts = |range: &Option<Range>, value| range.as_ref().is_some_and(|r| r.alerts(value));
+        if alerts(&self.used_critical, used) || alerts(&self.free_critical, free) {
+            State::Critical
+        } else if alerts(&self.used_warning, used) || alerts(&self.free_warning, free) {
+            State::Warning
+        } else {
+            State::Ok
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Destination {
+    pub addr: IpAddr,
+    pub port: Option<u16>,
+}
+
+/// Which pools are judged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection {
+    pub kinds: Vec<Kind>,
+    pub sources: Vec<IpAddr>,
+    pub destinations: Vec<Destination>,
+}
+
+impl Selection {
+    fn source_matches(&self, addr: IpAddr) -> bool {
+        self.sources.is_empty() || self.sources.contains(&addr)
+    }
+
+    fn tuple_matches(&self, t: &Tuple) -> bool {
+        self.source_matches(t.source)
+            && (self.destinations.is_empty()
+                || self
+                    .destinations
+                    .iter()
+                    .any(|d| d.addr == t.destination && d.port.is_none_or(|p| p == t.port)))
+    }
+
+    /// One source and one destination with its port: exactly one tuple.
+    fn single_tuple(&self) -> Option<Tuple> {
+        match (self.sources.as_slice(), self.destinations.as_slice()) {
+            (
+                [source],
+                [
+                    Destination {
+                        addr,
+                        port: Some(port),
+                    },
+                ],
+            ) => Some(Tuple {
+                source: *source,
+                destination: *addr,
+                port: *port,
+            }),
+            _ => None,
+        }
+    }
+
+    /// What the pool of a tuple with no socket yet is known as.
+    fn new_tuple(&self) -> PoolName {
+        let one = |v: &[IpAddr]| match v {
+            [a] => Some(*a),
+            _ => None,
+        };
+        let destination = match self.destinations.as_slice() {
+            [d] => Some(*d),
+            _ => None,
+        };
+        PoolName::NewTuple {
+            source: one(&self.sources),
+            destination: destination.map(|d| d.addr),
+            port: destination.and_then(|d| d.port),
+        }
+    }
+}
+
+/// One kind of pool, judged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KindReport {
+    pub kind: Kind,
+    pub judged: bool,
+    /// How many pools of this kind matched the selection.
+    pub pools: usize,
+    /// The worst pools, worst first; never empty.
+    pub top: Vec<(Pool, State)>,
+}
+
+impl KindReport {
+    pub fn worst(&self) -> &(Pool, State) {
+        &self.top[0]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub state: State,
+    pub worst: (Pool, State),
+    pub kinds: Vec<KindReport>,
+}
+
+pub fn judge(model: &Model, selection: &Selection, thresholds: &Thresholds, top: usize) -> Report {
+    let kinds: Vec<KindReport> = Kind::ALL
+        .into_iter()
+        .map(|kind| {
+            let judged = selection.kinds.contains(&kind);
+            let mut worst = Worst::new(top.max(1));
+            let state = |pool: &Pool| {
+                if judged {
+                    thresholds.judge(pool)
+                } else {
+                    State::Ok
+                }
+            };
+            let offer = |worst: &mut Worst, pool: Pool| worst.offer(pool, state(&pool));
+            match kind {
+                Kind::Connect => match selection.single_tuple() {
+                    Some(tuple) => offer(&mut worst, model.connect_pool(tuple)),
+                    None => {
+                        for pool in model.connect_pools() {
+                            if let PoolName::Tuple(t) = pool.name
+                                && selection.tuple_matches(&t)
+                            {
+                                offer(&mut worst, pool);
+                            }
+                        }
+                        if worst.seen == 0 {
+                            offer(&mut worst, model.new_connect_pool(selection.new_tuple()));
+                        }
+                    }
+                },
+                Kind::Bind if !selection.sources.is_empty() => {
+                    let mut sources = selection.sources.clone();
+                    sources.sort();
+                    sources.dedup();
+                    for addr in sources {
+                        offer(&mut worst, model.bind_pool(addr));
+                    }
+                }
+                Kind::Bind => {
+                    for addr in model.bind_addresses() {
+                        offer(&mut worst, model.bind_pool(addr));
+                    }
+                }
+                Kind::Udp => {
+                    for pool in model.udp_pools() {
+                        offer(&mut worst, pool);
+                    }
+                }
+            }
+            let pools = worst.seen;
+            KindReport {
+                kind,
+                judged,
+                pools,
+                top: worst.into_sorted(),
+            }
+        })
+        .collect();
+    let worst = kinds
+        .iter()
+        .filter(|k| k.judged)
+        .map(|k| *k.worst())
+        .min_by(|a, b| badness(a).cmp(&badness(b)))
+        .unwrap_or_else(|| *kinds[0].worst());
+    Report {
+        state: worst.1,
+        worst,
+        kinds,
+    }
+}
+
+/// Sort key: worst state first, then fewest free ports, then the name so
+/// the output does not depend on hash order.
+type Badness = (Reverse<State>, u32, Reverse<u32>, NameKey);
+type NameKey = (u8, Option<IpAddr>, Option<IpAddr>, u16);
+
+fn badness((pool, state): &(Pool, State)) -> Badness {
+    let name = match pool.name {
+        PoolName::Tuple(t) => (0, Some(t.source), Some(t.destination), t.port),
+        PoolName::NewTuple {
+            source,
+            destination,
+            port,
+        } => (1, source, destination, port.unwrap_or(0)),
+        PoolName::Address(a) => (2, Some(a), None, 0),
+    };
+    (Reverse(*state), pool.free, Reverse(pool.used()), name)
+}
+
+/// Keeps the `n` worst pools offered, in bounded memory.
+struct Worst {
+    n: usize,
+    seen: usize,
+    kept: Vec<(Pool, State)>,
+}
+
+impl Worst {
+    fn new(n: usize) -> Worst {
+        Worst {
+            n,
+            seen: 0,
+            kept: Vec::with_capacity(2 * n),
+        }
+    }
+
+    fn offer(&mut self, pool: Pool, state: State) {
+        self.seen += 1;
+        self.kept.push((pool, state));
+        if self.kept.len() >= 2 * self.n {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        self.kept
+            .sort_by(|a, b| badness(a).cmp(&badness(b)).then(Ordering::Equal));
+        self.kept.truncate(self.n);
+    }
+
+    fn into_sorted(mut self) -> Vec<(Pool, State)> {
+        self.trim();
+        self.kept
+    }
+}

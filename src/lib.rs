@@ -1,0 +1,153 @@
+//! check_ephemeral: warns before a Linux host runs out of ephemeral ports.
+//!
+//! Data flows one way, one stage a module:
+//! kernel settings (`settings`) + socket dump (`diag`, `procnet`, via
+//! `read`) → pools (`pools`) → judged results (`judge`) → Nagios text
+//! (`output`). Only `settings` and the readers touch the system.
+
+pub mod cli;
+pub mod diag;
+pub mod error;
+pub mod judge;
+pub mod output;
+pub mod pools;
+pub mod ports;
+pub mod procnet;
+pub mod range;
+pub mod read;
+pub mod settings;
+pub mod socket;
+pub mod stage;
+
+use std::path::Path;
+use std::time::Instant;
+
+use cli::Config;
+use error::Result;
+use judge::State;
+use output::Context;
+use pools::Kind;
+use read::ReadInfo;
+use settings::{KernelSettings, SYSCTL_DIR};
+use stage::Stage;
+
+/// The state to exit with and the text to print.
+pub struct Outcome {
+    pub state: State,
+    pub text: String,
+}
+
+pub fn check(config: &Config) -> Result<Outcome> {
+    let started = Instant::now();
+    stage::enter(Stage::ReadingSettings);
+    let settings = KernelSettings::read(Path::new(SYSCTL_DIR))?;
+    let settings_time = started.elapsed();
+
+    let (builder, info) = read::read_tables(config.backend, &settings)?;
+
+    stage::enter(Stage::Modelling);
+    let modelling = Instant::now();
+    let model = builder.finish();
+    let report = judge::judge(&model, &config.selection, &config.thresholds, config.top);
+    let model_time = modelling.elapsed();
+
+    stage::enter(Stage::Reporting);
+    let mut context = Context {
+        verbose: config.verbose,
+        notes: notes(&model, &info, config),
+        verbose_lines: Vec::new(),
+    };
+    let v = &mut context.verbose_lines;
+    v.push((1, settings_line(&settings, &model)));
+    v.push((1, backend_line(&info)));
+    let t = &model.totals;
+    v.push((
+        2,
+        format!(
+            "read: {} TCP and {} UDP sockets in the range, {} tuples; {} netlink requests, {} records, {} bytes",
+            t.tcp_sockets,
+            t.udp_sockets,
+            model.tuple_count(),
+            info.netlink.requests,
+            info.netlink.messages,
+            info.netlink.bytes
+        ),
+    ));
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    v.push((
+        3,
+        format!(
+            "timings: settings {:.2} ms, TCP {:.2} ms, UDP {:.2} ms, model {:.2} ms, total {:.2} ms",
+            ms(settings_time),
+            ms(info.tcp_time),
+            ms(info.udp_time),
+            ms(model_time),
+            ms(started.elapsed())
+        ),
+    ));
+    let text = output::render(&report, &model, &config.thresholds, &context);
+    Ok(Outcome {
+        state: report.state,
+        text,
+    })
+}
+
+fn settings_line(s: &KernelSettings, model: &pools::Model) -> String {
+    let delay = match s.tw_reuse_delay_ms {
+        Some(ms) => format!("tcp_tw_reuse_delay {ms} ms"),
+        None => "no tcp_tw_reuse_delay (reuse after 1-2 s)".to_string(),
+    };
+    format!(
+        "kernel: port range {} ({} ports, {} reserved, {} marked by bind()); tcp_tw_reuse {}, tcp_timestamps {}, {delay}",
+        s.range,
+        s.range.len(),
+        s.reserved.count_in(s.range),
+        model.bind_marked(),
+        s.tw_reuse,
+        if s.timestamps { "on" } else { "off" },
+    )
+}
+
+fn backend_line(info: &ReadInfo) -> String {
+    let mut line = format!(
+        "backend: TCP from {}, UDP from {}",
+        info.tcp_from, info.udp_from
+    );
+    match info.both_families {
+        Some(true) => line.push_str(" (filtered in the kernel, IPv4 and IPv6 in one walk)"),
+        Some(false) => line.push_str(" (filtered in the kernel, one request per family)"),
+        None => {}
+    }
+    for why in &info.fallback {
+        line.push_str(&format!("; netlink unavailable for {why}"));
+    }
+    line
+}
+
+/// What user space cannot see, said where it matters for this answer.
+fn notes(model: &pools::Model, info: &ReadInfo, config: &Config) -> Vec<String> {
+    let mut notes = Vec::new();
+    let t = &model.totals;
+    if info.tcp_from == "/proc/net" {
+        notes.push(
+            "read from /proc/net, which shows neither bound-only sockets nor explicitly bound ports: \
+             ports they hold count as free here"
+                .to_string(),
+        );
+    }
+    if config.selection.kinds.contains(&Kind::Connect) && t.autobound_connected > 0 {
+        notes.push(format!(
+            "connect pools assume the {} connected sockets with automatically chosen ports got them \
+             from connect(); one that called bind(addr, 0) first also blocks its port for every other tuple",
+            t.autobound_connected
+        ));
+    }
+    if t.time_wait_reusable > 0 {
+        notes.push(format!(
+            "{} TIME_WAIT entries count as reusable, assuming their connections used TCP timestamps \
+             (user space cannot see it per connection)",
+            t.time_wait_reusable
+        ));
+    }
+    notes
+}

@@ -1,0 +1,272 @@
+//! All the text the plugin prints: the status line, the long output and the
+//! perfdata, made in one place from the judged report.
+
+use std::fmt::{self, Write as _};
+use std::net::IpAddr;
+
+use crate::judge::{KindReport, Report, State, Thresholds};
+use crate::pools::{Kind, Model, Pool, PoolName};
+use crate::range::Range;
+
+pub const SERVICE: &str = "EPHEMERAL";
+
+/// One perfdata metric: `label=value[uom];[warn];[crit];[min];[max]`.
+pub struct Perfdata<'a> {
+    pub label: &'static str,
+    pub value: Value,
+    pub uom: &'static str,
+    pub warn: Option<&'a Range>,
+    pub crit: Option<&'a Range>,
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+}
+
+pub enum Value {
+    Count(u64),
+    Percent(f64),
+}
+
+impl fmt::Display for Perfdata<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}=", self.label)?;
+        match self.value {
+            Value::Count(n) => write!(f, "{n}")?,
+            Value::Percent(p) => write!(f, "{p:.2}")?,
+        }
+        f.write_str(self.uom)?;
+        let field = |v: Option<String>| v.unwrap_or_default();
+        let fields = [
+            field(self.warn.map(Range::to_string)),
+            field(self.crit.map(Range::to_string)),
+            field(self.min.map(|n| n.to_string())),
+            field(self.max.map(|n| n.to_string())),
+        ];
+        // Trailing empty fields are dropped.
+        let used = fields
+            .iter()
+            .rposition(|s| !s.is_empty())
+            .map_or(0, |i| i + 1);
+        for s in &fields[..used] {
+            write!(f, ";{s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the reader adds to the report: how the tables were read, what the
+/// kernel cannot show, and for `-v` the counts and timings.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    pub verbose: u8,
+    pub notes: Vec<String>,
+    pub verbose_lines: Vec<(u8, String)>,
+}
+
+pub fn render(
+    report: &Report,
+    model: &Model,
+    thresholds: &Thresholds,
+    context: &Context,
+) -> String {
+    let mut out = String::new();
+    let (worst, state) = &report.worst;
+    let _ = writeln!(
+        out,
+        "{SERVICE} {} - {}: {} of {} ports free ({:.1}% used)",
+        state.word(),
+        pool_label(worst),
+        worst.free,
+        worst.capacity,
+        worst.used_pct()
+    );
+    for k in &report.kinds {
+        write_kind(&mut out, k);
+    }
+    for note in &context.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    for (level, line) in &context.verbose_lines {
+        if context.verbose >= *level {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    // One `|`, with all perfdata after it, at the end of the output.
+    if out.ends_with('\n') {
+        out.pop();
+    }
+    out.push_str(" | ");
+    let perf = perfdata(report, model, thresholds);
+    let perf: Vec<String> = perf.iter().map(ToString::to_string).collect();
+    out.push_str(&perf.join(" "));
+    out.push('\n');
+    out
+}
+
+fn write_kind(out: &mut String, k: &KindReport) {
+    let what = match (k.kind, k.pools) {
+        (Kind::Connect, 1) => "tuple",
+        (Kind::Connect, _) => "tuples",
+        (_, 1) => "address",
+        (_, _) => "addresses",
+    };
+    let judged = if k.judged { "" } else { ", not judged" };
+    let _ = writeln!(
+        out,
+        "{} pools: {} {what}{judged}; worst {}:",
+        k.kind.name(),
+        k.pools,
+        k.top.len()
+    );
+    for (pool, state) in &k.top {
+        let mark = match state {
+            State::Ok => "",
+            State::Warning => " [WARNING]",
+            State::Critical => " [CRITICAL]",
+            State::Unknown => " [UNKNOWN]",
+        };
+        let c = &pool.counts;
+        let reusable = if k.kind == Kind::Connect {
+            format!(" ({} reusable)", c.time_wait_reusable)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  {}: {} of {} free ({:.1}% used){mark}; {} established, {} TIME_WAIT{reusable}, {} other",
+            name_label(&pool.name),
+            pool.free,
+            pool.capacity,
+            pool.used_pct(),
+            c.established,
+            c.time_wait,
+            c.other
+        );
+    }
+}
+
+/// The pool as the status line names it: `connect 10.0.0.5 -> 10.0.0.9:5432`.
+pub fn pool_label(pool: &Pool) -> String {
+    format!("{} {}", pool.kind.name(), name_label(&pool.name))
+}
+
+fn name_label(name: &PoolName) -> String {
+    match *name {
+        PoolName::Tuple(t) => format!("{} -> {}", t.source, endpoint(t.destination, Some(t.port))),
+        PoolName::NewTuple {
+            source,
+            destination,
+            port,
+        } => {
+            let source = source.map_or("any source".to_string(), |s| s.to_string());
+            let destination =
+                destination.map_or("a new destination".to_string(), |d| endpoint(d, port));
+            format!("{source} -> {destination} (no socket yet)")
+        }
+        PoolName::Address(IpAddr::V6(a)) => format!("[{a}]"),
+        PoolName::Address(a) => a.to_string(),
+    }
+}
+
+fn endpoint(addr: IpAddr, port: Option<u16>) -> String {
+    match (addr, port) {
+        (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
+        (a, Some(p)) => format!("{a}:{p}"),
+        (a, None) => a.to_string(),
+    }
+}
+
+fn perfdata<'a>(report: &Report, model: &Model, th: &'a Thresholds) -> Vec<Perfdata<'a>> {
+    let mut perf = Vec::new();
+    for k in &report.kinds {
+        let (pool, _) = k.worst();
+        let (pct_label, free_label) = match k.kind {
+            Kind::Connect => ("connect_used_pct", "connect_free"),
+            Kind::Bind => ("bind_used_pct", "bind_free"),
+            Kind::Udp => ("udp_used_pct", "udp_free"),
+        };
+        let judged = |r: &'a Option<Range>| if k.judged { r.as_ref() } else { None };
+        perf.push(Perfdata {
+            label: pct_label,
+            value: Value::Percent(pool.used_pct()),
+            uom: "%",
+            warn: judged(&th.used_warning),
+            crit: judged(&th.used_critical),
+            min: Some(0),
+            max: Some(100),
+        });
+        perf.push(Perfdata {
+            label: free_label,
+            value: Value::Count(u64::from(pool.free)),
+            uom: "",
+            warn: judged(&th.free_warning),
+            crit: judged(&th.free_critical),
+            min: Some(0),
+            max: Some(u64::from(pool.capacity)),
+        });
+    }
+    let t = &model.totals;
+    let counts = [
+        ("capacity", u64::from(model.candidates())),
+        ("bind_marked", u64::from(model.bind_marked())),
+        ("tuples", model.tuple_count() as u64),
+        ("sockets", t.sockets),
+        ("time_wait", t.time_wait),
+        ("time_wait_reusable", t.time_wait_reusable),
+    ];
+    for (label, n) in counts {
+        perf.push(Perfdata {
+            label,
+            value: Value::Count(n),
+            uom: "",
+            warn: None,
+            crit: None,
+            min: None,
+            max: None,
+        });
+    }
+    perf
+}
+
+/// The one line for anything that prevents an honest answer.
+pub fn unknown(reason: &str) -> String {
+    let one_line: String = reason
+        .chars()
+        .map(|c| if c == '\n' || c == '|' { ' ' } else { c })
+        .collect();
+    format!("{SERVICE} UNKNOWN - {}\n", one_line.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perfdata_drops_trailing_empty_fields() {
+        let w: Range = "70".parse().unwrap();
+        let p = Perfdata {
+            label: "connect_used_pct",
+            value: Value::Percent(98.5),
+            uom: "%",
+            warn: Some(&w),
+            crit: None,
+            min: Some(0),
+            max: Some(100),
+        };
+        assert_eq!(p.to_string(), "connect_used_pct=98.50%;70;;0;100");
+        let p = Perfdata {
+            label: "tuples",
+            value: Value::Count(3),
+            uom: "",
+            warn: None,
+            crit: None,
+            min: None,
+            max: None,
+        };
+        assert_eq!(p.to_string(), "tuples=3");
+    }
+
+    #[test]
+    fn unknown_is_one_line_without_a_pipe() {
+        assert_eq!(unknown("a\nb | c"), "EPHEMERAL UNKNOWN - a b   c\n");
+    }
+}

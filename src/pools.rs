@@ -1,0 +1,555 @@
+//! The model: the pools the kernel really allocates ephemeral ports from,
+//! built in one pass over the socket records (see the README's "What it
+//! answers" and the kernel's `__inet_hash_connect`, `inet_csk_find_open_port`
+//! and `udp_lib_get_port`).
+//!
+//! - a **connect pool** per (source, destination, destination port): the
+//!   candidate ports minus those marked by `bind()` minus the tuple's own
+//!   entries, where a TIME_WAIT the kernel may take over does not count;
+//! - a **bind pool** per local address, and the wildcards: what
+//!   `bind(addr, 0)` can still get, under the kernel's address-conflict rules;
+//! - a **UDP pool** per wildcard family: what an unbound UDP socket can
+//!   still autobind.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::ports::{PortBits, PortRange, PortSet};
+use crate::settings::{KernelSettings, TwReuse};
+use crate::socket::{Protocol, Sink, Socket, TcpState, is_unspecified};
+
+/// TCP_TIMEWAIT_LEN: a TIME_WAIT lasts 60 s, so its age is 60 s minus what
+/// the kernel reports as left.
+const TIME_WAIT_MS: u32 = 60_000;
+/// Kernels without `tcp_tw_reuse_delay` reuse after one to two seconds;
+/// two is when reuse is certain.
+const OLD_KERNEL_REUSE_DELAY_MS: u32 = 2_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tuple {
+    pub source: IpAddr,
+    pub destination: IpAddr,
+    pub port: u16,
+}
+
+/// The sockets of a pool by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    pub established: u32,
+    pub time_wait: u32,
+    /// TIME_WAIT entries a new `connect()` may take over now.
+    pub time_wait_reusable: u32,
+    pub other: u32,
+}
+
+impl StateCounts {
+    fn add(&mut self, state: TcpState, reusable: bool) {
+        match state {
+            TcpState::ESTABLISHED => self.established += 1,
+            TcpState::TIME_WAIT => {
+                self.time_wait += 1;
+                self.time_wait_reusable += u32::from(reusable);
+            }
+            _ => self.other += 1,
+        }
+    }
+
+    pub fn total(&self) -> u32 {
+        self.established + self.time_wait + self.other
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Connect,
+    Bind,
+    Udp,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Connect, Kind::Bind, Kind::Udp];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Connect => "connect",
+            Kind::Bind => "bind",
+            Kind::Udp => "udp",
+        }
+    }
+}
+
+/// What a pool is the pool of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolName {
+    Tuple(Tuple),
+    /// A tuple that holds no socket yet; what is known of it.
+    NewTuple {
+        source: Option<IpAddr>,
+        destination: Option<IpAddr>,
+        port: Option<u16>,
+    },
+    /// A local address, or a wildcard (`0.0.0.0`, `::`).
+    Address(IpAddr),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool {
+    pub kind: Kind,
+    pub name: PoolName,
+    /// Ports a caller can get when nothing else holds any.
+    pub capacity: u32,
+    /// Ports a caller is sure to get now.
+    pub free: u32,
+    pub counts: StateCounts,
+}
+
+impl Pool {
+    pub fn used(&self) -> u32 {
+        self.capacity - self.free
+    }
+
+    /// Used share of the capacity in percent, to two decimals; a pool with
+    /// no capacity at all is 100 % used.
+    pub fn used_pct(&self) -> f64 {
+        if self.capacity == 0 {
+            return 100.0;
+        }
+        let pct = f64::from(self.used()) * 100.0 / f64::from(self.capacity);
+        (pct * 100.0).round() / 100.0
+    }
+}
+
+/// When a TIME_WAIT entry stops blocking its tuple (`tcp_twsk_unique`).
+#[derive(Clone, Copy, Debug)]
+struct TwPolicy {
+    reuse: TwReuse,
+    timestamps: bool,
+    delay_ms: u32,
+}
+
+impl TwPolicy {
+    /// The kernel cannot tell user space whether a TIME_WAIT had timestamps;
+    /// this assumes it had them exactly when `tcp_timestamps` is on now.
+    fn reusable(&self, s: &Socket) -> bool {
+        let applies = match self.reuse {
+            TwReuse::Never => false,
+            TwReuse::Always => true,
+            TwReuse::LoopbackOnly => {
+                s.local.is_loopback()
+                    || s.remote.is_loopback()
+                    || s.bound_dev_if == LOOPBACK_IFINDEX
+            }
+        };
+        let age_ms = TIME_WAIT_MS.saturating_sub(s.expires_ms);
+        s.state == TcpState::TIME_WAIT && applies && self.timestamps && age_ms > self.delay_ms
+    }
+}
+
+const LOOPBACK_IFINDEX: u32 = 1;
+
+/// The odd-size quirk: with the global range, `connect()` and
+/// `bind(addr, 0)` scan `size & !1` ports from a random start, so one of the
+/// two end ports is skipped by each call. A free end port is therefore not
+/// certain to be handed out.
+#[derive(Clone, Copy, Debug)]
+struct Quirk {
+    applies: bool,
+}
+
+impl Quirk {
+    fn new(range: PortRange) -> Quirk {
+        Quirk {
+            applies: range.len() >= 3 && range.len() % 2 == 1,
+        }
+    }
+
+    /// Ports sure to be handed out from the set `free`.
+    fn sure(self, free: &PortBits) -> u32 {
+        let count = free.count() as u32;
+        let ends_free = free.contains(0) || free.contains(free.len().saturating_sub(1));
+        count - u32::from(self.applies && ends_free)
+    }
+}
+
+/// Per local address of one protocol's table: the ports each address
+/// holds, and the ports held by sockets that conflict with every address.
+#[derive(Debug)]
+struct Table {
+    addrs: HashMap<IpAddr, (PortSet, StateCounts), FastHash>,
+    /// Held by a socket that every specific IPv4 binder conflicts with:
+    /// `0.0.0.0`, or `::` without IPV6_V6ONLY.
+    any_v4: PortBits,
+    /// Held by `::`, which every specific IPv6 binder conflicts with.
+    any_v6: PortBits,
+    /// Held by anything but an IPV6_V6ONLY socket: blocks `bind(0.0.0.0, 0)`.
+    all_but_v6only: PortBits,
+    /// Held by anything: blocks `bind(::, 0)`.
+    all: PortBits,
+    counts: StateCounts,
+}
+
+impl Table {
+    fn new(len: usize) -> Table {
+        Table {
+            addrs: HashMap::default(),
+            any_v4: PortBits::new(len),
+            any_v6: PortBits::new(len),
+            all_but_v6only: PortBits::new(len),
+            all: PortBits::new(len),
+            counts: StateCounts::default(),
+        }
+    }
+
+    /// The kernel's `inet_rcv_saddr_equal` with wildcards matching, folded
+    /// into bit sets: IPv4-mapped addresses arrive as IPv4.
+    fn add(&mut self, s: &Socket, i: usize) {
+        let v6only = s.v6only == Some(true);
+        match s.local {
+            IpAddr::V4(a) if a.is_unspecified() => self.any_v4.insert(i),
+            IpAddr::V6(a) if a.is_unspecified() => {
+                self.any_v6.insert(i);
+                if !v6only {
+                    self.any_v4.insert(i);
+                }
+            }
+            addr => {
+                let len = self.all.len();
+                let entry = self.addrs.entry(addr).or_default();
+                entry.0.insert(i, len);
+                entry.1.add(s.state, false);
+            }
+        }
+        self.all.insert(i);
+        if !(s.local.is_ipv6() && v6only) {
+            self.all_but_v6only.insert(i);
+        }
+        self.counts.add(s.state, false);
+    }
+
+    /// Ports `bind(addr, 0)` (or autobind, for the wildcards) cannot take.
+    fn taken_for(&self, addr: IpAddr) -> (PortBits, StateCounts) {
+        match addr {
+            IpAddr::V4(a) if a.is_unspecified() => (self.all_but_v6only.clone(), self.counts),
+            IpAddr::V6(a) if a.is_unspecified() => (self.all.clone(), self.counts),
+            _ => {
+                let mut taken = if addr.is_ipv4() {
+                    self.any_v4.clone()
+                } else {
+                    self.any_v6.clone()
+                };
+                let counts = match self.addrs.get(&addr) {
+                    Some((ports, counts)) => {
+                        ports.add_to(&mut taken);
+                        *counts
+                    }
+                    None => StateCounts::default(),
+                };
+                (taken, counts)
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct TupleEntry {
+    counts: StateCounts,
+    /// Entries that keep their port from this tuple.
+    blocking: u32,
+    /// Bit 0: the first port of the range is blocked; bit 1: the last.
+    ends: u8,
+}
+
+/// Totals over everything read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Sockets with the local port in the range, TCP and UDP.
+    pub sockets: u64,
+    pub tcp_sockets: u64,
+    pub udp_sockets: u64,
+    pub time_wait: u64,
+    pub time_wait_reusable: u64,
+    /// Connected TCP sockets whose port was chosen automatically: the ones
+    /// user space cannot tell from `bind(addr, 0)` + `connect()`.
+    pub autobound_connected: u64,
+}
+
+/// Takes the socket records in one pass; `finish` turns them into pools.
+pub struct PoolsBuilder {
+    range: PortRange,
+    candidates: PortBits,
+    marked: PortBits,
+    tw: TwPolicy,
+    tuples: HashMap<Tuple, TupleEntry, FastHash>,
+    tcp: Table,
+    udp: Table,
+    totals: Totals,
+}
+
+impl PoolsBuilder {
+    pub fn new(settings: &KernelSettings) -> PoolsBuilder {
+        let range = settings.range;
+        let len = range.len();
+        PoolsBuilder {
+            range,
+            candidates: PortBits::candidates(range, &settings.reserved),
+            marked: PortBits::new(len),
+            tw: TwPolicy {
+                reuse: settings.tw_reuse,
+                timestamps: settings.timestamps,
+                delay_ms: settings
+                    .tw_reuse_delay_ms
+                    .unwrap_or(OLD_KERNEL_REUSE_DELAY_MS),
+            },
+            tuples: HashMap::default(),
+            tcp: Table::new(len),
+            udp: Table::new(len),
+            totals: Totals::default(),
+        }
+    }
+
+    pub fn finish(self) -> Model {
+        let mut connect_base = self.candidates.clone();
+        connect_base.remove_all(&self.marked);
+        Model {
+            quirk: Quirk::new(self.range),
+            range: self.range,
+            bind_marked: (self.candidates.count() - connect_base.count()) as u32,
+            candidates: self.candidates,
+            connect_base,
+            tuples: self.tuples,
+            tcp: self.tcp,
+            udp: self.udp,
+            totals: self.totals,
+        }
+    }
+
+    /// UDP records taken so far.
+    pub fn udp_records(&self) -> u64 {
+        self.totals.udp_sockets
+    }
+
+    fn position(&self, s: &Socket) -> Option<usize> {
+        self.range
+            .contains(s.local_port)
+            .then(|| self.range.index(s.local_port))
+    }
+}
+
+impl Sink for PoolsBuilder {
+    fn marked(&mut self, s: &Socket) {
+        let Some(i) = self.position(s) else { return };
+        if s.protocol != Protocol::Tcp {
+            return;
+        }
+        self.marked.insert(i);
+        // Listeners and bound-only sockets reach the model only here.
+        if s.state.is_unconnected() {
+            self.tcp.add(s, i);
+            self.totals.sockets += 1;
+            self.totals.tcp_sockets += 1;
+        }
+    }
+
+    fn socket(&mut self, s: &Socket) {
+        let Some(i) = self.position(s) else { return };
+        self.totals.sockets += 1;
+        if s.protocol == Protocol::Udp {
+            self.totals.udp_sockets += 1;
+            self.udp.add(s, i);
+            return;
+        }
+        self.totals.tcp_sockets += 1;
+        self.tcp.add(s, i);
+        let reusable = self.tw.reusable(s);
+        if s.state == TcpState::TIME_WAIT {
+            self.totals.time_wait += 1;
+        }
+        // A socket on a marked or reserved port is not an entry of any
+        // connect pool: connect() never picks such a port.
+        if s.state.is_unconnected()
+            || s.remote_port == 0
+            || self.marked.contains(i)
+            || !self.candidates.contains(i)
+        {
+            return;
+        }
+        if s.state != TcpState::TIME_WAIT {
+            self.totals.autobound_connected += 1;
+        }
+        self.totals.time_wait_reusable += u64::from(reusable);
+        let last = self.range.len() - 1;
+        let tuple = Tuple {
+            source: s.local,
+            destination: s.remote,
+            port: s.remote_port,
+        };
+        let entry = self.tuples.entry(tuple).or_default();
+        entry.counts.add(s.state, reusable);
+        if !reusable {
+            entry.blocking += 1;
+            entry.ends |= u8::from(i == 0) | (u8::from(i == last) << 1);
+        }
+    }
+}
+
+/// The pools, ready to be asked.
+pub struct Model {
+    range: PortRange,
+    quirk: Quirk,
+    candidates: PortBits,
+    /// Candidates not marked by `bind()`: what a new tuple can get.
+    connect_base: PortBits,
+    bind_marked: u32,
+    tuples: HashMap<Tuple, TupleEntry, FastHash>,
+    tcp: Table,
+    udp: Table,
+    pub totals: Totals,
+}
+
+impl Model {
+    pub fn range(&self) -> PortRange {
+        self.range
+    }
+
+    /// `|C|`: the range minus the reserved ports.
+    pub fn candidates(&self) -> u32 {
+        self.candidates.count() as u32
+    }
+
+    /// Candidate ports marked by `bind()`, which `connect()` skips.
+    pub fn bind_marked(&self) -> u32 {
+        self.bind_marked
+    }
+
+    pub fn tuple_count(&self) -> usize {
+        self.tuples.len()
+    }
+
+    /// Capacity of a pool subject to the odd-size quirk.
+    fn quirked_capacity(&self) -> u32 {
+        self.quirk.sure(&self.candidates)
+    }
+
+    pub fn connect_pools(&self) -> impl Iterator<Item = Pool> + '_ {
+        self.tuples
+            .iter()
+            .map(|(tuple, entry)| self.connect_pool_from(PoolName::Tuple(*tuple), entry))
+    }
+
+    /// The pool of `tuple`, also when it holds no socket yet.
+    pub fn connect_pool(&self, tuple: Tuple) -> Pool {
+        let entry = self.tuples.get(&tuple).copied().unwrap_or_default();
+        self.connect_pool_from(PoolName::Tuple(tuple), &entry)
+    }
+
+    /// A tuple with no socket: what a connection to a new destination gets.
+    pub fn new_connect_pool(&self, name: PoolName) -> Pool {
+        self.connect_pool_from(name, &TupleEntry::default())
+    }
+
+    fn connect_pool_from(&self, name: PoolName, entry: &TupleEntry) -> Pool {
+        let base = self.connect_base.count() as u32;
+        let last = self.connect_base.len() - 1;
+        let lo_free = self.connect_base.contains(0) && entry.ends & 1 == 0;
+        let hi_free = self.connect_base.contains(last) && entry.ends & 2 == 0;
+        let skipped_end = u32::from(self.quirk.applies && (lo_free || hi_free));
+        let free = base
+            .saturating_sub(entry.blocking)
+            .saturating_sub(skipped_end);
+        Pool {
+            kind: Kind::Connect,
+            name,
+            capacity: self.quirked_capacity(),
+            free,
+            counts: entry.counts,
+        }
+    }
+
+    /// Local addresses that hold TCP ports, then the wildcards.
+    pub fn bind_addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.tcp.addrs.keys().copied().chain(WILDCARDS)
+    }
+
+    pub fn bind_pool(&self, addr: IpAddr) -> Pool {
+        let (taken, counts) = self.tcp.taken_for(addr);
+        let mut free = self.candidates.clone();
+        free.remove_all(&taken);
+        Pool {
+            kind: Kind::Bind,
+            name: PoolName::Address(addr),
+            capacity: self.quirked_capacity(),
+            free: self.quirk.sure(&free),
+            counts,
+        }
+    }
+
+    /// What an unbound UDP socket of each family can still autobind. UDP
+    /// scans the whole range: no odd-size quirk.
+    pub fn udp_pools(&self) -> impl Iterator<Item = Pool> + '_ {
+        WILDCARDS.into_iter().map(|addr| {
+            let (taken, counts) = self.udp.taken_for(addr);
+            let mut free = self.candidates.clone();
+            free.remove_all(&taken);
+            Pool {
+                kind: Kind::Udp,
+                name: PoolName::Address(addr),
+                capacity: self.candidates(),
+                free: free.count() as u32,
+                counts,
+            }
+        })
+    }
+}
+
+const WILDCARDS: [IpAddr; 2] = [
+    IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+];
+
+pub fn is_wildcard(addr: IpAddr) -> bool {
+    is_unspecified(addr)
+}
+
+/// FxHash: socket tables are local data, no hash flooding to fear, and the
+/// tuple map is touched once per socket.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+type FastHash = BuildHasherDefault<FxHasher>;
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(SEED);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}

@@ -1,0 +1,106 @@
+//! The reading stage: fills the model from netlink sock_diag, or from
+//! /proc/net where netlink is unavailable, and says which it used.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::unistd::{SysconfVar, sysconf};
+
+use crate::cli::Backend;
+use crate::diag::{DumpStats, Netlink};
+use crate::error::Result;
+use crate::pools::PoolsBuilder;
+use crate::procnet::{self, PROC_NET};
+use crate::settings::KernelSettings;
+use crate::stage::{self, Stage};
+
+/// How the tables were read, for the notes and `-v`.
+#[derive(Debug, Default)]
+pub struct ReadInfo {
+    /// Where TCP and UDP came from: "netlink" or "/proc/net".
+    pub tcp_from: &'static str,
+    pub udp_from: &'static str,
+    /// Why auto mode left netlink, if it did.
+    pub fallback: Vec<String>,
+    pub netlink: DumpStats,
+    pub both_families: Option<bool>,
+    pub tcp_time: Duration,
+    pub udp_time: Duration,
+}
+
+const NETLINK: &str = "netlink";
+const PROC: &str = "/proc/net";
+
+pub fn read_tables(
+    backend: Backend,
+    settings: &KernelSettings,
+) -> Result<(PoolsBuilder, ReadInfo)> {
+    let range = settings.range;
+    let mut info = ReadInfo::default();
+    let proc_dir = Path::new(PROC_NET);
+    let ticks = clock_ticks();
+    let mut builder = PoolsBuilder::new(settings);
+
+    stage::enter(Stage::ReadingTcp);
+    let started = Instant::now();
+    let mut netlink = None;
+    if backend != Backend::Proc {
+        let attempt = Netlink::open().and_then(|mut nl| {
+            nl.read_tcp(range, &mut builder)?;
+            Ok(nl)
+        });
+        match attempt {
+            Ok(nl) => {
+                info.tcp_from = NETLINK;
+                netlink = Some(nl);
+            }
+            Err(e) if backend == Backend::Auto => {
+                info.fallback.push(format!("TCP: {e}"));
+                // Start over: the failed dump may have delivered part of its records.
+                builder = PoolsBuilder::new(settings);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if netlink.is_none() {
+        procnet::read_tcp(proc_dir, range, ticks, &mut builder)?;
+        info.tcp_from = PROC;
+    }
+    info.tcp_time = started.elapsed();
+
+    stage::enter(Stage::ReadingUdp);
+    let started = Instant::now();
+    let mut udp_done = false;
+    if let Some(nl) = netlink.as_mut() {
+        let before = builder.udp_records();
+        match nl.read_udp(range, &mut builder) {
+            Ok(()) => {
+                info.udp_from = NETLINK;
+                udp_done = true;
+            }
+            // Only a dump refused before its first record can be redone.
+            Err(e) if backend == Backend::Auto && builder.udp_records() == before => {
+                info.fallback.push(format!("UDP: {e}"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !udp_done {
+        procnet::read_udp(proc_dir, range, ticks, &mut builder)?;
+        info.udp_from = PROC;
+    }
+    info.udp_time = started.elapsed();
+    if let Some(nl) = netlink {
+        info.netlink = nl.stats;
+        info.both_families = nl.tcp_both_families();
+    }
+    Ok((builder, info))
+}
+
+/// USER_HZ, the unit of /proc/net timers; 100 on every current architecture.
+fn clock_ticks() -> u32 {
+    match sysconf(SysconfVar::CLK_TCK) {
+        Ok(Some(n)) if n > 0 => u32::try_from(n).unwrap_or(100),
+        _ => 100,
+    }
+}

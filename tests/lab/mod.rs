@@ -1,0 +1,419 @@
+//! A private network namespace with a tiny port range, real loopback
+//! sockets, and the binary run inside it: the harness every kernel test uses.
+//!
+//! Each lab runs on a thread of its own that calls `unshare(CLONE_NEWNET)`:
+//! the namespace belongs to that thread (and the processes it starts) and
+//! disappears with its last socket when the thread ends, also when a test
+//! fails, so nothing is left behind to clean up. Only loopback addresses
+//! exist inside it.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
+
+/// The kernel settings a scenario starts from.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub range: (u16, u16),
+    pub reserved: &'static str,
+    pub tw_reuse: u8,
+    pub timestamps: u8,
+    pub tw_reuse_delay_ms: Option<u32>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            range: (40000, 40019),
+            reserved: "",
+            tw_reuse: 0,
+            timestamps: 1,
+            tw_reuse_delay_ms: None,
+        }
+    }
+}
+
+/// Why labs cannot run here, if they cannot.
+fn unavailable() -> Option<String> {
+    if !nix_is_root() {
+        return Some("needs root to create a network namespace".into());
+    }
+    if Command::new("ip").arg("-V").output().is_err() {
+        return Some("needs `ip` (iproute2)".into());
+    }
+    None
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Runs `f` in a fresh namespace set up with `settings`. Outside CI a
+/// machine that cannot make namespaces skips with a printed reason; under
+/// `CI=true` that is a failure, so CI can never pass by skipping.
+pub fn run<R: Send + 'static>(
+    name: &str,
+    settings: Settings,
+    f: impl FnOnce(&mut Lab) -> R + Send + 'static,
+) -> Option<R> {
+    if let Some(why) = unavailable() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{name}: cannot run under CI: {why}");
+        }
+        let _ = writeln!(io::stderr(), "skipped {name}: {why}");
+        return None;
+    }
+    let thread = std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            // SAFETY: unshare affects only this thread, which owns the lab.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(
+                rc,
+                0,
+                "unshare(CLONE_NEWNET): {}",
+                io::Error::last_os_error()
+            );
+            let mut lab = Lab::new(settings);
+            f(&mut lab)
+        })
+        .expect("spawn lab thread");
+    match thread.join() {
+        Ok(r) => Some(r),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+pub struct Lab {
+    pub settings: Settings,
+    /// Every socket the scenario made, kept open until the lab ends.
+    keep: Vec<Socket>,
+    listeners: Vec<TcpListener>,
+}
+
+/// What one run of the binary printed.
+#[derive(Debug)]
+pub struct CheckRun {
+    pub code: i32,
+    pub stdout: String,
+    pub perf: HashMap<String, f64>,
+}
+
+impl CheckRun {
+    pub fn perf(&self, label: &str) -> u32 {
+        match self.perf.get(label) {
+            Some(v) => *v as u32,
+            None => panic!("no perfdata {label} in:\n{}", self.stdout),
+        }
+    }
+}
+
+impl Lab {
+    fn new(settings: Settings) -> Lab {
+        let status = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .expect("run ip");
+        assert!(status.success(), "ip link set lo up failed");
+        let s = &settings;
+        sysctl(
+            "ip_local_port_range",
+            &format!("{} {}", s.range.0, s.range.1),
+        );
+        sysctl("ip_local_reserved_ports", s.reserved);
+        sysctl("tcp_tw_reuse", &s.tw_reuse.to_string());
+        sysctl("tcp_timestamps", &s.timestamps.to_string());
+        if let Some(ms) = s.tw_reuse_delay_ms {
+            sysctl("tcp_tw_reuse_delay", &ms.to_string());
+        }
+        Lab {
+            settings,
+            keep: Vec::new(),
+            listeners: Vec::new(),
+        }
+    }
+
+    pub fn range_len(&self) -> usize {
+        usize::from(self.settings.range.1 - self.settings.range.0) + 1
+    }
+
+    /// A listener with a deep backlog, so connects complete without accept.
+    pub fn listen(&mut self, addr: &str) -> SocketAddr {
+        let addr: SocketAddr = addr.parse().expect("listener address");
+        let s = new_socket(addr.ip(), Type::STREAM);
+        s.set_reuse_address(true).expect("SO_REUSEADDR");
+        s.bind(&addr.into()).expect("bind listener");
+        s.listen(4096).expect("listen");
+        let l: TcpListener = s.into();
+        let bound = l.local_addr().expect("local_addr");
+        self.listeners.push(l);
+        bound
+    }
+
+    /// A listener whose IPV6_V6ONLY is set as asked.
+    pub fn listen_v6(&mut self, addr: &str, v6only: bool) -> SocketAddr {
+        let addr: SocketAddr = addr.parse().expect("listener address");
+        let s = new_socket(addr.ip(), Type::STREAM);
+        s.set_only_v6(v6only).expect("IPV6_V6ONLY");
+        s.bind(&addr.into()).expect("bind listener");
+        s.listen(4096).expect("listen");
+        let l: TcpListener = s.into();
+        let bound = l.local_addr().expect("local_addr");
+        self.listeners.push(l);
+        bound
+    }
+
+    /// connect() from `source` (or the routed one) to `to`; the kernel
+    /// chooses the port (IP_BIND_ADDRESS_NO_PORT).
+    pub fn try_connect(&mut self, source: Option<&str>, to: SocketAddr) -> io::Result<()> {
+        let s = new_socket(to.ip(), Type::STREAM);
+        if let Some(src) = source {
+            set_bind_address_no_port(&s);
+            let src: IpAddr = src.parse().expect("source address");
+            s.bind(&SocketAddr::new(src, 0).into())?;
+        }
+        s.connect(&to.into())?;
+        self.keep.push(s);
+        Ok(())
+    }
+
+    pub fn connect(&mut self, source: Option<&str>, to: SocketAddr, n: usize) {
+        for i in 0..n {
+            if let Err(e) = self.try_connect(source, to) {
+                panic!("connect {i} of {n} to {to}: {e}");
+            }
+        }
+    }
+
+    /// bind(addr, 0) and connect: the port comes from the bind pool and is
+    /// marked for everyone, yet looks automatically chosen.
+    pub fn bind_then_connect(&mut self, source: &str, to: SocketAddr) {
+        let src: IpAddr = source.parse().expect("source");
+        let s = new_socket(to.ip(), Type::STREAM);
+        s.bind(&SocketAddr::new(src, 0).into()).expect("bind");
+        s.connect(&to.into()).expect("connect");
+        self.keep.push(s);
+    }
+
+    /// bind() to `addr` (port 0 lets the kernel choose) and keep the socket
+    /// bound without listening or connecting.
+    pub fn try_bind(&mut self, addr: SocketAddr, kind: Type) -> io::Result<u16> {
+        let s = new_socket(addr.ip(), kind);
+        s.bind(&addr.into())?;
+        let port = s.local_addr()?.as_socket().map_or(0, |a| a.port());
+        self.keep.push(s);
+        Ok(port)
+    }
+
+    pub fn bind(&mut self, addr: &str) -> u16 {
+        let addr: SocketAddr = addr.parse().expect("bind address");
+        self.try_bind(addr, Type::STREAM).expect("bind")
+    }
+
+    /// A socket bound to an explicit port, then connected.
+    pub fn bind_port_then_connect(&mut self, local: &str, to: SocketAddr) {
+        let local: SocketAddr = local.parse().expect("local");
+        let s = new_socket(to.ip(), Type::STREAM);
+        s.bind(&local.into()).expect("bind explicit port");
+        s.connect(&to.into()).expect("connect");
+        self.keep.push(s);
+    }
+
+    /// `n` client-side TIME_WAITs to the listener at `to` from `source`: the
+    /// client closes first, then the accepted side.
+    pub fn time_wait(&mut self, source: Option<&str>, to: SocketAddr, n: usize) {
+        let listener = self
+            .listeners
+            .iter()
+            .position(|l| l.local_addr().ok() == Some(to))
+            .expect("time_wait needs a listener of the lab");
+        for _ in 0..n {
+            self.try_connect(source, to).expect("connect for TIME_WAIT");
+            let client = self.keep.pop().expect("client");
+            let (server, _) = self.listeners[listener].accept().expect("accept");
+            client.shutdown(Shutdown::Both).ok();
+            drop(client);
+            // Wait (bounded) for the FIN before the server closes its side.
+            let mut buf = [0u8; 1];
+            server.set_read_timeout(Some(Duration::from_secs(2))).ok();
+            let _ = io::Read::read(&mut &server, &mut buf);
+            drop(server);
+        }
+        // Let the last ACKs land.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    /// A UDP socket bound to `addr`, or connected (autobound) to `to`.
+    pub fn udp_bind(&mut self, addr: &str) -> u16 {
+        let addr: SocketAddr = addr.parse().expect("udp address");
+        self.try_bind(addr, Type::DGRAM).expect("udp bind")
+    }
+
+    pub fn try_udp_connect(&mut self, to: SocketAddr) -> io::Result<()> {
+        let s = new_socket(to.ip(), Type::DGRAM);
+        s.connect(&to.into())?;
+        self.keep.push(s);
+        Ok(())
+    }
+
+    /// Distinct local ports the lab's own sockets hold inside the range.
+    pub fn ports_in_range(&self) -> usize {
+        let (lo, hi) = self.settings.range;
+        let mut ports: Vec<u16> = self
+            .keep
+            .iter()
+            .filter_map(|s| s.local_addr().ok()?.as_socket().map(|a| a.port()))
+            .filter(|p| (lo..=hi).contains(p))
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports.len()
+    }
+
+    /// Runs the binary inside the namespace.
+    pub fn check(&self, args: &[&str]) -> CheckRun {
+        let out = Command::new(BIN)
+            .args(args)
+            .output()
+            .expect("run check_ephemeral");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let code = out.status.code().unwrap_or(-1);
+        assert!(
+            out.stderr.is_empty(),
+            "stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        CheckRun {
+            code,
+            perf: parse_perfdata(&stdout),
+            stdout,
+        }
+    }
+
+    /// connect() from `source` to `to` until the kernel refuses; the refusal
+    /// must be EADDRNOTAVAIL. Bounded by the range size.
+    pub fn exhaust_connect(&mut self, source: Option<&str>, to: SocketAddr) -> u32 {
+        let limit = self.range_len() + 8;
+        for n in 0..limit {
+            if let Err(e) = self.try_connect(source, to) {
+                assert_eq!(
+                    e.raw_os_error(),
+                    Some(libc::EADDRNOTAVAIL),
+                    "connect refused with {e}"
+                );
+                return n as u32;
+            }
+        }
+        panic!("connect() never ran out after {limit} connections");
+    }
+
+    /// bind(addr, 0) until EADDRINUSE.
+    pub fn exhaust_bind(&mut self, addr: &str) -> u32 {
+        let ip: IpAddr = addr.parse().expect("bind address");
+        let limit = self.range_len() + 8;
+        for n in 0..limit {
+            if let Err(e) = self.try_bind(SocketAddr::new(ip, 0), Type::STREAM) {
+                assert_eq!(
+                    e.raw_os_error(),
+                    Some(libc::EADDRINUSE),
+                    "bind refused with {e}"
+                );
+                return n as u32;
+            }
+        }
+        panic!("bind() never ran out after {limit} sockets");
+    }
+
+    /// UDP connect() of unbound sockets (autobind) until the kernel refuses.
+    pub fn exhaust_udp(&mut self, to: &str) -> u32 {
+        let to: SocketAddr = to.parse().expect("udp target");
+        let limit = self.range_len() + 8;
+        for n in 0..limit {
+            if let Err(e) = self.try_udp_connect(to) {
+                assert_eq!(
+                    e.raw_os_error(),
+                    Some(libc::EAGAIN),
+                    "udp connect refused with {e}"
+                );
+                return n as u32;
+            }
+        }
+        panic!("UDP autobind never ran out after {limit} sockets");
+    }
+
+    /// Waits (bounded) until `f` holds, e.g. for TIME_WAITs to age.
+    pub fn wait_until(&self, what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !f() {
+            assert!(start.elapsed() < limit, "gave up waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn sysctl(name: &str, value: &str) {
+    let path = format!("/proc/sys/net/ipv4/{name}");
+    std::fs::write(&path, value).unwrap_or_else(|e| panic!("write {path}: {e}"));
+}
+
+fn new_socket(ip: IpAddr, kind: Type) -> Socket {
+    let domain = if ip.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let protocol = if kind == Type::DGRAM {
+        Protocol::UDP
+    } else {
+        Protocol::TCP
+    };
+    Socket::new(domain, kind, Some(protocol)).expect("socket")
+}
+
+fn set_bind_address_no_port(s: &Socket) {
+    let one: libc::c_int = 1;
+    // SAFETY: a valid fd and a pointer to a c_int of the given size.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "IP_BIND_ADDRESS_NO_PORT: {}",
+        io::Error::last_os_error()
+    );
+}
+
+/// Perfdata the way Sensu reads it: split the whole output once on `|`,
+/// metrics on white space, no quote stripping.
+pub fn parse_perfdata(output: &str) -> HashMap<String, f64> {
+    let Some((_, perf)) = output.split_once('|') else {
+        return HashMap::new();
+    };
+    perf.split_whitespace()
+        .filter_map(|m| {
+            let (label, rest) = m.split_once('=')?;
+            let value = rest
+                .split(';')
+                .next()?
+                .trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '%');
+            Some((label.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
