@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+/// `IP_LOCAL_PORT_RANGE` (Linux 6.3): a socket's own narrower port range.
+const IP_LOCAL_PORT_RANGE: libc::c_int = 51;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
 
 /// The kernel settings a scenario starts from.
@@ -110,6 +113,19 @@ pub struct CheckRun {
 }
 
 impl CheckRun {
+    /// The free count of one pool in the long output, e.g. `0.0.0.0` under
+    /// `udp pools`.
+    pub fn pool_free(&self, section: &str, name: &str) -> u32 {
+        let prefix = format!("  {name}: ");
+        self.stdout
+            .lines()
+            .skip_while(|l| !l.starts_with(section))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .find_map(|l| l.strip_prefix(&prefix)?.split(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no pool {name} under {section} in:\n{}", self.stdout))
+    }
+
     pub fn perf(&self, label: &str) -> u32 {
         match self.perf.get(label) {
             Some(v) => *v as u32,
@@ -187,6 +203,36 @@ impl Lab {
         Ok(())
     }
 
+    /// `n` connections whose ports the kernel picks from `own` only
+    /// (IP_LOCAL_PORT_RANGE), so a scenario decides which ports they use.
+    pub fn connect_in(&mut self, source: Option<&str>, to: SocketAddr, n: usize, own: (u16, u16)) {
+        for i in 0..n {
+            let s = new_socket(to.ip(), Type::STREAM);
+            let range: u32 = u32::from(own.0) | (u32::from(own.1) << 16);
+            // SAFETY: a valid fd and a pointer to a u32 of the given size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::IPPROTO_IP,
+                    IP_LOCAL_PORT_RANGE,
+                    (&range as *const u32).cast(),
+                    std::mem::size_of::<u32>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(rc, 0, "IP_LOCAL_PORT_RANGE: {}", io::Error::last_os_error());
+            if let Some(src) = source {
+                set_bind_address_no_port(&s);
+                let src: IpAddr = src.parse().expect("source address");
+                s.bind(&SocketAddr::new(src, 0).into())
+                    .expect("bind source");
+            }
+            if let Err(e) = s.connect(&to.into()) {
+                panic!("connect {i} of {n} to {to} within {own:?}: {e}");
+            }
+            self.keep.push(s);
+        }
+    }
+
     pub fn connect(&mut self, source: Option<&str>, to: SocketAddr, n: usize) {
         for i in 0..n {
             if let Err(e) = self.try_connect(source, to) {
@@ -257,6 +303,21 @@ impl Lab {
     pub fn udp_bind(&mut self, addr: &str) -> u16 {
         let addr: SocketAddr = addr.parse().expect("udp address");
         self.try_bind(addr, Type::DGRAM).expect("udp bind")
+    }
+
+    /// A UDP socket with IPV6_V6ONLY bound to `addr`.
+    pub fn udp_bind_v6only(&mut self, addr: &str) -> u16 {
+        let addr: SocketAddr = addr.parse().expect("udp address");
+        let s = new_socket(addr.ip(), Type::DGRAM);
+        s.set_only_v6(true).expect("IPV6_V6ONLY");
+        s.bind(&addr.into()).expect("udp bind");
+        let port = s
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map_or(0, |a| a.port());
+        self.keep.push(s);
+        port
     }
 
     pub fn try_udp_connect(&mut self, to: SocketAddr) -> io::Result<()> {
