@@ -1,0 +1,56 @@
+//! The benchmark's helper, run by `bench/run` inside a network namespace
+//! that script made:
+//!
+//! - `populate mix N` / `populate web INBOUND OUTBOUND`: builds a socket
+//!   population on loopback, prints `ready ...` and holds it until killed
+//!   (or until `--hold` seconds have passed);
+//! - `measure NAME CHECK RUNS WARMUP`: times the four commands, and the
+//!   sock_diag requests of two of them alone, in interleaved rounds and
+//!   prints one TSV line for each;
+//! - `report FILE`: turns the collected TSV lines into the Markdown table.
+
+mod kernel;
+mod measure;
+mod populate;
+mod report;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["populate", rest @ ..] => populate::main(rest),
+        ["measure", rest @ ..] => measure::main(rest),
+        ["report", rest @ ..] => report::main(rest),
+        _ => Err(
+            "usage: bench-harness populate mix N | populate web INBOUND OUTBOUND | \
+             measure NAME CHECK RUNS WARMUP | report FILE"
+                .to_string(),
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-harness: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses a count argument.
+fn number(s: &str, what: &str) -> Result<usize, String> {
+    s.parse()
+        .map_err(|_| format!("{what}: not a number: {s:?}"))
+}
+
+/// `net.ipv4.ip_local_port_range` of this namespace.
+fn port_range() -> Result<(u16, u16), String> {
+    let path = "/proc/sys/net/ipv4/ip_local_port_range";
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut it = text.split_whitespace().map(str::parse::<u16>);
+    match (it.next(), it.next()) {
+        (Some(Ok(lo)), Some(Ok(hi))) => Ok((lo, hi)),
+        _ => Err(format!("{path}: cannot parse {text:?}")),
+    }
+}
