@@ -69,18 +69,34 @@ fn parse_port(s: &str) -> Result<u16, String> {
 /// `net.ipv4.ip_local_reserved_ports`: ports never picked automatically.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReservedPorts {
-    /// Inclusive ranges, as written in the file.
+    /// Inclusive ranges, sorted and merged: a list of thousands (every
+    /// other port reserved, say) is still looked up in a few steps.
     ranges: Vec<(u16, u16)>,
 }
 
 impl ReservedPorts {
     pub fn contains(&self, port: u16) -> bool {
-        self.ranges.iter().any(|&(a, b)| a <= port && port <= b)
+        // Only the last range starting at or below `port` can hold it.
+        let after = self.ranges.partition_point(|&(a, _)| a <= port);
+        after
+            .checked_sub(1)
+            .and_then(|i| self.ranges.get(i))
+            .is_some_and(|&(_, b)| port <= b)
     }
 
     /// How many reserved ports fall inside `range`.
     pub fn count_in(&self, range: PortRange) -> usize {
-        (range.lo..=range.hi).filter(|&p| self.contains(p)).count()
+        self.ranges
+            .iter()
+            .map(|&(a, b)| {
+                let (lo, hi) = (a.max(range.lo), b.min(range.hi));
+                if lo <= hi {
+                    usize::from(hi - lo) + 1
+                } else {
+                    0
+                }
+            })
+            .sum()
     }
 }
 
@@ -108,7 +124,15 @@ impl FromStr for ReservedPorts {
             }
             ranges.push((a, b));
         }
-        Ok(ReservedPorts { ranges })
+        ranges.sort_unstable();
+        let mut merged: Vec<(u16, u16)> = Vec::with_capacity(ranges.len());
+        for (a, b) in ranges {
+            match merged.last_mut() {
+                Some(last) if u32::from(a) <= u32::from(last.1) + 1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        Ok(ReservedPorts { ranges: merged })
     }
 }
 
@@ -128,11 +152,23 @@ impl PortBits {
     }
 
     /// The positions of `range` that are not reserved: the candidates `C`.
+    /// Every check builds this, so it is filled a word at a time and then
+    /// the reserved ranges are cleared, rather than asked port by port.
     pub fn candidates(range: PortRange, reserved: &ReservedPorts) -> PortBits {
-        let mut bits = PortBits::new(range.len());
-        for port in range.lo..=range.hi {
-            if !reserved.contains(port) {
-                bits.insert(range.index(port));
+        let len = range.len();
+        let mut bits = PortBits::new(len);
+        bits.words.fill(!0);
+        if let Some(last) = bits.words.last_mut()
+            && !len.is_multiple_of(64)
+        {
+            *last = (1 << (len % 64)) - 1;
+        }
+        for &(a, b) in &reserved.ranges {
+            for port in a.max(range.lo)..=b.min(range.hi) {
+                let i = range.index(port);
+                if let Some(w) = bits.words.get_mut(i / 64) {
+                    *w &= !(1 << (i % 64));
+                }
             }
         }
         bits
@@ -269,6 +305,43 @@ mod tests {
     }
 
     #[test]
+    fn reserved_ports_in_any_order_and_overlapping() {
+        let list = [
+            (50, 60),
+            (10, 10),
+            (55, 70),
+            (11, 12),
+            (71, 71),
+            (90, 95),
+            (1, 1),
+        ];
+        let text: Vec<String> = list.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+        let r: ReservedPorts = text.join(",").parse().unwrap();
+        let naive = |p: u16| list.iter().any(|&(a, b)| a <= p && p <= b);
+        for p in 0..=200 {
+            assert_eq!(r.contains(p), naive(p), "{p}");
+        }
+        for (lo, hi) in [(1, 200), (11, 56), (60, 60), (72, 89), (96, 96)] {
+            let range = PortRange { lo, hi };
+            let want = (lo..=hi).filter(|&p| naive(p)).count();
+            assert_eq!(r.count_in(range), want, "{range}");
+        }
+        assert!(!r.contains(65535));
+        assert!("65535".parse::<ReservedPorts>().unwrap().contains(65535));
+    }
+
+    /// Every other port reserved: the longest list the kernel can print.
+    #[test]
+    fn reserved_ports_every_other_port() {
+        let text: Vec<String> = (1..=65535u16).step_by(2).map(|p| p.to_string()).collect();
+        let r: ReservedPorts = text.join(",").parse().unwrap();
+        let range = PortRange { lo: 1, hi: 65535 };
+        assert_eq!(r.count_in(range), 32768);
+        assert_eq!(PortBits::candidates(range, &r).count(), 32767);
+        assert!(r.contains(1) && !r.contains(2) && r.contains(65535));
+    }
+
+    #[test]
     fn reserved_ports_reject_garbage() {
         for bad in ["a", "1,,2", "5-3", "1-", "70000", "1;2"] {
             assert!(bad.parse::<ReservedPorts>().is_err(), "{bad:?} accepted");
@@ -281,6 +354,27 @@ mod tests {
         let c = PortBits::candidates(range, &"150-159,100".parse().unwrap());
         assert_eq!(c.count(), 89);
         assert!(!c.contains(0) && c.contains(1) && !c.contains(55));
+    }
+
+    #[test]
+    fn candidates_agree_with_asking_port_by_port() {
+        let reserved: ReservedPorts = "1-3,64,100-130,65000-65535".parse().unwrap();
+        for (lo, hi) in [
+            (1, 1),
+            (1, 64),
+            (1, 128),
+            (2, 129),
+            (60, 200),
+            (64000, 65535),
+        ] {
+            let range = PortRange { lo, hi };
+            let c = PortBits::candidates(range, &reserved);
+            for port in lo..=hi {
+                assert_eq!(c.contains(range.index(port)), !reserved.contains(port));
+            }
+            // No stray bits past the end of the range.
+            assert_eq!(c.count(), range.len() - reserved.count_in(range), "{range}");
+        }
     }
 
     #[test]

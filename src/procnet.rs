@@ -79,7 +79,7 @@ fn stream(
     };
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == ErrorKind::NotFound && path.ends_with("6") => return Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound && is_ipv6_table(path) => return Ok(()),
         Err(e) => return Err(read_error(e)),
     };
     let mut reader = BufReader::with_capacity(64 * 1024, file);
@@ -88,11 +88,28 @@ fn stream(
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line).map_err(read_error)? == 0 {
+            if number == 0 {
+                return Err(Error::parse(
+                    path,
+                    "the file is empty, without column headings",
+                ));
+            }
             return Ok(());
         }
         number += 1;
         if number == 1 {
-            continue; // column headings
+            // The kernel always starts with the column headings; anything
+            // else is not its table.
+            let first = line
+                .split(|b| b.is_ascii_whitespace())
+                .find(|f| !f.is_empty());
+            if first != Some(&b"sl"[..]) {
+                return Err(Error::parse(
+                    path,
+                    "line 1: not the column headings (sl local_address ...)",
+                ));
+            }
+            continue;
         }
         let socket = parse_line(&line, protocol, ticks_per_s)
             .map_err(|reason| Error::parse(path, format!("line {number}: {reason}")))?;
@@ -100,6 +117,12 @@ fn stream(
             return Ok(());
         }
     }
+}
+
+/// `tcp6` or `udp6`, which a kernel without IPv6 does not have.
+fn is_ipv6_table(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| name.as_encoded_bytes().ends_with(b"6"))
 }
 
 /// Parses one row: `sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...`.
@@ -193,10 +216,10 @@ fn decimal(field: &[u8]) -> Option<u32> {
 mod tests {
     use super::*;
 
-    // Rows as a 6.18 kernel prints them on x86_64 (little endian, USER_HZ 100).
-    const TW4: &[u8] = b"   3: 0100007F:9C43 0100007F:1388 06 00000000:00000000 03:00001716 00000000     0        0 0 3 0000000000000000\n";
-    const LISTEN6: &[u8] = b"   0: 00000000000000000000000001000000:9C4A 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0\n";
-    const MAPPED6: &[u8] = b"   1: 0000000000000000FFFF00000100007F:9C41 0000000000000000FFFF00000100007F:1388 01 00000000:00000000 00:00000000 00000000  1000        0 77 1 0000000000000000 20 4 30 10 -1\n";
+    // Rows captured from a 6.18 kernel on x86_64 (little endian, USER_HZ 100).
+    const TW4: &[u8] = b"   1: 0100007F:9C43 0100007F:1388 06 00000000:00000000 03:0000175C 00000000     0        0 0 3 00000000a59a0df0                                      \n";
+    const LISTEN6: &[u8] = b"   1: 00000000000000000000000001000000:9C4A 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 32710 1 00000000c0fb1628 100 0 0 10 0\n";
+    const MAPPED6: &[u8] = b"   2: 0000000000000000FFFF00000100007F:9C41 0000000000000000FFFF00000100007F:1389 01 00000000:00000000 00:00000000 00000000     0        0 32712 2 0000000003dab4dd 20 0 0 10 -1\n";
 
     fn addr(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -208,7 +231,7 @@ mod tests {
         assert_eq!(s.state, TcpState::TIME_WAIT);
         assert_eq!((s.local, s.local_port), (addr("127.0.0.1"), 40003));
         assert_eq!((s.remote, s.remote_port), (addr("127.0.0.1"), 5000));
-        assert_eq!(s.expires_ms, 0x1716 * 10);
+        assert_eq!(s.expires_ms, 0x175C * 10);
     }
 
     #[test]
@@ -216,7 +239,7 @@ mod tests {
         let s = parse_line(LISTEN6, Protocol::Tcp, 100).unwrap();
         assert_eq!(s.state, TcpState::LISTEN);
         assert_eq!((s.local, s.local_port), (addr("::1"), 40010));
-        assert_eq!(s.inode, 4242);
+        assert_eq!(s.inode, 32710);
     }
 
     #[test]
@@ -224,6 +247,64 @@ mod tests {
         let s = parse_line(MAPPED6, Protocol::Tcp, 100).unwrap();
         assert_eq!((s.local, s.local_port), (addr("127.0.0.1"), 40001));
         assert_eq!(s.state, TcpState::ESTABLISHED);
+    }
+
+    /// A fresh directory with the given table files, removed on drop.
+    struct Tables(std::path::PathBuf);
+
+    impl Tables {
+        fn new(name: &str, files: &[(&str, &[u8])]) -> Tables {
+            let dir = std::env::temp_dir().join(format!(
+                "check_ephemeral-procnet-{name}-{}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (file, text) in files {
+                std::fs::write(dir.join(file), text).unwrap();
+            }
+            Tables(dir)
+        }
+    }
+
+    impl Drop for Tables {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const HEADINGS: &[u8] = b"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+    const RANGE: PortRange = PortRange {
+        lo: 40000,
+        hi: 40019,
+    };
+
+    #[test]
+    fn a_kernel_without_ipv6_has_no_tcp6_or_udp6() {
+        let t = Tables::new("no-ipv6", &[("tcp", HEADINGS), ("udp", HEADINGS)]);
+        let mut sink = crate::socket::Collect::default();
+        read_tcp(&t.0, RANGE, 100, &mut sink).unwrap();
+        read_udp(&t.0, RANGE, 100, &mut sink).unwrap();
+        assert!(sink.sockets.is_empty() && sink.marked.is_empty());
+        // Only the IPv6 tables may be missing.
+        let t = Tables::new("no-tcp", &[("tcp6", HEADINGS)]);
+        let e = read_tcp(&t.0, RANGE, 100, &mut sink).unwrap_err();
+        assert!(e.to_string().contains("/tcp:"), "{e}");
+    }
+
+    #[test]
+    fn a_table_without_headings_is_refused_naming_the_file() {
+        for (name, text) in [
+            ("empty", &b""[..]),
+            ("garbage", b"garbage\n"),
+            ("row only", TW4),
+        ] {
+            let t = Tables::new("bad-headings", &[("tcp", text)]);
+            let e = read_tcp(&t.0, RANGE, 100, &mut crate::socket::Collect::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("/tcp: "), "{name}: {e}");
+        }
     }
 
     #[test]

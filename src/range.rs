@@ -80,7 +80,8 @@ impl FromStr for Range {
 }
 
 /// A plain decimal: optional sign, digits, optional fraction. No exponent,
-/// no `inf`, no `nan`, no white space.
+/// no `inf`, no `nan`, no white space, and nothing too large for an `f64`
+/// (which would parse as infinity).
 fn number(s: &str) -> Option<f64> {
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
     let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
@@ -88,7 +89,7 @@ fn number(s: &str) -> Option<f64> {
     if int.is_empty() && frac.is_empty() || !plain(int) || !plain(frac) || digits.ends_with('.') {
         return None;
     }
-    s.parse().ok()
+    s.parse().ok().filter(|n: &f64| n.is_finite())
 }
 
 #[cfg(test)]
@@ -129,6 +130,14 @@ mod tests {
             "", "@", ":", "~", "abc", "10:5", "1e3", "inf", "nan", "1:2:3", " 10", "10 ", "10,20",
             "--1", "1.", ".", "@@1", "~10", "10:~", "0x10",
         ] {
+            assert!(bad.parse::<Range>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn rejects_numbers_too_large_for_a_float() {
+        let huge = format!("1{}", "0".repeat(400));
+        for bad in [huge.clone(), format!("{huge}:"), format!("~:-{huge}")] {
             assert!(bad.parse::<Range>().is_err(), "{bad:?} accepted");
         }
     }

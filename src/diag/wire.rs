@@ -191,11 +191,14 @@ pub struct Message<'a> {
 
 impl Message<'_> {
     /// The error number of an NLMSG_ERROR or NLMSG_DONE message: 0 for
-    /// success, else a positive errno.
+    /// success, else a positive errno. The kernel sends `-errno`; any other
+    /// non-zero value (even `i32::MIN`) is still an error, never a panic.
     pub fn error_code(&self) -> i32 {
-        self.payload
-            .get(0..4)
-            .map_or(0, |b| -i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        self.payload.get(0..4).map_or(0, |b| {
+            i32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+                .saturating_neg()
+                .saturating_abs()
+        })
     }
 }
 
@@ -299,15 +302,15 @@ pub fn parse_record(payload: &[u8], protocol: Protocol) -> Result<Socket, &'stat
 mod tests {
     use super::*;
 
-    /// A TIME_WAIT record captured from a 6.18 kernel (x86_64): 127.0.0.1:40003
-    /// -> 127.0.0.1:5000, 59 s left, as the header of a TCPDIAG_GETSOCK reply.
+    /// A TCPDIAG_GETSOCK reply captured from a 6.18 kernel (x86_64, as root):
+    /// the TIME_WAIT of 127.0.0.1:40003 -> 127.0.0.1:5000, 59.8 s left.
     #[rustfmt::skip]
-    const TIME_WAIT_REPLY: [u8; 88] = [
-        0x58, 0x00, 0x00, 0x00, // nlmsg_len 88
+    const TIME_WAIT_REPLY: [u8; 96] = [
+        0x60, 0x00, 0x00, 0x00, // nlmsg_len 96
         0x12, 0x00,             // nlmsg_type 18 (TCPDIAG_GETSOCK)
         0x02, 0x00,             // flags NLM_F_MULTI
         0x07, 0x00, 0x00, 0x00, // seq 7
-        0x00, 0x00, 0x00, 0x00, // pid
+        0xc6, 0x53, 0x00, 0x00, // pid
         0x02,                   // family AF_INET
         0x06,                   // state TIME_WAIT
         0x03,                   // timer
@@ -317,35 +320,42 @@ mod tests {
         127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // src
         127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // dst
         0x00, 0x00, 0x00, 0x00, // if
-        0x80, 0x31, 0x44, 0x0b, 0x80, 0x88, 0xff, 0xff, // cookie
-        0x78, 0xe6, 0x00, 0x00, // expires 59000 ms
+        0x3d, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // cookie
+        0x94, 0xe9, 0x00, 0x00, // expires 59796 ms
         0x00, 0x00, 0x00, 0x00, // rqueue
         0x00, 0x00, 0x00, 0x00, // wqueue
         0x00, 0x00, 0x00, 0x00, // uid
         0x00, 0x00, 0x00, 0x00, // inode
+        0x08, 0x00, 0x0f, 0x00, 0x00, 0x00, 0x00, 0x00, // INET_DIAG_MARK 0
     ];
 
-    /// A listener on [::]:40010 with IPV6_V6ONLY off, with the SHUTDOWN and
-    /// SKV6ONLY attributes behind the record.
+    /// The record of a listener on [::]:40010 with IPV6_V6ONLY off, captured
+    /// from the same kernel, with the attributes it sends unasked.
     #[rustfmt::skip]
-    const V6_LISTENER: [u8; 88] = [
-        0x0a, 0x0a, 0x00, 0x00,         // AF_INET6, LISTEN
+    const V6_LISTENER: [u8; 116] = [
+        0x0a, 0x0a, 0x00, 0x00,         // AF_INET6, LISTEN, timer, retrans
         0x9c, 0x4a, 0x00, 0x00,         // sport 40010, dport 0
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // src ::
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // dst ::
         0x00, 0x00, 0x00, 0x00,         // if
-        0, 0, 0, 0, 0, 0, 0, 0,         // cookie
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // expires, rqueue, wqueue, uid
-        0x39, 0x30, 0x00, 0x00,         // inode 12345
+        0x3e, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // cookie
+        0x00, 0x00, 0x00, 0x00,         // expires
+        0x00, 0x00, 0x00, 0x00,         // rqueue
+        0x05, 0x00, 0x00, 0x00,         // wqueue (the backlog)
+        0x00, 0x00, 0x00, 0x00,         // uid
+        0xa9, 0x7e, 0x00, 0x00,         // inode 32425
         0x05, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, // INET_DIAG_SHUTDOWN 0
         0x05, 0x00, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x00, // INET_DIAG_SKV6ONLY 0
+        0x08, 0x00, 0x0f, 0x00, 0x00, 0x00, 0x00, 0x00, // INET_DIAG_MARK 0
+        0x0c, 0x00, 0x15, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // INET_DIAG_CGROUP_ID 1
+        0x06, 0x00, 0x16, 0x00, 0x12, 0x00, 0x00, 0x00, // INET_DIAG_SOCKOPT
     ];
 
     #[test]
     fn parses_a_time_wait_reply() {
         let mut messages = Messages::new(&TIME_WAIT_REPLY);
         let m = messages.next().unwrap().unwrap();
-        assert_eq!((m.kind, m.seq, m.payload.len()), (18, 7, 72));
+        assert_eq!((m.kind, m.seq, m.payload.len()), (18, 7, 80));
         assert!(messages.next().is_none());
         let s = parse_record(m.payload, Protocol::Tcp).unwrap();
         assert_eq!(s.state, TcpState::TIME_WAIT);
@@ -357,7 +367,7 @@ mod tests {
             (s.remote, s.remote_port),
             ("127.0.0.1".parse().unwrap(), 5000)
         );
-        assert_eq!((s.expires_ms, s.v6only), (59000, None));
+        assert_eq!((s.expires_ms, s.v6only), (59796, None));
     }
 
     #[test]
@@ -365,7 +375,7 @@ mod tests {
         let s = parse_record(&V6_LISTENER, Protocol::Tcp).unwrap();
         assert_eq!(s.state, TcpState::LISTEN);
         assert_eq!((s.local, s.local_port), ("::".parse().unwrap(), 40010));
-        assert_eq!((s.v6only, s.inode), (Some(false), 12345));
+        assert_eq!((s.v6only, s.inode), (Some(false), 32425));
     }
 
     #[test]
@@ -408,6 +418,20 @@ mod tests {
             payload: &payload,
         };
         assert_eq!(m.error_code(), 22);
+    }
+
+    /// Found by fuzzing: negating `i32::MIN` overflowed.
+    #[test]
+    fn error_codes_never_overflow() {
+        for (raw, code) in [(i32::MIN, i32::MAX), (i32::MAX, i32::MAX), (5, 5), (0, 0)] {
+            let payload = raw.to_ne_bytes();
+            let m = Message {
+                kind: NLMSG_DONE,
+                seq: 1,
+                payload: &payload,
+            };
+            assert_eq!(m.error_code(), code, "{raw}");
+        }
     }
 
     #[test]
