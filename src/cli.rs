@@ -7,10 +7,12 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum, error::ErrorKind};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 use crate::error::{Error, Result};
 use crate::judge::{Destination, Selection, Thresholds};
+use crate::netns::{Scope, Target};
 use crate::pools::Kind;
 use crate::range::Range;
 use crate::socket::canonical;
@@ -79,6 +81,24 @@ struct Args {
     /// Where the socket tables are read from
     #[arg(long = "backend", value_enum, default_value = "auto")]
     backend: Backend,
+
+    /// Judge this network namespace: a name under /run/netns, or a path such as /proc/PID/ns/net (needs CAP_SYS_ADMIN)
+    #[arg(long = "netns", value_name = "NAME|PATH", value_parser = Target::parse,
+          conflicts_with = "all_netns")]
+    netns: Option<Target>,
+
+    /// Judge every network namespace on the host and report the worst (needs CAP_SYS_ADMIN and CAP_SYS_PTRACE)
+    #[arg(long = "all-netns")]
+    all_netns: bool,
+
+    /// Name the processes holding the sockets of the listed pools (pid, command, count)
+    #[arg(long = "processes")]
+    processes: bool,
+
+    /// Read options from SECTION (default check_ephemeral) of an ini FILE (default: MP_CONFIG_FILE, then the standard monitoring-plugins.ini places); the command line wins
+    #[arg(long = "extra-opts", value_name = "[SECTION][@FILE]", num_args = 0..=1,
+          default_missing_value = "", action = ArgAction::Append)]
+    extra_opts: Vec<String>,
 
     /// More detail: settings and backend, then counts, then timings (up to three times)
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
@@ -152,6 +172,8 @@ pub struct Config {
     pub timeout: Duration,
     pub backend: Backend,
     pub verbose: u8,
+    pub netns: Scope,
+    pub processes: bool,
 }
 
 /// A run of the check, or text to print with exit 0 (`--help`, `--version`).
@@ -161,23 +183,37 @@ pub enum Parsed {
 }
 
 pub fn command() -> clap::Command {
-    Args::command()
+    // A value that starts with '-' still belongs to its option, so the value
+    // parser refuses it and names the option: negative numbers everywhere,
+    // and ranges such as -10:-5 for the thresholds.
+    Args::command().mut_args(|arg| match arg.get_id().as_str() {
+        "warning" | "critical" | "free_warning" | "free_critical" => arg.allow_hyphen_values(true),
+        _ if arg.get_action().takes_values() => arg.allow_negative_numbers(true),
+        _ => arg,
+    })
 }
 
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed> {
-    let matches = match command().try_get_matches_from(args) {
+    let args = crate::extra_opts::expand(args.into_iter().collect(), &command())?;
+    let matches = match command().try_get_matches_from(&args) {
         Ok(m) => m,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             return Ok(Parsed::Print(e.to_string()));
         }
-        Err(e) => return Err(Error::Usage(first_line(&e.to_string()))),
+        Err(e) if e.kind() == ErrorKind::InvalidUtf8 => return Err(Error::Usage(not_utf8(&args))),
+        Err(e) => return Err(Error::Usage(usage_message(&e))),
     };
-    let args =
-        Args::from_arg_matches(&matches).map_err(|e| Error::Usage(first_line(&e.to_string())))?;
+    let args = Args::from_arg_matches(&matches).map_err(|e| Error::Usage(usage_message(&e)))?;
     Ok(Parsed::Run(Box::new(config(args)?)))
 }
 
 fn config(args: Args) -> Result<Config> {
+    if !args.extra_opts.is_empty() {
+        // `expand` takes every --extra-opts out and refuses one in a file.
+        return Err(Error::Usage(
+            "--extra-opts cannot name another --extra-opts".into(),
+        ));
+    }
     let any_pct = args.warning.is_some() || args.critical.is_some();
     let any_free = args.free_warning.is_some() || args.free_critical.is_some();
     let default = |given: Option<Range>, text: &str| match given {
@@ -217,8 +253,69 @@ fn config(args: Args) -> Result<Config> {
         top: usize::from(args.top),
         timeout: Duration::from_secs(u64::from(args.timeout)),
         backend: args.backend,
+        netns: match (args.netns, args.all_netns) {
+            (_, true) => Scope::All,
+            (Some(target), false) => Scope::One(target),
+            (None, false) => Scope::Here,
+        },
+        processes: args.processes,
         verbose: args.verbose.min(3),
     })
+}
+
+/// Longest usage message printed whole: a huge value is not echoed back
+/// in full (NRPE keeps 64 KiB of output, a status line should be short).
+const MAX_MESSAGE: usize = 512;
+
+/// clap's message for `e`, on one line, with a huge value shortened so the
+/// option it was given to stays in view.
+fn usage_message(e: &clap::Error) -> String {
+    let mut line = first_line(&e.to_string());
+    if line.len() > MAX_MESSAGE {
+        if let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue) {
+            let head: String = value.chars().take(16).collect();
+            line = line.replace(
+                value.as_str(),
+                &format!("{head}... ({} bytes)", value.len()),
+            );
+        }
+        if line.len() > MAX_MESSAGE {
+            let cut = (0..=MAX_MESSAGE)
+                .rev()
+                .find(|&i| line.is_char_boundary(i))
+                .unwrap_or(0);
+            line.truncate(cut);
+            line.push_str("...");
+        }
+    }
+    line
+}
+
+/// clap only says that some argument is not UTF-8; name its option.
+fn not_utf8(args: &[OsString]) -> String {
+    let mut previous: Option<&str> = None;
+    for arg in args.iter().skip(1) {
+        let Some(text) = arg.to_str() else {
+            let bytes = arg.as_encoded_bytes();
+            let own = match bytes {
+                [b'-', b'-', ..] => bytes.split(|&b| b == b'=').next(),
+                [b'-', _, ..] => bytes.get(..2),
+                _ => None,
+            };
+            let option = own
+                .map(|name| String::from_utf8_lossy(name).into_owned())
+                .or_else(|| previous.filter(|p| p.starts_with('-')).map(str::to_string));
+            return match option {
+                Some(option) => format!("the value of {option} is not valid UTF-8"),
+                None => format!(
+                    "the argument {:?} is not valid UTF-8",
+                    String::from_utf8_lossy(bytes)
+                ),
+            };
+        };
+        previous = Some(text);
+    }
+    "an argument is not valid UTF-8".into()
 }
 
 /// clap's messages end with usage hints on further lines; keep the first.

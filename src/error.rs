@@ -12,6 +12,10 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// The file named or found by `--extra-opts` is unreadable or malformed.
+    #[error("--extra-opts: {}: {reason}", path.display())]
+    ExtraOpts { path: PathBuf, reason: String },
+
     /// A kernel file could not be read at all.
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
@@ -34,6 +38,21 @@ pub enum Error {
         dump: &'static str,
         reason: &'static str,
     },
+
+    /// The check lacks a capability an option needs.
+    #[error(
+        "{option} needs {missing}, which this process does not have: run it as root (e.g. through a sudo rule) \
+         or give the program the capabilities with: setcap cap_sys_admin,cap_sys_ptrace+ep {program}"
+    )]
+    Privilege {
+        option: &'static str,
+        missing: String,
+        program: String,
+    },
+
+    /// A network namespace could not be entered or read.
+    #[error("network namespace {}: {reason}", path.display())]
+    Namespace { path: PathBuf, reason: String },
 }
 
 impl Error {

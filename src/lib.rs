@@ -3,12 +3,17 @@
 //! Data flows one way, one stage a module:
 //! kernel settings (`settings`) + socket dump (`diag`, `procnet`, via
 //! `read`) → pools (`pools`) → judged results (`judge`) → Nagios text
-//! (`output`). Only `settings` and the readers touch the system.
+//! (`output`). Only `settings` and the readers touch the system, and,
+//! when asked, `netns` (entering other network namespaces, for `sweep`)
+//! and `culprits` (matching sockets to processes in /proc).
 
 pub mod cli;
+pub mod culprits;
 pub mod diag;
 pub mod error;
+pub mod extra_opts;
 pub mod judge;
+pub mod netns;
 pub mod output;
 pub mod pools;
 pub mod ports;
@@ -18,6 +23,7 @@ pub mod read;
 pub mod settings;
 pub mod socket;
 pub mod stage;
+pub mod sweep;
 
 use std::path::Path;
 use std::time::Instant;
@@ -25,8 +31,10 @@ use std::time::Instant;
 use cli::Config;
 use error::Result;
 use judge::State;
+use netns::Scope;
 use output::Context;
 use pools::Kind;
+use procnet::PROC_NET;
 use read::ReadInfo;
 use settings::{KernelSettings, SYSCTL_DIR};
 use stage::Stage;
@@ -38,12 +46,54 @@ pub struct Outcome {
 }
 
 pub fn check(config: &Config) -> Result<Outcome> {
+    if config.netns != Scope::Here {
+        return sweep::check(config);
+    }
+    let proc_net = Path::new(PROC_NET);
+    let mut measured = measure(config, proc_net)?;
+    if config.processes {
+        let wanted = culprits::collect(&measured, proc_net)?;
+        let lines = culprits::attribute(&wanted)?;
+        measured.add_lines(lines);
+    }
+    Ok(measured.render(config))
+}
+
+/// One namespace's tables, modelled, judged and described: what `render`
+/// turns into the plugin's text.
+pub struct Measured {
+    pub model: pools::Model,
+    pub info: ReadInfo,
+    pub report: judge::Report,
+    pub context: Context,
+}
+
+impl Measured {
+    /// Long-output lines printed whatever the verbosity.
+    pub fn add_lines(&mut self, lines: Vec<String>) {
+        self.context
+            .verbose_lines
+            .extend(lines.into_iter().map(|line| (0, line)));
+    }
+
+    pub fn render(&self, config: &Config) -> Outcome {
+        stage::enter(Stage::Reporting);
+        Outcome {
+            state: self.report.state,
+            text: output::render(&self.report, &self.model, &config.thresholds, &self.context),
+        }
+    }
+}
+
+/// Reads, models and judges the tables of the network namespace the
+/// calling thread is in; `proc_net` is where its /proc tables are.
+pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     let started = Instant::now();
     stage::enter(Stage::ReadingSettings);
     let settings = KernelSettings::read(Path::new(SYSCTL_DIR))?;
     let settings_time = started.elapsed();
 
-    let (builder, info) = read::read_tables(config.backend, &settings)?;
+    let (builder, info) = read::read_tables(config.backend, &settings, proc_net)?;
 
     stage::enter(Stage::Modelling);
     let modelling = Instant::now();
@@ -51,7 +101,6 @@ pub fn check(config: &Config) -> Result<Outcome> {
     let report = judge::judge(&model, &config.selection, &config.thresholds, config.top);
     let model_time = modelling.elapsed();
 
-    stage::enter(Stage::Reporting);
     let mut context = Context {
         verbose: config.verbose,
         notes: notes(&model, &info, config),
@@ -85,10 +134,11 @@ pub fn check(config: &Config) -> Result<Outcome> {
             ms(started.elapsed())
         ),
     ));
-    let text = output::render(&report, &model, &config.thresholds, &context);
-    Ok(Outcome {
-        state: report.state,
-        text,
+    Ok(Measured {
+        model,
+        info,
+        report,
+        context,
     })
 }
 

@@ -227,6 +227,33 @@ fn perfdata<'a>(report: &Report, model: &Model, th: &'a Thresholds) -> Vec<Perfd
     perf
 }
 
+/// Text from the system (a namespace name, a command) made safe to print:
+/// no `|`, no line breaks or other control characters.
+pub fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c == '|' || c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// A rendered report about one of several network namespaces: `scope: `
+/// goes after the state on the status line (`EPHEMERAL CRITICAL - netns
+/// web1: connect ...`) and `extra` after the perfdata.
+pub fn scoped(text: &str, scope: &str, extra: &[Perfdata<'_>]) -> String {
+    let text = text.trim_end_matches('\n');
+    let (head, perf) = text.split_once(" | ").unwrap_or((text, ""));
+    let mut out = match head.split_once(" - ") {
+        Some((state, rest)) => format!("{state} - {}: {rest}", clean(scope)),
+        None => head.to_string(),
+    };
+    out.push_str(" | ");
+    out.push_str(perf);
+    for p in extra {
+        let _ = write!(out, " {p}");
+    }
+    out.push('\n');
+    out
+}
+
 /// The one line for anything that prevents an honest answer.
 pub fn unknown(reason: &str) -> String {
     let one_line: String = reason

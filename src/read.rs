@@ -10,8 +10,10 @@ use crate::cli::Backend;
 use crate::diag::{DumpStats, Netlink};
 use crate::error::Result;
 use crate::pools::PoolsBuilder;
-use crate::procnet::{self, PROC_NET};
+use crate::ports::PortRange;
+use crate::procnet;
 use crate::settings::KernelSettings;
+use crate::socket::Sink;
 use crate::stage::{self, Stage};
 
 /// How the tables were read, for the notes and `-v`.
@@ -31,13 +33,16 @@ pub struct ReadInfo {
 const NETLINK: &str = "netlink";
 const PROC: &str = "/proc/net";
 
+/// Reads the tables of the calling thread's network namespace; `proc_dir`
+/// is its /proc tables directory ([`PROC_NET`](crate::procnet::PROC_NET),
+/// or `/proc/thread-self/net` on a thread that entered another namespace).
 pub fn read_tables(
     backend: Backend,
     settings: &KernelSettings,
+    proc_dir: &Path,
 ) -> Result<(PoolsBuilder, ReadInfo)> {
     let range = settings.range;
     let mut info = ReadInfo::default();
-    let proc_dir = Path::new(PROC_NET);
     let ticks = clock_ticks();
     let mut builder = PoolsBuilder::new(settings);
 
@@ -95,6 +100,31 @@ pub fn read_tables(
         info.both_families = nl.tcp_both_families();
     }
     Ok((builder, info))
+}
+
+/// Reads the tables once more, from the sources the first read used, into
+/// another sink: the second, targeted pass of `--processes`.
+pub fn read_again(
+    info: &ReadInfo,
+    range: PortRange,
+    proc_dir: &Path,
+    sink: &mut impl Sink,
+) -> Result<()> {
+    let ticks = clock_ticks();
+    let mut netlink = if info.tcp_from == NETLINK || info.udp_from == NETLINK {
+        Some(Netlink::open()?)
+    } else {
+        None
+    };
+    match netlink.as_mut() {
+        Some(nl) if info.tcp_from == NETLINK => nl.read_tcp(range, sink)?,
+        _ => procnet::read_tcp(proc_dir, range, ticks, sink)?,
+    }
+    match netlink.as_mut() {
+        Some(nl) if info.udp_from == NETLINK => nl.read_udp(range, sink)?,
+        _ => procnet::read_udp(proc_dir, range, ticks, sink)?,
+    }
+    Ok(())
 }
 
 /// USER_HZ, the unit of /proc/net timers; 100 on every current architecture.

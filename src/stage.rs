@@ -13,6 +13,8 @@ pub enum Stage {
     ReadingUdp,
     Modelling,
     Reporting,
+    FindingNamespaces,
+    FindingProcesses,
 }
 
 impl Stage {
@@ -24,6 +26,8 @@ impl Stage {
             Stage::ReadingUdp => "reading the UDP socket table",
             Stage::Modelling => "modelling the port pools",
             Stage::Reporting => "writing the report",
+            Stage::FindingNamespaces => "finding the network namespaces",
+            Stage::FindingProcesses => "matching sockets to processes in /proc/*/fd",
         }
     }
 
@@ -34,6 +38,8 @@ impl Stage {
             3 => Stage::ReadingUdp,
             4 => Stage::Modelling,
             5 => Stage::Reporting,
+            6 => Stage::FindingNamespaces,
+            7 => Stage::FindingProcesses,
             _ => Stage::Starting,
         }
     }

@@ -1,0 +1,539 @@
+//! `--extra-opts=[section][@file]`: options read from an ini file, as the
+//! Monitoring Plugins define them. The ini parser and the file search are
+//! pure functions (text in, arguments out; environment and file existence
+//! passed in), so they can be tested and fuzzed without touching the system;
+//! [`expand`] is the thin layer that reads the environment and the file.
+//!
+//! Merging: the options of every `--extra-opts` come first, in the order
+//! given, then the command line. An option named on the command line drops
+//! every occurrence of that option from the files, and a later
+//! `--extra-opts` drops the same option from an earlier one. This holds for
+//! repeatable options too (`--source`, `--destination`, `-v`): they are
+//! replaced, not appended to, so the command line can always narrow what a
+//! file says. Within one source an option given twice is still an error.
+
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+
+use crate::error::{Error, Result};
+
+/// The section read when the locator names none: the plugin's name.
+pub const DEFAULT_SECTION: &str = "check_ephemeral";
+
+/// File names looked for in every `NAGIOS_CONFIG_PATH` directory, in order.
+pub const INI_NAMES: [&str; 3] = [
+    "monitoring-plugins.ini",
+    "plugins.ini",
+    "nagios-plugins.ini",
+];
+
+/// Files tried in order when neither `MP_CONFIG_FILE` nor
+/// `NAGIOS_CONFIG_PATH` names one; the last seven are the older names still
+/// honoured by the Monitoring Plugins.
+pub const INI_PATHS: [&str; 11] = [
+    "/usr/local/etc/monitoring-plugins/monitoring-plugins.ini",
+    "/usr/local/etc/monitoring-plugins.ini",
+    "/etc/monitoring-plugins/monitoring-plugins.ini",
+    "/etc/monitoring-plugins.ini",
+    "/etc/nagios/plugins.ini",
+    "/usr/local/nagios/etc/plugins.ini",
+    "/usr/local/etc/nagios/plugins.ini",
+    "/etc/opt/nagios/plugins.ini",
+    "/etc/nagios-plugins.ini",
+    "/usr/local/etc/nagios-plugins.ini",
+    "/etc/opt/nagios-plugins.ini",
+];
+
+/// What is wrong with an ini text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IniError {
+    #[error("line {line}: {reason}")]
+    Syntax { line: usize, reason: &'static str },
+    #[error("no section [{0}]")]
+    NoSection(String),
+}
+
+/// The options of `section` in `text`, one command-line argument per
+/// `key = value` line: `-k<value>` for a one-letter key, `--key=<value>`
+/// for a longer one, and `-k` or `--key` alone when the value is empty.
+///
+/// Grammar: `#` or `;` start a comment line; `[name]` starts a section
+/// (name trimmed); `key = value` with key and value trimmed (a CR before the
+/// newline is whitespace too); no quoting or escapes. A line that is not a
+/// comment and holds no `=`, an empty key, or an option line before the
+/// first section is an error. Sections of the same name add up.
+pub fn parse_ini(text: &str, section: &str) -> Result<Vec<String>, IniError> {
+    let mut args = Vec::new();
+    let mut found = false;
+    let mut in_section: Option<bool> = None;
+    for (index, raw) in text.split('\n').enumerate() {
+        let line = raw.trim();
+        let syntax = |reason| IniError::Syntax {
+            line: index + 1,
+            reason,
+        };
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('[') {
+            let name = rest
+                .strip_suffix(']')
+                .ok_or_else(|| syntax("a section header must end with ']'"))?;
+            let matches = name.trim() == section;
+            found |= matches;
+            in_section = Some(matches);
+            continue;
+        }
+        match in_section {
+            None => return Err(syntax("option before the first [section]")),
+            Some(false) => continue,
+            Some(true) => {}
+        }
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| syntax("expected key = value (a flag is written key =)"))?;
+        let (key, value) = (key.trim(), value.trim());
+        if key.is_empty() {
+            return Err(syntax("empty key before '='"));
+        }
+        let dashes = if key.chars().count() == 1 { "-" } else { "--" };
+        args.push(match (dashes, value.is_empty()) {
+            (_, true) => format!("{dashes}{key}"),
+            ("-", false) => format!("-{key}{value}"),
+            _ => format!("--{key}={value}"),
+        });
+    }
+    if found {
+        Ok(args)
+    } else {
+        Err(IniError::NoSection(section.to_string()))
+    }
+}
+
+/// Where an `--extra-opts` value points: a section and, if given, a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locator {
+    pub section: String,
+    pub file: Option<PathBuf>,
+}
+
+impl Locator {
+    /// `[section][@file]`; an empty section means [`DEFAULT_SECTION`].
+    pub fn parse(value: &OsStr) -> Result<Self> {
+        let bytes = value.as_encoded_bytes();
+        let at = bytes.iter().position(|&b| b == b'@');
+        let (section, file) = match at {
+            Some(i) => (&bytes[..i], Some(&bytes[i + 1..])),
+            None => (bytes, None),
+        };
+        let section = std::str::from_utf8(section)
+            .map_err(|_| Error::Usage("--extra-opts: the section name is not UTF-8".into()))?;
+        let section = match section.trim() {
+            "" => DEFAULT_SECTION.to_string(),
+            s => s.to_string(),
+        };
+        let file = match file {
+            None => None,
+            Some([]) => return Err(Error::Usage("--extra-opts: no file name after '@'".into())),
+            Some(f) => Some(PathBuf::from(os_from_bytes(f))),
+        };
+        Ok(Locator { section, file })
+    }
+}
+
+fn os_from_bytes(bytes: &[u8]) -> OsString {
+    use std::os::unix::ffi::OsStrExt;
+    OsStr::from_bytes(bytes).to_os_string()
+}
+
+/// The file `--extra-opts` reads when it names none: `MP_CONFIG_FILE` if
+/// set (even if missing, so a typo is reported), else the first
+/// [`INI_NAMES`] file in each `NAGIOS_CONFIG_PATH` directory, else the
+/// first of [`INI_PATHS`] that exists.
+pub fn default_file(
+    env: impl Fn(&str) -> Option<OsString>,
+    exists: impl Fn(&Path) -> bool,
+) -> Option<PathBuf> {
+    if let Some(file) = env("MP_CONFIG_FILE").filter(|f| !f.is_empty()) {
+        return Some(PathBuf::from(file));
+    }
+    if let Some(dirs) = env("NAGIOS_CONFIG_PATH") {
+        let dirs = dirs.as_encoded_bytes().to_vec();
+        for dir in dirs.split(|&b| b == b':').filter(|d| !d.is_empty()) {
+            let dir = PathBuf::from(os_from_bytes(dir));
+            if let Some(file) = INI_NAMES.iter().map(|n| dir.join(n)).find(|p| exists(p)) {
+                return Some(file);
+            }
+        }
+    }
+    INI_PATHS.iter().map(PathBuf::from).find(|p| exists(p))
+}
+
+/// Takes every `--extra-opts` out of `args` (as `--extra-opts=V`,
+/// `--extra-opts V` when V does not start with `-`, or `--extra-opts`
+/// alone) and returns the locators in order with the remaining arguments.
+pub fn split_args(args: Vec<OsString>) -> (Vec<Option<OsString>>, Vec<OsString>) {
+    let mut locators = Vec::new();
+    let mut rest = Vec::with_capacity(args.len());
+    let mut iter = args.into_iter().peekable();
+    if let Some(program) = iter.next() {
+        rest.push(program);
+    }
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            rest.push(arg);
+            rest.extend(iter.by_ref());
+            break;
+        }
+        let bytes = arg.as_encoded_bytes();
+        if let Some(value) = bytes.strip_prefix(b"--extra-opts=") {
+            locators.push(Some(os_from_bytes(value)));
+        } else if arg == "--extra-opts" {
+            let takes_next = iter
+                .peek()
+                .is_some_and(|next| !next.as_encoded_bytes().starts_with(b"-"));
+            locators.push(if takes_next { iter.next() } else { None });
+        } else {
+            rest.push(arg);
+        }
+    }
+    (locators, rest)
+}
+
+/// The arguments with every `--extra-opts` replaced by the options it reads,
+/// merged as the module documentation says. Arguments without
+/// `--extra-opts` come back unchanged.
+pub fn expand(args: Vec<OsString>, command: &clap::Command) -> Result<Vec<OsString>> {
+    let (locators, rest) = split_args(args);
+    if locators.is_empty() {
+        return Ok(rest);
+    }
+    let mut layers = Vec::with_capacity(locators.len());
+    for locator in &locators {
+        let locator = match locator {
+            Some(value) => Locator::parse(value)?,
+            None => Locator::parse(OsStr::new(""))?,
+        };
+        layers.push(read_layer(&locator, command)?);
+    }
+    // Which options the command line names; if it does not parse by
+    // itself, the full parse reports the same error (or prints --help).
+    let Ok(matches) = command.clone().try_get_matches_from(&rest) else {
+        return Ok(rest);
+    };
+    let mut seen: HashSet<String> = matches
+        .ids()
+        .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.to_string())
+        .collect();
+    let mut kept: Vec<Vec<OsString>> = Vec::with_capacity(layers.len());
+    for layer in layers.into_iter().rev() {
+        let ids: Vec<String> = layer.iter().map(|(id, _)| id.clone()).collect();
+        kept.push(
+            layer
+                .into_iter()
+                .filter(|(id, _)| !seen.contains(id))
+                .map(|(_, arg)| OsString::from(arg))
+                .collect(),
+        );
+        seen.extend(ids);
+    }
+    let mut out = Vec::new();
+    let mut rest = rest.into_iter();
+    out.extend(rest.next());
+    out.extend(kept.into_iter().rev().flatten());
+    out.extend(rest);
+    Ok(out)
+}
+
+/// One `--extra-opts`: the file read and parsed, each argument paired with
+/// the id of the option it names.
+fn read_layer(locator: &Locator, command: &clap::Command) -> Result<Vec<(String, String)>> {
+    let path = match &locator.file {
+        Some(f) => f.clone(),
+        None => default_file(|name| std::env::var_os(name), |p| p.exists()).ok_or_else(|| {
+            Error::Usage(format!(
+                "--extra-opts: no {} found in NAGIOS_CONFIG_PATH or any standard location; set MP_CONFIG_FILE or give @FILE",
+                INI_NAMES.join(", ")
+            ))
+        })?,
+    };
+    let config = |reason: String| Error::ExtraOpts {
+        path: path.clone(),
+        reason,
+    };
+    let bytes = if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map(|_| buf)
+    } else {
+        std::fs::read(&path)
+    }
+    .map_err(|e| config(format!("cannot read: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| config("not UTF-8 text".into()))?;
+    let args = parse_ini(&text, &locator.section).map_err(|e| config(e.to_string()))?;
+    args.into_iter()
+        .map(|arg| match option_id(&arg, command) {
+            Some(id) if id == "extra_opts" => Err(config(
+                "--extra-opts cannot be given inside a config file".into(),
+            )),
+            Some(id) => Ok((id, arg)),
+            None => Err(config(format!(
+                "[{}]: unknown option {}",
+                locator.section,
+                arg.split('=').next().unwrap_or(&arg).escape_debug()
+            ))),
+        })
+        .collect()
+}
+
+/// The id of the option an argument made by [`parse_ini`] names.
+fn option_id(arg: &str, command: &clap::Command) -> Option<String> {
+    let found = if let Some(long) = arg.strip_prefix("--") {
+        let name = long.split('=').next().unwrap_or(long);
+        command.get_arguments().find(|a| {
+            a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|al| al.contains(&name))
+        })
+    } else {
+        let short = arg.strip_prefix('-')?.chars().next()?;
+        command.get_arguments().find(|a| {
+            a.get_short() == Some(short)
+                || a.get_all_short_aliases()
+                    .is_some_and(|al| al.contains(&short))
+        })
+    };
+    found.map(|a| a.get_id().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ini(text: &str) -> Result<Vec<String>, IniError> {
+        parse_ini(text, "check_ephemeral")
+    }
+
+    #[test]
+    fn keys_become_options() {
+        let text = "# comment\n; another\n[other]\nw = 1\n\n[ check_ephemeral ]\r\n  w = 80 \r\n\
+                    critical=@90:95\nverbose =\nv=\nsource = 10.0.0.1\n[other]\nc = 2\n";
+        assert_eq!(
+            ini(text).unwrap(),
+            [
+                "-w80",
+                "--critical=@90:95",
+                "--verbose",
+                "-v",
+                "--source=10.0.0.1"
+            ]
+        );
+    }
+
+    #[test]
+    fn sections_of_the_same_name_add_up() {
+        let text = "[check_ephemeral]\nw=1\n[x]\nw=2\n[check_ephemeral]\nc=3\n";
+        assert_eq!(ini(text).unwrap(), ["-w1", "-c3"]);
+        assert_eq!(parse_ini(text, "x").unwrap(), ["-w2"]);
+    }
+
+    #[test]
+    fn an_empty_section_is_found() {
+        assert_eq!(
+            ini("[check_ephemeral]\n# nothing yet\n").unwrap(),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn values_are_taken_as_written() {
+        // No quoting, no escapes, no trailing comments: all part of the value.
+        assert_eq!(
+            ini("[check_ephemeral]\nsource = \"10.0.0.1\" # x\n").unwrap(),
+            ["--source=\"10.0.0.1\" # x"]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        for (text, expected) in [
+            ("w=1\n", "line 1: option before the first [section]"),
+            (
+                "[check_ephemeral]\n\nverbose\n",
+                "line 3: expected key = value (a flag is written key =)",
+            ),
+            ("[check_ephemeral]\n = 3\n", "line 2: empty key before '='"),
+            (
+                "[check_ephemeral\n",
+                "line 1: a section header must end with ']'",
+            ),
+            ("[other]\nw=1\n", "no section [check_ephemeral]"),
+            ("", "no section [check_ephemeral]"),
+        ] {
+            assert_eq!(ini(text).unwrap_err().to_string(), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn locators() {
+        let loc = |s: &str| Locator::parse(OsStr::new(s)).unwrap();
+        assert_eq!(loc("").section, "check_ephemeral");
+        assert_eq!(loc("").file, None);
+        assert_eq!(loc("db").section, "db");
+        assert_eq!(loc("@/x/y.ini").section, "check_ephemeral");
+        assert_eq!(loc("db@/x/y.ini").file, Some(PathBuf::from("/x/y.ini")));
+        assert_eq!(loc("db@a@b").file, Some(PathBuf::from("a@b")));
+        assert!(Locator::parse(OsStr::new("db@")).is_err());
+    }
+
+    #[test]
+    fn search_order() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| OsString::from(v))
+            }
+        };
+        let files = |present: &'static [&'static str]| {
+            move |p: &Path| present.iter().any(|f| Path::new(f) == p)
+        };
+        let find = |e: &'static [(&'static str, &'static str)], f: &'static [&'static str]| {
+            default_file(env(e), files(f)).map(|p| p.display().to_string())
+        };
+        let all = &[
+            "/a/plugins.ini",
+            "/b/monitoring-plugins.ini",
+            "/etc/monitoring-plugins.ini",
+            "/etc/nagios/plugins.ini",
+        ];
+        assert_eq!(
+            find(&[("MP_CONFIG_FILE", "/m.ini")], all).as_deref(),
+            Some("/m.ini")
+        );
+        let path = &[("NAGIOS_CONFIG_PATH", ":/none:/a:/b")];
+        assert_eq!(find(path, all).as_deref(), Some("/a/plugins.ini"));
+        assert_eq!(
+            find(&[("MP_CONFIG_FILE", "")], all).as_deref(),
+            Some("/etc/monitoring-plugins.ini")
+        );
+        assert_eq!(
+            find(&[], &["/etc/nagios/plugins.ini"]).as_deref(),
+            Some("/etc/nagios/plugins.ini")
+        );
+        assert_eq!(find(&[], &[]), None);
+    }
+
+    #[test]
+    fn extra_opts_forms_are_taken_out() {
+        let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        let (locators, rest) = split_args(os(&[
+            "p",
+            "--extra-opts=a@f",
+            "-w",
+            "1",
+            "--extra-opts",
+            "b",
+            "--extra-opts",
+            "-c",
+            "2",
+            "--extra-opts",
+        ]));
+        let some = |s: &str| Some(OsString::from(s));
+        assert_eq!(locators, [some("a@f"), some("b"), None, None]);
+        assert_eq!(rest, os(&["p", "-w", "1", "-c", "2"]));
+    }
+
+    fn expanded(ini: &str, args: &[&str]) -> Result<Vec<String>> {
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!(
+            "check_ephemeral-extra-opts-unit-{}-{n}.ini",
+            std::process::id()
+        ));
+        std::fs::write(&path, ini).unwrap();
+        let argv = std::iter::once("check_ephemeral".to_string())
+            .chain(
+                args.iter()
+                    .map(|a| a.replace("FILE", &path.display().to_string())),
+            )
+            .map(OsString::from)
+            .collect();
+        let result = expand(argv, &crate::cli::command());
+        std::fs::remove_file(&path).unwrap();
+        result.map(|v| {
+            v.into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn the_command_line_replaces_the_files_options() {
+        let ini = "[check_ephemeral]\nw = 1\nsource = 10.0.0.1\nsource = 10.0.0.2\nv =\ntop = 3\n\
+                   [later]\ntop = 4\nc = 9\n";
+        let got = expanded(
+            ini,
+            &[
+                "--extra-opts=@FILE",
+                "--warning",
+                "5",
+                "--extra-opts",
+                "later@FILE",
+                "--source=::1",
+                "-v",
+            ],
+        )
+        .unwrap();
+        // -w and --warning, --source (every occurrence) and -v come from the
+        // command line; the later section's --top replaces the earlier one.
+        assert_eq!(
+            got,
+            [
+                "check_ephemeral",
+                "--top=4",
+                "-c9",
+                "--warning",
+                "5",
+                "--source=::1",
+                "-v"
+            ]
+        );
+    }
+
+    #[test]
+    fn file_errors_name_the_file() {
+        for (ini, args, expected) in [
+            (
+                "[check_ephemeral]\nnonsense = 1\n",
+                &["--extra-opts=@FILE"][..],
+                "unknown option --nonsense",
+            ),
+            (
+                "[check_ephemeral]\nextra-opts = x\n",
+                &["--extra-opts=@FILE"],
+                "cannot be given inside",
+            ),
+            (
+                "[other]\n",
+                &["--extra-opts=@FILE"],
+                "no section [check_ephemeral]",
+            ),
+            ("[x]\nw=1\n", &["--extra-opts=db@FILE"], "no section [db]"),
+        ] {
+            let e = expanded(ini, args).unwrap_err().to_string();
+            assert!(
+                e.starts_with("--extra-opts: /") && e.contains(expected),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_extra_opts_nothing_changes() {
+        let got = expanded("", &["-w", "1", "--", "--extra-opts"]).unwrap();
+        assert_eq!(got, ["check_ephemeral", "-w", "1", "--", "--extra-opts"]);
+    }
+}

@@ -1,0 +1,454 @@
+//! Network namespaces: which ones the host has, what to call them, and
+//! running a reading stage inside one.
+//!
+//! `setns(2)` moves only the calling thread, so each namespace is read from
+//! a thread of its own that enters it first. From that thread the sysctl
+//! files under `/proc/sys/net`, a newly opened netlink socket and
+//! `/proc/thread-self/net` all belong to the namespace; `/proc/net` does
+//! not, as it follows the thread-group leader.
+
+use std::collections::HashMap;
+use std::fs::{self, File, Metadata};
+use std::io::ErrorKind;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sched::{CloneFlags, setns};
+
+use crate::error::{Error, Result};
+
+/// Where `ip netns add` keeps named namespaces.
+pub const NAMED_DIR: &str = "/run/netns";
+/// The socket tables of the namespace the calling thread is in.
+pub const THREAD_NET: &str = "/proc/thread-self/net";
+const OWN_NAMESPACE: &str = "/proc/thread-self/ns/net";
+const STATUS: &str = "/proc/thread-self/status";
+
+/// `include/uapi/linux/capability.h`.
+const CAP_SYS_PTRACE: u32 = 19;
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// Which network namespaces the check judges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// The one the check runs in.
+    #[default]
+    Here,
+    /// `--netns`: a name under `/run/netns`, or a path.
+    One(Target),
+    /// `--all-netns`.
+    All,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Name(String),
+    Path(PathBuf),
+}
+
+impl Target {
+    /// A value with a `/` is a path; anything else a name under `/run/netns`.
+    pub fn parse(value: &str) -> std::result::Result<Target, String> {
+        if value.contains('/') {
+            Ok(Target::Path(PathBuf::from(value)))
+        } else if value.is_empty() || value == "." || value == ".." {
+            Err(format!(
+                "--netns: {value:?} is neither a namespace name nor a path"
+            ))
+        } else {
+            Ok(Target::Name(value.to_string()))
+        }
+    }
+}
+
+/// A namespace as the kernel identifies it: the nsfs device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NsId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl NsId {
+    fn of(meta: &Metadata) -> NsId {
+        NsId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// One network namespace and what to call it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Namespace {
+    pub id: NsId,
+    /// The file to open to enter it.
+    pub path: PathBuf,
+    /// Its name under `/run/netns`, if it has one.
+    pub name: Option<String>,
+    /// A process living in it (the lowest pid): pid and command.
+    pub process: Option<(u32, String)>,
+}
+
+impl Namespace {
+    /// `web1`, `inode 4026532301 (pid 812 nginx)` or `inode 4026532301 (/path)`.
+    pub fn label(&self) -> String {
+        let text = match (&self.name, &self.process) {
+            (Some(name), _) => name.clone(),
+            (None, Some((pid, command))) => {
+                format!("inode {} (pid {pid} {command})", self.id.ino)
+            }
+            (None, None) => format!("inode {} ({})", self.id.ino, self.path.display()),
+        };
+        crate::output::clean(&text)
+    }
+}
+
+/// Every distinct namespace found, and how many processes hid theirs.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Ordered by inode.
+    pub namespaces: Vec<Namespace>,
+    /// Processes whose `/proc/PID/ns/net` could not be looked at.
+    pub hidden: usize,
+}
+
+/// Finds every network namespace named under `/run/netns` or held by a
+/// process, each once.
+pub fn discover() -> Result<Found> {
+    let nsfs = fs::metadata(OWN_NAMESPACE)
+        .map_err(|source| read_error(OWN_NAMESPACE, source))?
+        .dev();
+    let mut found: HashMap<NsId, Namespace> = HashMap::new();
+    for (name, path) in named()? {
+        // A file that is not a namespace (left by a failed `ip netns add`).
+        let Ok(meta) = fs::metadata(&path) else {
+            continue;
+        };
+        let id = NsId::of(&meta);
+        if id.dev != nsfs {
+            continue;
+        }
+        found.entry(id).or_insert(Namespace {
+            id,
+            path,
+            name: Some(name),
+            process: None,
+        });
+    }
+    let mut hidden = 0;
+    let proc = fs::read_dir("/proc").map_err(|source| read_error("/proc", source))?;
+    for entry in proc.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let meta = match fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                hidden += 1;
+                continue;
+            }
+            // Gone already, or a kernel thread without one.
+            Err(_) => continue,
+        };
+        let id = NsId::of(&meta);
+        let ns = found.entry(id).or_insert(Namespace {
+            id,
+            path,
+            name: None,
+            process: None,
+        });
+        if ns.process.as_ref().is_none_or(|(p, _)| pid < *p) {
+            ns.process = Some((pid, String::new()));
+        }
+    }
+    let mut namespaces: Vec<Namespace> = found.into_values().collect();
+    for ns in &mut namespaces {
+        if let Some((pid, command)) = ns.process.as_mut() {
+            *command = command_of(*pid);
+            if ns.name.is_none() {
+                ns.path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+            }
+        }
+    }
+    namespaces.sort_by_key(|ns| ns.id);
+    Ok(Found { namespaces, hidden })
+}
+
+/// The names under `/run/netns`, sorted, with their paths.
+fn named() -> Result<Vec<(String, PathBuf)>> {
+    let dir = match fs::read_dir(NAMED_DIR) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(read_error(NAMED_DIR, source)),
+    };
+    let mut names: Vec<(String, PathBuf)> = dir
+        .flatten()
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The namespace `--netns` names, with what to call it.
+pub fn resolve(target: &Target) -> Result<Namespace> {
+    let path = match target {
+        Target::Name(name) => Path::new(NAMED_DIR).join(name),
+        Target::Path(path) => path.clone(),
+    };
+    let meta = fs::metadata(&path).map_err(|e| {
+        let reason = match (e.kind(), target) {
+            (ErrorKind::NotFound, Target::Name(_)) => {
+                format!("no such namespace ({} does not exist)", path.display())
+            }
+            (ErrorKind::PermissionDenied, _) => {
+                format!(
+                    "{e}; looking into a process of another user (or with more capabilities) needs CAP_SYS_PTRACE"
+                )
+            }
+            _ => e.to_string(),
+        };
+        Error::Namespace {
+            path: path.clone(),
+            reason,
+        }
+    })?;
+    let id = NsId::of(&meta);
+    let name = match target {
+        Target::Name(name) => Some(name.clone()),
+        Target::Path(_) => named()?.into_iter().find_map(|(name, p)| {
+            let m = fs::metadata(p).ok()?;
+            (NsId::of(&m) == id).then_some(name)
+        }),
+    };
+    let process = path
+        .strip_prefix("/proc")
+        .ok()
+        .and_then(|rest| rest.iter().next())
+        .and_then(|pid| pid.to_str()?.parse::<u32>().ok())
+        .map(|pid| (pid, command_of(pid)));
+    Ok(Namespace {
+        id,
+        path,
+        name,
+        process,
+    })
+}
+
+/// `/proc/PID/comm`, or `?` when it cannot be read.
+pub fn command_of(pid: u32) -> String {
+    match fs::read_to_string(format!("/proc/{pid}/comm")) {
+        Ok(text) => crate::output::clean(text.trim_end_matches('\n')),
+        Err(_) => "?".to_string(),
+    }
+}
+
+/// Runs `read` on a thread that has entered `ns`, handing it the directory
+/// of that namespace's socket tables. `Ok(None)` when the namespace no
+/// longer exists (its last process exited, its name was deleted).
+pub fn run_in<T: Send>(
+    ns: &Namespace,
+    option: &'static str,
+    read: impl FnOnce(&Path) -> Result<T> + Send,
+) -> Result<Option<T>> {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name(format!("netns {}", ns.id.ino))
+            .spawn_scoped(scope, || {
+                if !enter(ns, option)? {
+                    return Ok(None);
+                }
+                read(Path::new(THREAD_NET)).map(Some)
+            })
+            .map_err(|e| Error::Namespace {
+                path: ns.path.clone(),
+                reason: format!("cannot start a thread to enter it: {e}"),
+            })?;
+        thread.join().unwrap_or_else(|_| {
+            Err(Error::Namespace {
+                path: ns.path.clone(),
+                reason: "the thread reading it failed".into(),
+            })
+        })
+    })
+}
+
+/// Moves the calling thread into `ns`; false if it is gone, or if its path
+/// now leads to another namespace (a pid reused).
+fn enter(ns: &Namespace, option: &'static str) -> Result<bool> {
+    let failed = |reason: String| Error::Namespace {
+        path: ns.path.clone(),
+        reason,
+    };
+    let file = match File::open(&ns.path) {
+        Ok(file) => file,
+        Err(e)
+            if e.kind() == ErrorKind::NotFound || e.raw_os_error() == Some(Errno::ESRCH as i32) =>
+        {
+            return Ok(false);
+        }
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+            return Err(privilege(option, "CAP_SYS_PTRACE"));
+        }
+        Err(e) => return Err(failed(e.to_string())),
+    };
+    let meta = file.metadata().map_err(|e| failed(e.to_string()))?;
+    if NsId::of(&meta) != ns.id {
+        return Ok(false);
+    }
+    setns(&file, CloneFlags::CLONE_NEWNET).map_err(|errno| match errno {
+        Errno::EPERM => privilege(option, "CAP_SYS_ADMIN"),
+        Errno::EINVAL => failed("not a network namespace".into()),
+        e => failed(format!("setns: {e} ({})", e.desc())),
+    })?;
+    Ok(true)
+}
+
+/// Refuses early, with the way out, when the check lacks the capabilities
+/// `option` needs: entering namespaces needs CAP_SYS_ADMIN, and finding
+/// them through every process's `/proc/PID/ns/net` CAP_SYS_PTRACE.
+pub fn require_privileges(option: &'static str, find_all: bool) -> Result<()> {
+    let Some(effective) = effective_capabilities() else {
+        // No way to tell: the kernel's answer to setns() will say.
+        return Ok(());
+    };
+    let mut missing = Vec::new();
+    if effective & (1 << CAP_SYS_ADMIN) == 0 {
+        missing.push("CAP_SYS_ADMIN");
+    }
+    if find_all && effective & (1 << CAP_SYS_PTRACE) == 0 {
+        missing.push("CAP_SYS_PTRACE");
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(privilege(option, &missing.join(" and ")))
+    }
+}
+
+fn privilege(option: &'static str, missing: &str) -> Error {
+    let program = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "check_ephemeral".into());
+    Error::Privilege {
+        option,
+        missing: missing.to_string(),
+        program,
+    }
+}
+
+/// CapEff of the calling thread, from `/proc/thread-self/status`.
+fn effective_capabilities() -> Option<u64> {
+    let status = fs::read_to_string(STATUS).ok()?;
+    parse_cap_eff(&status)
+}
+
+fn parse_cap_eff(status: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+    u64::from_str_radix(line.trim(), 16).ok()
+}
+
+fn read_error(path: &str, source: std::io::Error) -> Error {
+    Error::Read {
+        path: PathBuf::from(path),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_names_or_paths() {
+        assert_eq!(Target::parse("web1"), Ok(Target::Name("web1".into())));
+        assert_eq!(
+            Target::parse("/proc/1/ns/net"),
+            Ok(Target::Path("/proc/1/ns/net".into()))
+        );
+        assert_eq!(Target::parse("./x"), Ok(Target::Path("./x".into())));
+        for bad in ["", ".", ".."] {
+            assert!(Target::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn options_choose_the_scope() {
+        use crate::cli::{Parsed, parse};
+        let scope = |args: &[&str]| {
+            let argv = std::iter::once("check_ephemeral")
+                .chain(args.iter().copied())
+                .map(std::ffi::OsString::from);
+            match parse(argv) {
+                Ok(Parsed::Run(c)) => Ok((c.netns, c.processes)),
+                Ok(Parsed::Print(_)) => Err("printed".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert_eq!(scope(&[]), Ok((Scope::Here, false)));
+        assert_eq!(
+            scope(&["--netns", "web1", "--processes"]),
+            Ok((Scope::One(Target::Name("web1".into())), true))
+        );
+        assert_eq!(scope(&["--all-netns"]), Ok((Scope::All, false)));
+        for bad in [
+            &["--netns", ""][..],
+            &["--netns", ".."],
+            &["--netns", "web1", "--all-netns"],
+        ] {
+            let e = scope(bad).unwrap_err();
+            assert!(!e.contains('\n'), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn reads_the_effective_capabilities() {
+        // As a 6.18 kernel prints them for root and for an ordinary user.
+        let root = "Name:\tcat\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n";
+        assert_eq!(parse_cap_eff(root), Some(0x1ff_ffff_ffff));
+        let user = "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n";
+        assert_eq!(parse_cap_eff(user), Some(0));
+        assert_eq!(parse_cap_eff("Name:\tcat\n"), None);
+    }
+
+    #[test]
+    fn labels_say_name_or_inode_and_process() {
+        let mut ns = Namespace {
+            id: NsId {
+                dev: 4,
+                ino: 4026532301,
+            },
+            path: "/proc/812/ns/net".into(),
+            name: None,
+            process: Some((812, "nginx".into())),
+        };
+        assert_eq!(ns.label(), "inode 4026532301 (pid 812 nginx)");
+        ns.process = None;
+        assert_eq!(ns.label(), "inode 4026532301 (/proc/812/ns/net)");
+        ns.name = Some("web|1".into());
+        assert_eq!(ns.label(), "web 1");
+    }
+
+    #[test]
+    fn a_vanished_namespace_is_skipped_not_an_error() {
+        let ns = Namespace {
+            id: NsId { dev: 4, ino: 1 },
+            path: "/proc/4294967295/ns/net".into(),
+            name: None,
+            process: Some((4294967295, "gone".into())),
+        };
+        let got = run_in(&ns, "--all-netns", |_| Ok(())).unwrap();
+        assert_eq!(got, None);
+    }
+
+    #[test]
+    fn a_missing_name_says_so() {
+        let e = resolve(&Target::Name("no-such-namespace-here".into())).unwrap_err();
+        assert!(e.to_string().contains("no such namespace"), "{e}");
+    }
+}

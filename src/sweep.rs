@@ -1,0 +1,190 @@
+//! Judging other network namespaces (`--netns`, `--all-netns`): each is
+//! read, modelled and judged from a thread inside it, one after another; the
+//! worst is reported in full and the others get a line each.
+//!
+//! Only the worst namespace's model is kept, so memory stays that of one
+//! namespace however many the host has. Perfdata keeps the labels of a
+//! single run (they describe the worst namespace) plus a few per-host
+//! counts, so graphs keep their series whatever namespaces come and go.
+
+use std::cmp::Reverse;
+
+use crate::cli::Config;
+use crate::culprits;
+use crate::error::{Error, Result};
+use crate::judge::State;
+use crate::netns::{self, Found, Namespace, Scope};
+use crate::output::{self, Perfdata, Value, pool_label};
+use crate::stage::{self, Stage};
+use crate::{Measured, Outcome};
+
+/// How bad a namespace is: worst state, then the fullest worst pool, then
+/// the fewest free ports.
+type Rank = (State, u32, Reverse<u32>);
+
+fn rank(m: &Measured) -> Rank {
+    let (pool, state) = &m.report.worst;
+    let hundredths = (pool.used_pct() * 100.0).round() as u32;
+    (*state, hundredths, Reverse(pool.free))
+}
+
+/// One namespace's line in the long output.
+struct Summary {
+    rank: Rank,
+    line: String,
+}
+
+pub fn check(config: &Config) -> Result<Outcome> {
+    let (option, all) = match &config.netns {
+        Scope::All => ("--all-netns", true),
+        _ => ("--netns", false),
+    };
+    netns::require_privileges(option, all)?;
+    stage::enter(Stage::FindingNamespaces);
+    let found = match &config.netns {
+        Scope::One(target) => Found {
+            namespaces: vec![netns::resolve(target)?],
+            hidden: 0,
+        },
+        _ => netns::discover()?,
+    };
+
+    let mut worst: Option<(Namespace, Measured)> = None;
+    let mut summaries = Vec::new();
+    let mut skipped = Vec::new();
+    let mut failed: Vec<(Namespace, Error)> = Vec::new();
+    for ns in found.namespaces {
+        match netns::run_in(&ns, option, |proc_net| crate::measure(config, proc_net)) {
+            Ok(Some(m)) => {
+                let (pool, state) = &m.report.worst;
+                summaries.push(Summary {
+                    rank: rank(&m),
+                    line: format!(
+                        "  {}: {} - {}: {} of {} free ({:.1}% used)",
+                        ns.label(),
+                        state.word(),
+                        pool_label(pool),
+                        pool.free,
+                        pool.capacity,
+                        pool.used_pct()
+                    ),
+                });
+                if worst.as_ref().is_none_or(|(_, w)| rank(&m) > rank(w)) {
+                    worst = Some((ns, m));
+                }
+            }
+            Ok(None) if all => skipped.push(ns),
+            Ok(None) => {
+                return Err(Error::Namespace {
+                    path: ns.path,
+                    reason: "it disappeared while the check ran".into(),
+                });
+            }
+            Err(e @ Error::Privilege { .. }) => return Err(e),
+            Err(e) if all => {
+                summaries.push(Summary {
+                    rank: (State::Unknown, 0, Reverse(u32::MAX)),
+                    line: format!(
+                        "  {}: UNKNOWN - {}",
+                        ns.label(),
+                        output::clean(&e.to_string())
+                    ),
+                });
+                failed.push((ns, e));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let Some((ns, mut m)) = worst else {
+        return Err(match failed.into_iter().next() {
+            Some((_, e)) => e,
+            None => Error::Namespace {
+                path: netns::NAMED_DIR.into(),
+                reason:
+                    "no network namespace could be read: every one disappeared while the check ran"
+                        .into(),
+            },
+        });
+    };
+
+    if config.processes {
+        let lines = match netns::run_in(&ns, option, |proc_net| culprits::collect(&m, proc_net))? {
+            Some(wanted) => culprits::attribute(&wanted)?,
+            None => vec![
+                "processes: the namespace disappeared before its sockets could be matched".into(),
+            ],
+        };
+        m.add_lines(lines);
+    }
+
+    let label = ns.label();
+    let mut lines = Vec::new();
+    if all {
+        summaries.sort_by_key(|s| Reverse(s.rank));
+        let count = |s: State| summaries.iter().filter(|x| x.rank.0 == s).count();
+        let shown = config.top.max(1).min(summaries.len());
+        lines.push(format!(
+            "network namespaces: {} judged ({} CRITICAL, {} WARNING, {} UNKNOWN, {} OK), {} skipped; worst {shown}:",
+            summaries.len(),
+            count(State::Critical),
+            count(State::Warning),
+            count(State::Unknown),
+            count(State::Ok),
+            skipped.len()
+        ));
+        lines.extend(summaries.iter().take(shown).map(|s| s.line.clone()));
+        for gone in &skipped {
+            lines.push(format!(
+                "skipped network namespace {}: it disappeared while the check ran",
+                gone.label()
+            ));
+        }
+        if found.hidden > 0 {
+            lines.push(format!(
+                "note: the network namespace of {} could not be looked at (permission denied; \
+                 needs CAP_SYS_PTRACE): namespaces only they use were not judged",
+                culprits::processes(found.hidden)
+            ));
+        }
+    } else {
+        lines.push(format!(
+            "network namespace {label}: inode {}, entered through {}",
+            ns.id.ino,
+            output::clean(&ns.path.display().to_string())
+        ));
+    }
+    m.add_lines(lines);
+
+    let outcome = m.render(config);
+    let mut extra = Vec::new();
+    if all {
+        let count = |label: &'static str, n: usize| Perfdata {
+            label,
+            value: Value::Count(n as u64),
+            uom: "",
+            warn: None,
+            crit: None,
+            min: Some(0),
+            max: None,
+        };
+        let judged = summaries.len();
+        let in_state = |s: State| summaries.iter().filter(|x| x.rank.0 == s).count();
+        extra.push(count("netns", judged));
+        extra.push(count("netns_critical", in_state(State::Critical)));
+        extra.push(count("netns_warning", in_state(State::Warning)));
+        extra.push(count("netns_unknown", in_state(State::Unknown)));
+        extra.push(count("netns_skipped", skipped.len()));
+    }
+    let mut text = output::scoped(&outcome.text, &format!("netns {label}"), &extra);
+    let mut state = outcome.state;
+    if let Some((bad, e)) = failed.first()
+        && state < State::Unknown
+    {
+        // A namespace that could not be read outranks one that is fine.
+        state = State::Unknown;
+        let rest = text.split_once('\n').map_or("", |(_, rest)| rest);
+        let first = output::unknown(&format!("netns {}: {e}", bad.label()));
+        text = format!("{first}{rest}");
+    }
+    Ok(Outcome { state, text })
+}

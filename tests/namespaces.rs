@@ -1,0 +1,525 @@
+//! Other network namespaces (`--netns`, `--all-netns`) and the processes
+//! behind the pools (`--processes`), against the real kernel.
+//!
+//! Namespaces are made with `ip netns add` under names no one else uses and
+//! deleted by a guard, also when a test fails; sockets are put into them
+//! from threads that enter them with setns(). Only loopback addresses.
+//! Needs root: elsewhere the tests skip with a printed reason, and under
+//! `CI=true` they fail instead.
+
+mod lab;
+
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use lab::{BIN, Settings, parse_perfdata};
+
+/// Environment variable that turns `helper_holds_sockets` into the child
+/// process of `processes_names_the_child_that_holds_the_sockets`.
+const HOLD: &str = "CHECK_EPHEMERAL_TEST_HOLD";
+
+static SERIAL: AtomicUsize = AtomicUsize::new(0);
+
+/// Why these tests cannot run here; under CI that is a failure.
+fn skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let why = if unsafe { libc::geteuid() } != 0 {
+        "needs root to make and enter network namespaces"
+    } else if Command::new("ip").arg("-V").output().is_err() {
+        "needs `ip` (iproute2)"
+    } else {
+        return false;
+    };
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: cannot run under CI: {why}");
+    }
+    let _ = writeln!(io::stderr(), "skipped {test}: {why}");
+    true
+}
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A named network namespace that lives as long as the guard.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let n = SERIAL.fetch_add(1, Ordering::SeqCst);
+        let name = format!("ce-{tag}-{}-{n}", std::process::id());
+        assert!(ip(&["netns", "add", &name]), "ip netns add {name}");
+        let ns = Netns { name };
+        assert!(ip(&["-n", &ns.name, "link", "set", "lo", "up"]), "lo up");
+        ns
+    }
+
+    fn path(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(&self.name)
+    }
+
+    /// Runs `f` on a thread inside the namespace. Sockets it makes belong to
+    /// the namespace for as long as they are open, wherever they go.
+    fn inside<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        let path = self.path();
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    let file = File::open(&path).expect("open the namespace");
+                    // SAFETY: a valid namespace fd; affects only this thread.
+                    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+                    assert_eq!(rc, 0, "setns: {}", io::Error::last_os_error());
+                    f()
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    fn set_range(&self, lo: u16, hi: u16) {
+        self.inside(|| {
+            fs::write(
+                "/proc/sys/net/ipv4/ip_local_port_range",
+                format!("{lo} {hi}"),
+            )
+            .expect("set the port range");
+        });
+    }
+
+    /// A listener on 127.0.0.1:5000 and `n` connections to it (all of the
+    /// range, until connect() refuses, when `n` is None).
+    fn load(&self, n: Option<usize>) -> Load {
+        self.inside(|| {
+            let listener = TcpListener::bind("127.0.0.1:5000").expect("listen");
+            let mut clients = Vec::new();
+            while n.is_none_or(|n| clients.len() < n) {
+                match TcpStream::connect("127.0.0.1:5000") {
+                    Ok(s) => clients.push(s),
+                    Err(e) if n.is_none() => {
+                        assert_eq!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{e}");
+                        break;
+                    }
+                    Err(e) => panic!("connect: {e}"),
+                }
+                assert!(clients.len() < 70_000, "connect() never ran out");
+            }
+            Load {
+                _listener: listener,
+                _clients: clients,
+            }
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        ip(&["netns", "delete", &self.name]);
+    }
+}
+
+struct Load {
+    _listener: TcpListener,
+    _clients: Vec<TcpStream>,
+}
+
+/// What one run of the binary printed.
+struct Run {
+    code: i32,
+    stdout: String,
+}
+
+impl Run {
+    fn perf(&self, label: &str) -> f64 {
+        match parse_perfdata(&self.stdout).get(label) {
+            Some(v) => *v,
+            None => panic!("no perfdata {label} in:\n{}", self.stdout),
+        }
+    }
+
+    fn status_line(&self) -> &str {
+        self.stdout.lines().next().unwrap_or("")
+    }
+
+    fn line_starting(&self, prefix: &str) -> &str {
+        match self.stdout.lines().find(|l| l.starts_with(prefix)) {
+            Some(line) => line,
+            None => panic!("no line starting {prefix:?} in:\n{}", self.stdout),
+        }
+    }
+}
+
+fn run(mut command: Command) -> Run {
+    let out = command.output().expect("run check_ephemeral");
+    assert!(
+        out.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
+}
+
+fn check(args: &[&str]) -> Run {
+    let mut command = Command::new(BIN);
+    command.args(args);
+    run(command)
+}
+
+/// The binary copied where user nobody can run it, removed afterwards.
+struct Copy {
+    dir: PathBuf,
+    bin: PathBuf,
+}
+
+impl Copy {
+    fn new() -> Copy {
+        let n = SERIAL.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("ce-nobody-{}-{n}", std::process::id()));
+        fs::create_dir_all(&dir).expect("temp dir");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod dir");
+        let bin = dir.join("check_ephemeral");
+        fs::copy(BIN, &bin).expect("copy the binary");
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod bin");
+        Copy { dir, bin }
+    }
+
+    fn as_nobody(&self, args: &[&str]) -> Run {
+        // A child another thread forks while the copy is being written
+        // holds it open for writing until it execs: "Text file busy".
+        for _ in 0..100 {
+            match Command::new(&self.bin).arg("--version").output() {
+                Err(e) if e.kind() == io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => break,
+            }
+        }
+        let mut command = Command::new(&self.bin);
+        command.args(args).uid(65534).gid(65534);
+        run(command)
+    }
+}
+
+impl Drop for Copy {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn all_netns_finds_and_names_the_worst() {
+    if skip("all_netns_finds_and_names_the_worst") {
+        return;
+    }
+    let busy = Netns::new("busy");
+    busy.set_range(40000, 40009);
+    let _busy_load = busy.load(None);
+    let calm = Netns::new("calm");
+    calm.set_range(40000, 40099);
+    let _calm_load = calm.load(Some(5));
+
+    let run = check(&["--all-netns", "--top", "100"]);
+    // Every port of the busy one is taken: nothing can be worse.
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.status_line()
+            .starts_with(&format!("EPHEMERAL CRITICAL - netns {}: connect 127.0.0.1 -> 127.0.0.1:5000: 0 of 10 ports free", busy.name)),
+        "{}",
+        run.stdout
+    );
+    run.line_starting(&format!(
+        "  {}: CRITICAL - connect 127.0.0.1 -> 127.0.0.1:5000: 0 of 10 free",
+        busy.name
+    ));
+    run.line_starting(&format!(
+        "  {}: OK - connect 127.0.0.1 -> 127.0.0.1:5000: 95 of 100 free",
+        calm.name
+    ));
+    assert_eq!(run.perf("connect_free"), 0.0);
+    assert_eq!(run.perf("capacity"), 10.0);
+    assert!(run.perf("netns") >= 2.0 && run.perf("netns_critical") >= 1.0);
+    for label in ["netns_warning", "netns_unknown", "netns_skipped"] {
+        run.perf(label);
+    }
+    // No label names a namespace: the set stays the same from run to run.
+    assert!(!run.stdout.split('|').nth(1).unwrap_or("").contains("ce-"));
+}
+
+#[test]
+fn netns_by_name_and_by_path() {
+    if skip("netns_by_name_and_by_path") {
+        return;
+    }
+    let ns = Netns::new("one");
+    ns.set_range(40000, 40019);
+    let _load = ns.load(Some(4));
+
+    let by_name = check(&["--netns", &ns.name]);
+    let path = ns.path();
+    let by_path = check(&["--netns", path.to_str().expect("utf-8 path")]);
+    // A process living in it: /proc/PID/ns/net.
+    let mut sleeper = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "sleep", "30"])
+        .spawn()
+        .expect("ip netns exec sleep");
+    let proc_path = format!("/proc/{}/ns/net", sleeper.id());
+    wait_for("the sleeper to enter the namespace", || {
+        fs::metadata(&proc_path)
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            == fs::metadata(&path)
+                .ok()
+                .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+    });
+    let by_proc = check(&["--netns", &proc_path]);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+
+    for run in [&by_name, &by_path, &by_proc] {
+        assert_eq!(run.code, 0, "{}", run.stdout);
+        assert_eq!(run.perf("connect_free"), 16.0, "{}", run.stdout);
+        assert_eq!(run.perf("capacity"), 20.0, "{}", run.stdout);
+        assert!(
+            run.status_line().starts_with(&format!(
+                "EPHEMERAL OK - netns {}: connect 127.0.0.1 -> 127.0.0.1:5000",
+                ns.name
+            )),
+            "{}",
+            run.stdout
+        );
+        assert!(!parse_perfdata(&run.stdout).contains_key("netns"));
+    }
+    run_line_has(&by_proc, "network namespace", &proc_path);
+
+    let missing = check(&["--netns", "ce-no-such-namespace"]);
+    assert_eq!(missing.code, 3, "{}", missing.stdout);
+    assert!(
+        missing.stdout.starts_with("EPHEMERAL UNKNOWN - "),
+        "{}",
+        missing.stdout
+    );
+    assert!(
+        missing.stdout.contains("no such namespace"),
+        "{}",
+        missing.stdout
+    );
+}
+
+fn run_line_has(run: &Run, prefix: &str, text: &str) {
+    line_has(&run.stdout, prefix, text);
+}
+
+/// The first line starting with `prefix` contains `text`.
+fn line_has(stdout: &str, prefix: &str, text: &str) {
+    match stdout.lines().find(|l| l.starts_with(prefix)) {
+        Some(line) => assert!(line.contains(text), "{line:?} lacks {text:?} in:\n{stdout}"),
+        None => panic!("no line starting {prefix:?} in:\n{stdout}"),
+    }
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "gave up waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_namespace_that_disappears_mid_scan_is_skipped() {
+    if skip("a_namespace_that_disappears_mid_scan_is_skipped") {
+        return;
+    }
+    // Named namespaces and processes in unnamed ones come and go while the
+    // check runs, a bounded number of times.
+    let stop = AtomicBool::new(false);
+    let runs = std::thread::scope(|scope| {
+        let churn = scope.spawn(|| {
+            let mut rounds = 0;
+            while !stop.load(Ordering::SeqCst) && rounds < 200 {
+                let named: Vec<Netns> = (0..3).map(|_| Netns::new("churn")).collect();
+                let mut lonely: Vec<Child> = (0..3)
+                    .filter_map(|_| {
+                        Command::new("ip")
+                            .args(["netns", "exec", &named[0].name, "sleep", "5"])
+                            .stderr(Stdio::null())
+                            .spawn()
+                            .ok()
+                    })
+                    .collect();
+                std::thread::sleep(Duration::from_millis(5));
+                drop(named);
+                for child in &mut lonely {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                rounds += 1;
+            }
+        });
+        let runs: Vec<Run> = (0..15)
+            .map(|_| check(&["--all-netns", "-t", "30"]))
+            .collect();
+        stop.store(true, Ordering::SeqCst);
+        churn.join().expect("churn thread");
+        runs
+    });
+    let mut skipped = 0;
+    for run in &runs {
+        assert!((0..=2).contains(&run.code), "{}", run.stdout);
+        assert!(run.stdout.starts_with("EPHEMERAL "), "{}", run.stdout);
+        skipped += run.perf("netns_skipped") as usize;
+    }
+    let _ = writeln!(
+        io::stderr(),
+        "{} runs saw {skipped} namespaces disappear mid-scan",
+        runs.len()
+    );
+}
+
+#[test]
+fn processes_names_the_child_that_holds_the_sockets() {
+    if skip("processes_names_the_child_that_holds_the_sockets") {
+        return;
+    }
+    let copy = Copy::new();
+    lab::run("processes", Settings::default(), move |lab| {
+        let db = lab.listen("127.0.0.1:5000");
+        // The child starts on this thread, so in the lab's namespace.
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "helper_holds_sockets",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(HOLD, format!("{db},6"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the child");
+        let mut out = BufReader::new(child.stdout.take().expect("child stdout"));
+        let mut line = String::new();
+        while !line.contains("holding") {
+            line.clear();
+            if out.read_line(&mut line).expect("read the child") == 0 {
+                panic!("the child ended before holding its sockets");
+            }
+        }
+        let pid = child.id();
+        let command = fs::read_to_string(format!("/proc/{pid}/comm")).expect("comm");
+        let holder = format!("pid {pid} {}: 6", command.trim_end());
+
+        let run = lab.check(&["--processes"]);
+        line_has(
+            &run.stdout,
+            "  connect 127.0.0.1 -> 127.0.0.1:5000: ",
+            &holder,
+        );
+        assert!(
+            run.stdout.contains(&format!("  bind 127.0.0.1: {holder}")),
+            "{}",
+            run.stdout
+        );
+        assert_eq!(run.perf("sockets"), 6, "{}", run.stdout);
+
+        // Unprivileged, the same sockets are there but their owner is not.
+        let nobody = copy.as_nobody(&["--processes"]);
+        assert_eq!(nobody.code, 0, "{}", nobody.stdout);
+        run_line_has(
+            &nobody,
+            "  connect 127.0.0.1 -> 127.0.0.1:5000: ",
+            "6 in no open file that could be read",
+        );
+        run_line_has(
+            &nobody,
+            "processes: the open files of ",
+            "could not be read",
+        );
+
+        drop(child.stdin.take());
+        let _ = child.wait();
+    });
+}
+
+/// Not a test on its own: the child process of the test above, which
+/// holds `n` connections to the address in `CHECK_EPHEMERAL_TEST_HOLD`
+/// ("ADDR:PORT,n") until its stdin closes.
+#[test]
+fn helper_holds_sockets() {
+    let Ok(spec) = std::env::var(HOLD) else {
+        return;
+    };
+    let (addr, n) = spec.split_once(',').expect("ADDR:PORT,n");
+    let n: usize = n.parse().expect("n");
+    let held: Vec<TcpStream> = (0..n)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    // On a line of its own: libtest has already printed "test ... " here.
+    println!("\nholding {}", held.len());
+    io::stdout().flush().expect("flush");
+    // Until the parent closes stdin, and never more than a minute.
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = io::stdin().read_to_end(&mut Vec::new());
+        let _ = done.send(());
+    });
+    let _ = wait.recv_timeout(Duration::from_secs(60));
+    drop(held);
+}
+
+#[test]
+fn unprivileged_namespace_options_say_what_is_missing() {
+    if skip("unprivileged_namespace_options_say_what_is_missing") {
+        return;
+    }
+    let copy = Copy::new();
+    let all = copy.as_nobody(&["--all-netns"]);
+    assert_eq!(all.code, 3, "{}", all.stdout);
+    assert!(
+        all.stdout.starts_with(
+            "EPHEMERAL UNKNOWN - --all-netns needs CAP_SYS_ADMIN and CAP_SYS_PTRACE, which this process does not have"
+        ),
+        "{}",
+        all.stdout
+    );
+    assert!(all.stdout.contains("sudo rule"), "{}", all.stdout);
+    assert!(
+        all.stdout.contains(&format!(
+            "setcap cap_sys_admin,cap_sys_ptrace+ep {}",
+            copy.bin.display()
+        )),
+        "{}",
+        all.stdout
+    );
+    assert_eq!(all.stdout.lines().count(), 1, "{}", all.stdout);
+
+    let one = copy.as_nobody(&["--netns", "/proc/1/ns/net"]);
+    assert_eq!(one.code, 3, "{}", one.stdout);
+    assert!(
+        one.stdout
+            .starts_with("EPHEMERAL UNKNOWN - --netns needs CAP_SYS_ADMIN"),
+        "{}",
+        one.stdout
+    );
+}
