@@ -1,0 +1,870 @@
+//! The plugin with the real consumers: NRPE, Icinga 2, Nagios Core, Sensu's
+//! perfdata rules, dpkg and rpmbuild, each fed the files under packaging/.
+//!
+//! A test that needs root or a program that is not installed skips with the
+//! reason on stderr; with CI=true it fails instead. Daemons run on 127.0.0.1
+//! from configurations written to a temporary directory, in their own process
+//! group, and are killed when the test ends, whether it passes or not.
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const PLUGIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
+const INSTALLED: &str = "/usr/lib/nagios/plugins/check_ephemeral";
+const LIMIT: Duration = Duration::from_secs(60);
+
+// ------------------------------------------------------------------ helpers
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether `test` can run: every requirement holds, or it skips (fails under CI).
+fn ready(test: &str, requirements: &[(bool, String)]) -> bool {
+    let missing: Vec<&str> = requirements
+        .iter()
+        .filter(|(ok, _)| !ok)
+        .map(|(_, why)| why.as_str())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let reason = missing.join("; ");
+    assert!(!ci(), "{test}: {reason} (required when CI=true)");
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {reason}");
+    false
+}
+
+fn root() -> (bool, String) {
+    (is_root(), "needs root".to_string())
+}
+
+/// A program from PATH or the usual sbin and plugin directories.
+fn tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/lib/nagios/plugins"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+fn have(name: &str, package: &str) -> (bool, String) {
+    (
+        tool(name).is_some(),
+        format!("{name} is not installed (Debian package {package})"),
+    )
+}
+
+fn user_exists(name: &str) -> bool {
+    std::fs::read_to_string("/etc/passwd")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(':').next() == Some(name))
+}
+
+/// The unprivileged user daemons switch to when started as root.
+fn daemon_user() -> &'static str {
+    if user_exists("nagios") {
+        "nagios"
+    } else {
+        "nobody"
+    }
+}
+
+/// A directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, Ordering::SeqCst);
+        let path =
+            std::env::temp_dir().join(format!("check_ephemeral-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        TempDir(path)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.join(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// The plugin copied in, so an unprivileged daemon user can run it.
+    fn plugin(&self) -> PathBuf {
+        let path = self.join("check_ephemeral");
+        std::fs::copy(PLUGIN, &path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// Hands the tree to the daemon user when running as root.
+    fn give_to_daemon_user(&self) {
+        if is_root() {
+            let user = daemon_user();
+            let out = run(Command::new("chown")
+                .arg("-R")
+                .arg(format!("{user}:"))
+                .arg(&self.0));
+            assert!(out.status.success(), "chown: {}", text(&out.stderr));
+        }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn kill_group(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill has no memory-safety preconditions; the negative pid
+    // names the process group the child was started in.
+    unsafe {
+        libc::kill(-(pid as libc::pid_t), signal);
+    }
+}
+
+/// Runs a command to completion, killing its process group after [`LIMIT`].
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(LIMIT) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            kill_group(pid, libc::SIGKILL);
+            panic!("{cmd:?} took more than {} s", LIMIT.as_secs());
+        }
+    }
+}
+
+/// A daemon in its own process group: terminated (then killed) on drop.
+struct Daemon {
+    child: Child,
+    name: &'static str,
+}
+
+impl Daemon {
+    fn start(name: &'static str, cmd: &mut Command, log: &Path) -> Self {
+        let log = std::fs::File::create(log).unwrap();
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Daemon { child, name }
+    }
+
+    fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let pid = self.child.id();
+        kill_group(pid, libc::SIGTERM);
+        for _ in 0..50 {
+            if !self.running() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        kill_group(pid, libc::SIGKILL);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = writeln!(std::io::stderr(), "stopped {} (pid {pid})", self.name);
+    }
+}
+
+/// A port that was free on 127.0.0.1 a moment ago.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn wait_for_port(daemon: &mut Daemon, port: u16, log: &Path) {
+    for _ in 0..100 {
+        assert!(
+            daemon.running(),
+            "{} exited early:\n{}",
+            daemon.name,
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{} is not listening on 127.0.0.1:{port}", daemon.name);
+}
+
+const WORDS: [&str; 4] = ["OK", "WARNING", "CRITICAL", "UNKNOWN"];
+
+/// The exit code, first line and perfdata of a plugin answer, checked for
+/// the shape every consumer relies on.
+struct Answer {
+    code: i32,
+    first: String,
+    perfdata: String,
+}
+
+fn answer(out: &Output) -> Answer {
+    let stdout = text(&out.stdout);
+    let code = out.status.code().unwrap_or(-1);
+    assert!((0..=3).contains(&code), "exit {code}: {stdout}");
+    let first = stdout.lines().next().unwrap_or("").to_string();
+    let word = WORDS[code as usize];
+    assert!(
+        first.starts_with(&format!("EPHEMERAL {word} - ")),
+        "exit {code} but the status line says: {first}"
+    );
+    assert_eq!(stdout.matches('|').count(), 1, "one '|' only:\n{stdout}");
+    let perfdata = stdout.split('|').nth(1).unwrap_or("").trim().to_string();
+    Answer {
+        code,
+        first,
+        perfdata,
+    }
+}
+
+fn labels(perfdata: &str) -> Vec<String> {
+    perfdata
+        .split(' ')
+        .map(|m| m.split('=').next().unwrap_or("").to_string())
+        .collect()
+}
+
+// --------------------------------------------------------------- extra-opts
+
+#[test]
+fn the_example_config_loads_as_is() {
+    let example = repo("check_ephemeral.conf.example");
+    for locator in [
+        format!("@{}", example.display()),
+        format!("check_ephemeral_db@{}", example.display()),
+    ] {
+        let out = run(Command::new(PLUGIN).arg(format!("--extra-opts={locator}")));
+        let a = answer(&out);
+        assert!(a.code < 3, "{locator}: {}", a.first);
+    }
+}
+
+#[test]
+fn extra_opts_file_first_command_line_wins() {
+    let dir = TempDir::new("extra-opts");
+    let ini = dir.write(
+        "plugins.ini",
+        "# thresholds that always alert\n[check_ephemeral]\nw = @0:100\ncritical = @0:100\n\
+         [warn_only]\nwarning = @0:100\n",
+    );
+    // Arguments (split on spaces, AT replaced by @<file>), environment, exit code.
+    let cases = [
+        ("--extra-opts=AT", "", 2),
+        // A command-line option replaces the file's.
+        ("--extra-opts=AT -c 100", "", 1),
+        ("--extra-opts=AT --critical=100 -w 100", "", 0),
+        ("--extra-opts=warn_onlyAT", "", 1),
+        // The default file: MP_CONFIG_FILE, then NAGIOS_CONFIG_PATH.
+        ("--extra-opts", "MP_CONFIG_FILE", 2),
+        ("--extra-opts warn_only", "NAGIOS_CONFIG_PATH", 1),
+        // Given twice on the command line is still an error.
+        ("--extra-opts=AT -w 1 -w 2", "", 3),
+        ("--extra-opts=missingAT", "", 3),
+        ("--extra-opts=@/nonexistent/plugins.ini", "", 3),
+    ];
+    for (args, env, expected) in cases {
+        let mut cmd = Command::new(PLUGIN);
+        cmd.args(
+            args.replace("AT", &format!("@{}", ini.display()))
+                .split(' '),
+        )
+        .env_remove("MP_CONFIG_FILE")
+        .env_remove("NAGIOS_CONFIG_PATH");
+        match env {
+            "MP_CONFIG_FILE" => cmd.env(env, &ini),
+            "NAGIOS_CONFIG_PATH" => cmd.env(env, &dir.0),
+            _ => &mut cmd,
+        };
+        let out = run(&mut cmd);
+        let (got, stdout) = (out.status.code().unwrap_or(-1), text(&out.stdout));
+        assert_eq!(got, expected, "{args} {env}:\n{stdout}");
+        if expected == 3 {
+            assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        }
+    }
+}
+
+// --------------------------------------------------------------------- NRPE
+
+#[test]
+fn nrpe_returns_the_plugins_own_answer() {
+    let test = "nrpe_returns_the_plugins_own_answer";
+    if !ready(
+        test,
+        &[
+            root(),
+            have("nrpe", "nagios-nrpe-server"),
+            have("check_nrpe", "nagios-nrpe-plugin"),
+        ],
+    ) {
+        return;
+    }
+    let dir = TempDir::new("nrpe");
+    let plugin = dir.plugin();
+    let snippet = std::fs::read_to_string(repo("packaging/nrpe/check_ephemeral.cfg")).unwrap();
+    assert!(snippet.contains(&format!("command[check_ephemeral]={INSTALLED} ")));
+    dir.write(
+        "nrpe.d/check_ephemeral.cfg",
+        &snippet.replace(INSTALLED, &plugin.display().to_string()),
+    );
+    dir.write("thresholds.ini", "[always_critical]\nc = @0:100\n");
+    let port = free_port();
+    let user = daemon_user();
+    let p = plugin.display();
+    let d = dir.0.display();
+    let cfg = dir.write(
+        "nrpe.cfg",
+        &format!(
+            "server_address=127.0.0.1\nserver_port={port}\nallowed_hosts=127.0.0.1\n\
+             nrpe_user={user}\nnrpe_group={user}\npid_file={d}/nrpe.pid\nlog_file={d}/nrpe.log\n\
+             dont_blame_nrpe=0\ncommand_timeout=30\nconnection_timeout=30\n\
+             include_dir={d}/nrpe.d/\n\
+             command[check_ephemeral_warning]={p} -w @0:100 -c @200:300\n\
+             command[check_ephemeral_critical]={p} --extra-opts=always_critical@{d}/thresholds.ini\n"
+        ),
+    );
+    dir.give_to_daemon_user();
+    let log = dir.join("nrpe.out");
+    let mut nrpe = Daemon::start(
+        "nrpe",
+        Command::new(tool("nrpe").unwrap())
+            .arg("-c")
+            .arg(&cfg)
+            .arg("-f"),
+        &log,
+    );
+    wait_for_port(&mut nrpe, port, &log);
+
+    let direct = answer(&run(&mut Command::new(&plugin)));
+    let check_nrpe = tool("check_nrpe").unwrap();
+    let query = |command: &str| {
+        run(Command::new(&check_nrpe).args([
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "30",
+            "-c",
+            command,
+        ]))
+    };
+    let via = answer(&query("check_ephemeral"));
+    assert_eq!(via.code, direct.code, "{}\n{}", via.first, direct.first);
+    assert_eq!(labels(&via.perfdata), labels(&direct.perfdata));
+    assert!(via.perfdata.contains(";70;90;0;100"), "{}", via.perfdata);
+
+    let warning = answer(&query("check_ephemeral_warning"));
+    assert_eq!(warning.code, 1, "{}", warning.first);
+    assert!(
+        warning.perfdata.contains(";@0:100;@200:300;"),
+        "{}",
+        warning.perfdata
+    );
+    let critical = answer(&query("check_ephemeral_critical"));
+    assert_eq!(critical.code, 2, "{}", critical.first);
+    assert!(
+        critical.perfdata.contains(";70;@0:100;"),
+        "{}",
+        critical.perfdata
+    );
+}
+
+// ----------------------------------------------------------------- Icinga 2
+
+fn icinga2(dir: &TempDir, args: &[&str], config: &Path) -> Command {
+    let mut cmd = Command::new(tool("icinga2").unwrap());
+    cmd.args(args).arg("-c").arg(config);
+    for (name, sub) in [
+        ("CacheDir", "cache"),
+        ("DataDir", "data"),
+        ("LogDir", "log"),
+        ("InitRunDir", "run"),
+        ("SpoolDir", "spool"),
+        ("StateDir", "state"),
+    ] {
+        let path = dir.join(sub);
+        std::fs::create_dir_all(&path).unwrap();
+        cmd.arg(format!("-D{name}={}", path.display()));
+    }
+    dir.give_to_daemon_user();
+    cmd
+}
+
+#[test]
+fn icinga2_validates_and_runs_the_check_command() {
+    let test = "icinga2_validates_and_runs_the_check_command";
+    // As root icinga2 switches to its own user; as anyone else it refuses.
+    if !ready(test, &[root(), have("icinga2", "icinga2-bin")]) {
+        return;
+    }
+    let dir = TempDir::new("icinga2");
+    dir.plugin();
+    let d = dir.0.display();
+    for file in ["check_ephemeral.conf", "services.conf"] {
+        std::fs::copy(repo(&format!("packaging/icinga2/{file}")), dir.join(file)).unwrap();
+    }
+    let base = |services: &str| {
+        format!(
+            "const PluginDir = \"{d}\"\nconst NodeName = \"localhost\"\nconst ZoneName = \"localhost\"\n\
+             include <itl>\n\
+             template Host \"generic-host\" {{ max_check_attempts = 3 }}\n\
+             template Service \"generic-service\" {{ max_check_attempts = 1; check_interval = 1s; retry_interval = 1s }}\n\
+             include \"{d}/check_ephemeral.conf\"\ninclude \"{d}/{services}\"\n"
+        )
+    };
+    let config = dir.write("icinga2.conf", &base("services.conf"));
+    dir.give_to_daemon_user();
+    let out = run(&mut icinga2(&dir, &["daemon", "-C"], &config));
+    let log = text(&out.stdout) + &text(&out.stderr);
+    assert!(out.status.success(), "icinga2 daemon -C:\n{log}");
+    assert!(log.contains("Instantiated 1 Service."), "{log}");
+
+    // The validation is real: a service naming an unknown command fails.
+    dir.write(
+        "broken.conf",
+        "object Host \"h\" { check_command = \"dummy\" }\n\
+         object Service \"s\" { host_name = \"h\"; check_command = \"ephemeral_typo\" }\n",
+    );
+    let broken = dir.write("broken-icinga2.conf", &base("broken.conf"));
+    dir.give_to_daemon_user();
+    let out = run(&mut icinga2(&dir, &["daemon", "-C"], &broken));
+    assert!(!out.status.success(), "a broken config passed");
+
+    // Run the check through the daemon and read the result back from a
+    // PerfdataWriter.
+    let run_config = dir.write(
+        "run.conf",
+        &format!(
+            "include \"{d}/icinga2.conf\"\nobject CheckerComponent \"checker\" {{}}\n\
+             object PerfdataWriter \"perfdata\" {{\n\
+             service_perfdata_path = \"{d}/pd/service\"\nservice_temp_path = \"{d}/pd/service.tmp\"\n\
+             host_perfdata_path = \"{d}/pd/host\"\nhost_temp_path = \"{d}/pd/host.tmp\"\n\
+             service_format_template = \"STATE=$service.state_id$\\tPERF=$service.perfdata$\\tOUTPUT=$service.output$\"\n\
+             rotation_interval = 1s\n}}\n"
+        ),
+    );
+    std::fs::create_dir_all(dir.join("pd")).unwrap();
+    dir.give_to_daemon_user();
+    let log = dir.join("icinga2.out");
+    let mut daemon = Daemon::start(
+        "icinga2",
+        &mut icinga2(&dir, &["daemon"], &run_config),
+        &log,
+    );
+    let started = Instant::now();
+    let line = loop {
+        let found = std::fs::read_dir(dir.join("pd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .flat_map(|t| t.lines().map(String::from).collect::<Vec<_>>())
+            .find(|l| l.starts_with("STATE=") && l.contains("OUTPUT=EPHEMERAL"));
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            daemon.running() && started.elapsed() < Duration::from_secs(30),
+            "no check result from icinga2:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    drop(daemon);
+    let field = |name: &str| {
+        line.split('\t')
+            .find_map(|f| f.strip_prefix(name))
+            .unwrap_or("")
+            .to_string()
+    };
+    let state: usize = field("STATE=").parse().unwrap();
+    assert!(state <= 2, "{line}");
+    assert!(
+        field("OUTPUT=").starts_with(&format!("EPHEMERAL {} - ", WORDS[state])),
+        "{line}"
+    );
+    // The example host sets --free-critical 1000: and --source 127.0.0.1.
+    assert!(field("PERF=").contains("connect_free="), "{line}");
+    assert!(field("PERF=").contains(";;1000:;0;"), "{line}");
+}
+
+// -------------------------------------------------------------- Nagios Core
+
+#[test]
+fn nagios4_accepts_the_definitions() {
+    let test = "nagios4_accepts_the_definitions";
+    if !ready(test, &[have("nagios4", "nagios4-core")]) {
+        return;
+    }
+    let dir = TempDir::new("nagios4");
+    let d = dir.0.display();
+    std::fs::copy(
+        repo("packaging/nagios/check_ephemeral.cfg"),
+        dir.join("commands.cfg"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo("packaging/nagios/services.cfg"),
+        dir.join("services.cfg"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("checkresults")).unwrap();
+    let days: String = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ]
+    .iter()
+    .map(|day| format!("    {day} 00:00-24:00\n"))
+    .collect();
+    dir.write(
+        "objects.cfg",
+        &format!(
+            "define timeperiod {{\n    timeperiod_name 24x7\n    alias always\n{days}}}\n\
+             define command {{\n    command_name notify-nobody\n    command_line /bin/true\n}}\n\
+             define contact {{\n    contact_name nobody\n    host_notifications_enabled 0\n\
+             service_notifications_enabled 0\n    host_notification_period 24x7\n\
+             service_notification_period 24x7\n    host_notification_options n\n\
+             service_notification_options n\n    host_notification_commands notify-nobody\n\
+             service_notification_commands notify-nobody\n}}\n\
+             define host {{\n    host_name localhost\n    address 127.0.0.1\n    max_check_attempts 3\n\
+             check_period 24x7\n    contacts nobody\n    notification_interval 0\n\
+             notification_period 24x7\n}}\n\
+             define service {{\n    name generic-service\n    register 0\n    max_check_attempts 3\n\
+             check_interval 5\n    retry_interval 1\n    check_period 24x7\n\
+             notification_interval 0\n    notification_period 24x7\n    contacts nobody\n}}\n"
+        ),
+    );
+    let main = |services: &str| {
+        format!(
+            "log_file={d}/nagios.log\ncfg_file={d}/objects.cfg\ncfg_file={d}/commands.cfg\n\
+             cfg_file={d}/{services}\ncheck_result_path={d}/checkresults\nlock_file={d}/nagios.pid\n\
+             temp_file={d}/nagios.tmp\nstatus_file={d}/status.dat\nobject_cache_file={d}/objects.cache\n\
+             precached_object_file={d}/objects.precache\nstate_retention_file={d}/retention.dat\n\
+             command_file={d}/nagios.cmd\n"
+        )
+    };
+    let cfg = dir.write("nagios.cfg", &main("services.cfg"));
+    dir.give_to_daemon_user();
+    let out = run(Command::new(tool("nagios4").unwrap()).arg("-v").arg(&cfg));
+    let log = text(&out.stdout);
+    assert!(out.status.success(), "nagios4 -v:\n{log}");
+    assert!(log.contains("Things look okay"), "{log}");
+    assert!(log.contains("Checked 2 services."), "{log}");
+
+    // And a typo is caught.
+    let services = std::fs::read_to_string(dir.join("services.cfg")).unwrap();
+    dir.write(
+        "broken.cfg",
+        &services.replace("check_ephemeral!", "check_ephemeral_typo!"),
+    );
+    let broken = dir.write("broken-nagios.cfg", &main("broken.cfg"));
+    dir.give_to_daemon_user();
+    let out = run(Command::new(tool("nagios4").unwrap())
+        .arg("-v")
+        .arg(&broken));
+    assert!(!out.status.success(), "a broken config passed");
+}
+
+// -------------------------------------------------------------------- Sensu
+
+/// Sensu Go's nagios_perfdata rules: the whole output split once on `|`
+/// into exactly two parts, the second split on spaces, each metric
+/// `label=value[UOM][;...]`, no quote stripping.
+fn sensu_metrics(output: &str) -> Result<Vec<(String, f64)>, String> {
+    let parts: Vec<&str> = output.split('|').collect();
+    if parts.len() != 2 {
+        return Err(format!("{} parts around '|'", parts.len()));
+    }
+    parts[1]
+        .trim()
+        .split(' ')
+        .map(|metric| {
+            let kv: Vec<&str> = metric.split('=').collect();
+            if kv.len() != 2 {
+                return Err(format!("{metric:?}: not label=value"));
+            }
+            let value = kv[1].split(';').next().unwrap_or("");
+            let number = value.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '%');
+            let number: f64 = number
+                .parse()
+                .map_err(|_| format!("{metric:?}: {value:?} is not a number"))?;
+            Ok((kv[0].to_string(), number))
+        })
+        .collect()
+}
+
+#[test]
+fn sensu_reads_every_metric_from_real_output() {
+    for args in [
+        &[][..],
+        &["-vvv"],
+        &["--pools", "connect", "--destination", "127.0.0.1:9"],
+        &[
+            "--free-warning",
+            "100:",
+            "--free-critical",
+            "10:",
+            "--top",
+            "0",
+        ],
+    ] {
+        let out = run(Command::new(PLUGIN).args(args));
+        let stdout = text(&out.stdout);
+        answer(&out);
+        let metrics = sensu_metrics(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}\n{stdout}"));
+        let perfdata = stdout.split('|').nth(1).unwrap().trim();
+        assert_eq!(metrics.len(), perfdata.split(' ').count());
+        for (label, value) in &metrics {
+            assert!(
+                !label.is_empty()
+                    && label
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)),
+                "{args:?}: label {label:?} would reach Sensu as is"
+            );
+            assert!(value.is_finite() && *value >= 0.0, "{label}={value}");
+        }
+        let names: Vec<&str> = metrics.iter().map(|(l, _)| l.as_str()).collect();
+        assert!(names.contains(&"capacity"), "{args:?}: {names:?}");
+    }
+}
+
+#[test]
+fn sensu_asset_has_the_expected_layout_and_sum() {
+    let test = "sensu_asset_has_the_expected_layout_and_sum";
+    if !ready(
+        test,
+        &[
+            have("tar", "tar"),
+            have("sha512sum", "coreutils"),
+            have("gzip", "gzip"),
+        ],
+    ) {
+        return;
+    }
+    let dir = TempDir::new("sensu");
+    let out = run(Command::new(repo("packaging/sensu/build-asset"))
+        .args(["--binary", PLUGIN, "--out"])
+        .arg(&dir.0));
+    let printed = text(&out.stdout);
+    assert!(out.status.success(), "{printed}{}", text(&out.stderr));
+    let value = |key: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in:\n{printed}"))
+            .trim()
+            .to_string()
+    };
+    let tarball = PathBuf::from(value("tarball:"));
+    let sha512 = value("sha512:");
+    assert_eq!(sha512.len(), 128, "{sha512}");
+    let sum = text(&run(Command::new("sha512sum").arg(&tarball)).stdout);
+    assert_eq!(sum.split(' ').next(), Some(sha512.as_str()));
+
+    let listing = text(&run(Command::new("tar").arg("-tvzf").arg(&tarball)).stdout);
+    let entries: Vec<&str> = listing
+        .lines()
+        .map(|l| l.split_whitespace().last().unwrap_or(""))
+        .collect();
+    assert_eq!(entries, ["bin/", "bin/check_ephemeral"], "{listing}");
+    assert!(
+        listing.lines().nth(1).unwrap().starts_with("-rwxr-xr-x"),
+        "{listing}"
+    );
+
+    let unpacked = dir.join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&unpacked));
+    let out = run(&mut Command::new(unpacked.join("bin/check_ephemeral")));
+    answer(&out);
+
+    let asset = std::fs::read_to_string(repo("packaging/sensu/asset.yml")).unwrap();
+    let check = std::fs::read_to_string(repo("packaging/sensu/check.yml")).unwrap();
+    for needle in [
+        "type: Asset",
+        "api_version: core/v2",
+        "entity.system.os == 'linux'",
+        "sha512:",
+        "name: check-ephemeral",
+    ] {
+        assert!(asset.contains(needle), "asset.yml lacks {needle}");
+    }
+    for needle in [
+        "type: CheckConfig",
+        "api_version: core/v2",
+        "output_metric_format: nagios_perfdata",
+        "- check-ephemeral",
+        "command: check_ephemeral ",
+        "subscriptions:",
+        "interval:",
+        "timeout:",
+    ] {
+        assert!(check.contains(needle), "check.yml lacks {needle}");
+    }
+}
+
+// ---------------------------------------------------------------- packages
+
+#[test]
+fn deb_package_builds_and_installs() {
+    let test = "deb_package_builds_and_installs";
+    if !ready(test, &[have("dpkg-deb", "dpkg"), have("strip", "binutils")]) {
+        return;
+    }
+    let dir = TempDir::new("deb");
+    let out = run(Command::new(repo("packaging/build-deb"))
+        .args(["--binary", PLUGIN, "--out"])
+        .arg(&dir.0));
+    assert!(out.status.success(), "build-deb: {}", text(&out.stderr));
+    let deb = PathBuf::from(text(&out.stdout).trim());
+    let info = text(&run(Command::new("dpkg-deb").arg("--info").arg(&deb)).stdout);
+    for needle in [
+        "Package: check-ephemeral",
+        &format!("Version: {}", env!("CARGO_PKG_VERSION")),
+        "Depends: libc6",
+        "conffiles",
+    ] {
+        assert!(
+            info.contains(needle),
+            "dpkg-deb --info lacks {needle}:\n{info}"
+        );
+    }
+    let contents = text(&run(Command::new("dpkg-deb").arg("--contents").arg(&deb)).stdout);
+    for path in [
+        "./usr/lib/nagios/plugins/check_ephemeral",
+        "./usr/share/man/man8/check_ephemeral.8.gz",
+        "./usr/share/doc/check-ephemeral/check_ephemeral.conf.example",
+        "./usr/share/icinga2/include/plugins-contrib.d/check_ephemeral.conf",
+        "./etc/nagios/nrpe.d/check_ephemeral.cfg",
+        "./etc/nagios-plugins/config/check_ephemeral.cfg",
+    ] {
+        assert!(
+            contents.lines().any(|l| l.ends_with(path)),
+            "{path} missing:\n{contents}"
+        );
+    }
+    assert!(
+        contents
+            .lines()
+            .any(|l| l.starts_with("-rwxr-xr-x root/root") && l.ends_with("/check_ephemeral")),
+        "{contents}"
+    );
+    let root_dir = dir.join("root");
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root_dir));
+    answer(&run(&mut Command::new(
+        root_dir.join("usr/lib/nagios/plugins/check_ephemeral"),
+    )));
+
+    // Installing for real changes the machine: only as root under CI.
+    let install = (ci(), "dpkg -i runs only with CI=true".to_string());
+    if !ready(test, &[root(), have("dpkg", "dpkg"), install]) {
+        return;
+    }
+    let out = run(Command::new("dpkg").arg("-i").arg(&deb));
+    assert!(
+        out.status.success(),
+        "dpkg -i: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let installed = run(&mut Command::new(INSTALLED));
+    let listed = text(&run(Command::new("dpkg").args(["-L", "check-ephemeral"])).stdout);
+    let purge = run(Command::new("dpkg").args(["--purge", "check-ephemeral"]));
+    answer(&installed);
+    assert!(listed.contains(INSTALLED), "{listed}");
+    assert!(
+        purge.status.success(),
+        "dpkg --purge: {}",
+        text(&purge.stderr)
+    );
+}
+
+#[test]
+fn rpm_builds_with_rpmbuild() {
+    let test = "rpm_builds_with_rpmbuild";
+    if !ready(test, &[have("rpmbuild", "rpm"), have("rpm", "rpm")]) {
+        return;
+    }
+    let dir = TempDir::new("rpm");
+    let out = run(Command::new(repo("packaging/build-rpm"))
+        .args(["--binary", PLUGIN, "--out"])
+        .arg(&dir.0));
+    assert!(out.status.success(), "build-rpm: {}", text(&out.stderr));
+    let rpm = PathBuf::from(text(&out.stdout).trim());
+    let info = text(&run(Command::new("rpm").arg("-qip").arg(&rpm)).stdout);
+    assert!(info.contains("check-ephemeral"), "{info}");
+    assert!(info.contains(env!("CARGO_PKG_VERSION")), "{info}");
+    let files = text(&run(Command::new("rpm").arg("-qlp").arg(&rpm)).stdout);
+    for needle in [
+        "/nagios/plugins/check_ephemeral",
+        "/usr/share/man/man8/check_ephemeral.8",
+        "/etc/nrpe.d/check_ephemeral.cfg",
+        "/usr/share/icinga2/include/plugins-contrib.d/check_ephemeral.conf",
+        "/check_ephemeral.conf.example",
+    ] {
+        assert!(files.contains(needle), "{needle} missing:\n{files}");
+    }
+}
