@@ -129,8 +129,9 @@ fn the_queried_tuple_with_no_socket_yet() {
     lab::run("queried_tuple_empty", Settings::default(), |lab| {
         let a = lab.listen("127.0.0.1:5000");
         let b = lab.listen("127.0.0.1:5001");
-        lab.connect(None, a, 10);
+        // Explicit ports first: a kernel-chosen one could take them.
         lab.bind("127.0.0.1:40003");
+        lab.connect(None, a, 10);
         let s = "queried tuple with no socket yet";
         assert_eq!(connect_agrees(lab, s, "127.0.0.3", b), 19);
     });
@@ -146,8 +147,8 @@ fn marks_and_reserved_ports_inside_the_range() {
         let db = lab.listen("127.0.0.1:5000");
         lab.listen("127.0.0.1:40005");
         lab.listen_v6("[::]:40006", false);
-        lab.bind("127.0.0.1:0");
         lab.bind_port_then_connect("127.0.0.1:40008", db);
+        lab.bind("127.0.0.1:0");
         lab.connect(None, db, 4);
         let run = lab.check(&[]);
         assert_eq!(run.perf("capacity"), 17, "{}", run.stdout);
@@ -409,10 +410,10 @@ fn proc_backend_agrees_where_it_can_see() {
     lab::run("backends_agree", Settings::default(), |lab| {
         let a = lab.listen("127.0.0.1:5000");
         let v6 = lab.listen("[::1]:5001");
+        lab.listen("127.0.0.1:40007");
         lab.connect(None, a, 6);
         lab.connect(None, v6, 3);
         lab.time_wait(None, a, 2);
-        lab.listen("127.0.0.1:40007");
         lab.udp_bind("127.0.0.1:0");
         let netlink = lab.check(&["--backend", "netlink"]);
         let proc = lab.check(&["--backend", "proc"]);
@@ -447,8 +448,8 @@ fn proc_backend_agrees_where_it_can_see() {
 fn proc_backend_says_what_it_cannot_see() {
     lab::run("proc_blind", Settings::default(), |lab| {
         let db = lab.listen("127.0.0.1:5000");
-        lab.bind("127.0.0.1:0");
         lab.bind_port_then_connect("127.0.0.1:40011", db);
+        lab.bind("127.0.0.1:0");
         let args = ["--source", "127.0.0.1", "--destination", "127.0.0.1:5000"];
         let netlink = lab.check(&args);
         let proc = lab.check(&[&["--backend", "proc"][..], &args].concat());
