@@ -362,54 +362,43 @@ impl Lab {
     }
 
     /// connect() from `source` to `to` until the kernel refuses; the refusal
-    /// must be EADDRNOTAVAIL. Bounded by the range size.
+    /// must be EADDRNOTAVAIL.
     pub fn exhaust_connect(&mut self, source: Option<&str>, to: SocketAddr) -> u32 {
-        let limit = self.range_len() + 8;
-        for n in 0..limit {
-            if let Err(e) = self.try_connect(source, to) {
-                assert_eq!(
-                    e.raw_os_error(),
-                    Some(libc::EADDRNOTAVAIL),
-                    "connect refused with {e}"
-                );
-                return n as u32;
-            }
-        }
-        panic!("connect() never ran out after {limit} connections");
+        self.exhaust("connect()", libc::EADDRNOTAVAIL, |lab| {
+            lab.try_connect(source, to)
+        })
     }
 
     /// bind(addr, 0) until EADDRINUSE.
     pub fn exhaust_bind(&mut self, addr: &str) -> u32 {
         let ip: IpAddr = addr.parse().expect("bind address");
-        let limit = self.range_len() + 8;
-        for n in 0..limit {
-            if let Err(e) = self.try_bind(SocketAddr::new(ip, 0), Type::STREAM) {
-                assert_eq!(
-                    e.raw_os_error(),
-                    Some(libc::EADDRINUSE),
-                    "bind refused with {e}"
-                );
-                return n as u32;
-            }
-        }
-        panic!("bind() never ran out after {limit} sockets");
+        self.exhaust("bind()", libc::EADDRINUSE, |lab| {
+            lab.try_bind(SocketAddr::new(ip, 0), Type::STREAM).map(drop)
+        })
     }
 
-    /// UDP connect() of unbound sockets (autobind) until the kernel refuses.
+    /// UDP connect() of unbound sockets (autobind) until EAGAIN.
     pub fn exhaust_udp(&mut self, to: &str) -> u32 {
         let to: SocketAddr = to.parse().expect("udp target");
+        self.exhaust("UDP autobind", libc::EAGAIN, |lab| lab.try_udp_connect(to))
+    }
+
+    /// Calls `allocate` until it fails, which it must do with `errno` within
+    /// the size of the range; returns how many calls succeeded.
+    fn exhaust(
+        &mut self,
+        what: &str,
+        errno: i32,
+        mut allocate: impl FnMut(&mut Lab) -> io::Result<()>,
+    ) -> u32 {
         let limit = self.range_len() + 8;
         for n in 0..limit {
-            if let Err(e) = self.try_udp_connect(to) {
-                assert_eq!(
-                    e.raw_os_error(),
-                    Some(libc::EAGAIN),
-                    "udp connect refused with {e}"
-                );
+            if let Err(e) = allocate(self) {
+                assert_eq!(e.raw_os_error(), Some(errno), "{what} refused with {e}");
                 return n as u32;
             }
         }
-        panic!("UDP autobind never ran out after {limit} sockets");
+        panic!("{what} never ran out after {limit} calls");
     }
 
     /// Waits (bounded) until `f` holds, e.g. for TIME_WAITs to age.
