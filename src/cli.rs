@@ -19,6 +19,8 @@ use crate::socket::canonical;
 
 const DEFAULT_WARNING: &str = "70";
 const DEFAULT_CRITICAL: &str = "90";
+/// What `-t` says when not given; also the limit for reading the options.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -74,7 +76,7 @@ struct Args {
     top: u16,
 
     /// Seconds before giving up with UNKNOWN
-    #[arg(short = 't', long = "timeout", value_name = "SECONDS", default_value_t = 10,
+    #[arg(short = 't', long = "timeout", value_name = "SECONDS", default_value_t = DEFAULT_TIMEOUT.as_secs() as u32,
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     timeout: u32,
 
@@ -182,6 +184,29 @@ pub enum Parsed {
     Print(String),
 }
 
+/// The `-t` of the command line, read before the options are parsed (an
+/// `--extra-opts` file may stall); `None` when absent or not a valid value.
+pub fn early_timeout(args: &[OsString]) -> Option<Duration> {
+    let mut value = None;
+    let mut args = args.iter().skip(1).map(|a| a.to_str());
+    while let Some(Some(arg)) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        value = match arg {
+            "-t" | "--timeout" => args.next().flatten(),
+            _ => arg
+                .strip_prefix("--timeout=")
+                .or_else(|| arg.strip_prefix("-t").filter(|v| !v.is_empty()))
+                .or(value),
+        };
+    }
+    let seconds: u64 = value?.parse().ok()?;
+    (1..=3600)
+        .contains(&seconds)
+        .then(|| Duration::from_secs(seconds))
+}
+
 pub fn command() -> clap::Command {
     // A value that starts with '-' still belongs to its option, so the value
     // parser refuses it and names the option: negative numbers everywhere,
@@ -263,30 +288,21 @@ fn config(args: Args) -> Result<Config> {
     })
 }
 
-/// Longest usage message printed whole: a huge value is not echoed back
-/// in full (NRPE keeps 64 KiB of output, a status line should be short).
-const MAX_MESSAGE: usize = 512;
+/// A value longer than this is not echoed back whole, so that the option
+/// it was given to stays in view.
+const MAX_VALUE: usize = 64;
 
-/// clap's message for `e`, on one line, with a huge value shortened so the
-/// option it was given to stays in view.
+/// clap's message for `e`, on one line, with a huge value shortened.
 fn usage_message(e: &clap::Error) -> String {
     let mut line = first_line(&e.to_string());
-    if line.len() > MAX_MESSAGE {
-        if let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue) {
-            let head: String = value.chars().take(16).collect();
-            line = line.replace(
-                value.as_str(),
-                &format!("{head}... ({} bytes)", value.len()),
-            );
-        }
-        if line.len() > MAX_MESSAGE {
-            let cut = (0..=MAX_MESSAGE)
-                .rev()
-                .find(|&i| line.is_char_boundary(i))
-                .unwrap_or(0);
-            line.truncate(cut);
-            line.push_str("...");
-        }
+    if let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue)
+        && value.len() > MAX_VALUE
+    {
+        let head: String = value.chars().take(16).collect();
+        line = line.replace(
+            value.as_str(),
+            &format!("{head}... ({} bytes)", value.len()),
+        );
     }
     line
 }
@@ -336,6 +352,23 @@ mod tests {
             Parsed::Run(c) => Ok(*c),
             Parsed::Print(_) => panic!("printed instead of running"),
         }
+    }
+
+    #[test]
+    fn the_timeout_is_known_before_parsing() {
+        let early = |args: &[&str]| {
+            let argv: Vec<OsString> = std::iter::once("check_ephemeral")
+                .chain(args.iter().copied())
+                .map(OsString::from)
+                .collect();
+            early_timeout(&argv).map(|d| d.as_secs())
+        };
+        assert_eq!(early(&["-t", "3"]), Some(3));
+        assert_eq!(early(&["-t3", "--extra-opts"]), Some(3));
+        assert_eq!(early(&["--timeout=4", "-w", "5"]), Some(4));
+        assert_eq!(early(&["--timeout", "0"]), None);
+        assert_eq!(early(&["-w", "5"]), None);
+        assert_eq!(early(&["--", "-t", "3"]), None);
     }
 
     #[test]

@@ -249,6 +249,17 @@ pub fn expand(args: Vec<OsString>, command: &clap::Command) -> Result<Vec<OsStri
     Ok(out)
 }
 
+/// An options file larger than this is refused rather than read on.
+const MAX_INI: usize = 1024 * 1024;
+
+/// Reads at most one byte more than [`MAX_INI`], so a huge or endless
+/// input (`@/dev/zero`) is refused instead of filling memory.
+fn read_limited(reader: impl std::io::Read) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut reader.take(MAX_INI as u64 + 1), &mut bytes)?;
+    Ok(bytes)
+}
+
 /// One `--extra-opts`: the file read and parsed, each argument paired with
 /// the id of the option it names.
 fn read_layer(locator: &Locator, command: &clap::Command) -> Result<Vec<(String, String)>> {
@@ -266,12 +277,14 @@ fn read_layer(locator: &Locator, command: &clap::Command) -> Result<Vec<(String,
         reason,
     };
     let bytes = if path == Path::new("-") {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map(|_| buf)
+        read_limited(std::io::stdin())
     } else {
-        std::fs::read(&path)
+        std::fs::File::open(&path).and_then(read_limited)
     }
     .map_err(|e| config(format!("cannot read: {e}")))?;
+    if bytes.len() > MAX_INI {
+        return Err(config(format!("larger than {} KiB", MAX_INI / 1024)));
+    }
     let text = String::from_utf8(bytes).map_err(|_| config("not UTF-8 text".into()))?;
     let args = parse_ini(&text, &locator.section).map_err(|e| config(e.to_string()))?;
     args.into_iter()

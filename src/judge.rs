@@ -158,6 +158,9 @@ pub fn judge(model: &Model, selection: &Selection, thresholds: &Thresholds, top:
         .map(|kind| {
             let judged = selection.kinds.contains(&kind);
             let mut worst = Worst::new(top.max(1));
+            // A tuple with no socket stands in when none matched: it is
+            // judged and shown, but not counted as one of the host's pools.
+            let mut stand_in = false;
             let state = |pool: &Pool| {
                 if judged {
                     thresholds.judge(pool)
@@ -178,6 +181,7 @@ pub fn judge(model: &Model, selection: &Selection, thresholds: &Thresholds, top:
                             }
                         }
                         if worst.seen == 0 {
+                            stand_in = true;
                             offer(&mut worst, model.new_connect_pool(selection.new_tuple()));
                         }
                     }
@@ -201,7 +205,7 @@ pub fn judge(model: &Model, selection: &Selection, thresholds: &Thresholds, top:
                     }
                 }
             }
-            let pools = worst.seen;
+            let pools = worst.seen - usize::from(stand_in);
             KindReport {
                 kind,
                 judged,

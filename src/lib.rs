@@ -103,6 +103,7 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
 
     let mut context = Context {
         verbose: config.verbose,
+        top: config.top,
         notes: notes(&model, &info, config),
         verbose_lines: Vec::new(),
     };

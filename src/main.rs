@@ -1,10 +1,12 @@
 //! The binary: parse options, run the check under a watchdog, print, exit.
 //! The only place that turns an error into an exit code.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::process::exit;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
 
 use check_ephemeral::cli::{self, Parsed};
 use check_ephemeral::output;
@@ -31,29 +33,56 @@ fn main() {
         );
     }));
 
-    let config = match cli::parse(std::env::args_os()) {
+    // Reading options may read an --extra-opts file, which can stall too:
+    // the default timeout applies until the options say otherwise.
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let watchdog = start_watchdog(cli::early_timeout(&args).unwrap_or(cli::DEFAULT_TIMEOUT));
+    stage::enter(stage::Stage::ReadingOptions);
+    let config = match cli::parse(args) {
         Ok(Parsed::Run(config)) => config,
         Ok(Parsed::Print(text)) => print_and_exit(&text, 0),
         Err(e) => print_and_exit(&output::unknown(&e.to_string()), UNKNOWN),
     };
-    start_watchdog(config.timeout);
+    set_timeout(&watchdog, config.timeout);
     match check_ephemeral::check(&config) {
         Ok(outcome) => print_and_exit(&outcome.text, outcome.state.exit_code()),
         Err(e) => print_and_exit(&output::unknown(&e.to_string()), UNKNOWN),
     }
 }
 
-/// After `timeout`, report UNKNOWN naming the stage that ran out of time.
-fn start_watchdog(timeout: Duration) {
-    std::thread::spawn(move || {
-        std::thread::sleep(timeout);
+/// Milliseconds after `STARTED` at which the watchdog fires.
+static DEADLINE_MS: AtomicU64 = AtomicU64::new(u64::MAX);
+static TIMEOUT_S: AtomicU64 = AtomicU64::new(0);
+
+/// Reports UNKNOWN naming the stage that ran out of time, once the
+/// deadline (counted from the start of the process) has passed.
+fn start_watchdog(timeout: Duration) -> Thread {
+    let started = Instant::now();
+    let handle = std::thread::spawn(move || {
+        loop {
+            let deadline = Duration::from_millis(DEADLINE_MS.load(Ordering::SeqCst));
+            match deadline.checked_sub(started.elapsed()) {
+                Some(left) if !left.is_zero() => std::thread::park_timeout(left),
+                _ => break,
+            }
+        }
         let reason = format!(
             "timed out after {} s while {}",
-            timeout.as_secs(),
+            TIMEOUT_S.load(Ordering::SeqCst),
             stage::current().describe()
         );
         print_and_exit(&output::unknown(&reason), UNKNOWN);
     });
+    let thread = handle.thread().clone();
+    set_timeout(&thread, timeout);
+    thread
+}
+
+fn set_timeout(watchdog: &Thread, timeout: Duration) {
+    TIMEOUT_S.store(timeout.as_secs(), Ordering::SeqCst);
+    let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    DEADLINE_MS.store(ms, Ordering::SeqCst);
+    watchdog.unpark();
 }
 
 fn print_and_exit(text: &str, code: i32) -> ! {

@@ -58,6 +58,8 @@ impl fmt::Display for Perfdata<'_> {
 #[derive(Clone, Debug, Default)]
 pub struct Context {
     pub verbose: u8,
+    /// Pools of each kind to list; 0 lists none.
+    pub top: usize,
     pub notes: Vec<String>,
     pub verbose_lines: Vec<(u8, String)>,
 }
@@ -79,8 +81,10 @@ pub fn render(
         worst.capacity,
         worst.used_pct()
     );
-    for k in &report.kinds {
-        write_kind(&mut out, k);
+    if context.top > 0 {
+        for k in &report.kinds {
+            write_kind(&mut out, k);
+        }
     }
     for note in &context.notes {
         let _ = writeln!(out, "note: {note}");
@@ -256,12 +260,21 @@ pub fn scoped(text: &str, scope: &str, extra: &[Perfdata<'_>]) -> String {
 
 /// The one line for anything that prevents an honest answer.
 pub fn unknown(reason: &str) -> String {
-    let one_line: String = reason
-        .chars()
-        .map(|c| if c == '\n' || c == '|' { ' ' } else { c })
-        .collect();
-    format!("{SERVICE} UNKNOWN - {}\n", one_line.trim())
+    let mut line = clean(reason).trim().to_string();
+    if line.len() > MAX_UNKNOWN {
+        let cut = (0..=MAX_UNKNOWN)
+            .rev()
+            .find(|&i| line.is_char_boundary(i))
+            .unwrap_or(0);
+        line.truncate(cut);
+        line.push_str("...");
+    }
+    format!("{SERVICE} UNKNOWN - {line}\n")
 }
+
+/// Longest reason printed whole: a status line should be short, and a file
+/// or value quoted in an error may be huge.
+const MAX_UNKNOWN: usize = 512;
 
 #[cfg(test)]
 mod tests {
@@ -294,6 +307,11 @@ mod tests {
 
     #[test]
     fn unknown_is_one_line_without_a_pipe() {
-        assert_eq!(unknown("a\nb | c"), "EPHEMERAL UNKNOWN - a b   c\n");
+        assert_eq!(
+            unknown("a\nb | c\r\x1b[31m"),
+            "EPHEMERAL UNKNOWN - a b   c  [31m\n"
+        );
+        let long = unknown(&"é".repeat(1000));
+        assert!(long.len() < 600 && long.ends_with("...\n"), "{long}");
     }
 }

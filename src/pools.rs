@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::ports::{PortBits, PortRange, PortSet};
 use crate::settings::{KernelSettings, TwReuse};
-use crate::socket::{Protocol, Sink, Socket, TcpState, is_unspecified};
+use crate::socket::{Protocol, Sink, Socket, TcpState};
 
 /// TCP_TIMEWAIT_LEN: a TIME_WAIT lasts 60 s, so its age is 60 s minus what
 /// the kernel reports as left.
@@ -53,10 +53,6 @@ impl StateCounts {
             }
             _ => self.other += 1,
         }
-    }
-
-    pub fn total(&self) -> u32 {
-        self.established + self.time_wait + self.other
     }
 }
 
@@ -227,25 +223,32 @@ impl Table {
         self.counts.add(s.state, false);
     }
 
-    /// Ports `bind(addr, 0)` (or autobind, for the wildcards) cannot take.
-    fn taken_for(&self, addr: IpAddr) -> (PortBits, StateCounts) {
+    /// The `candidates` that `bind(addr, 0)` (or autobind, for the
+    /// wildcards) can still take, and the sockets of `addr`.
+    fn free_for(&self, addr: IpAddr, candidates: &PortBits) -> (PortBits, StateCounts) {
+        let mut free = candidates.clone();
         match addr {
-            IpAddr::V4(a) if a.is_unspecified() => (self.all_but_v6only.clone(), self.counts),
-            IpAddr::V6(a) if a.is_unspecified() => (self.all.clone(), self.counts),
+            IpAddr::V4(a) if a.is_unspecified() => {
+                free.remove_all(&self.all_but_v6only);
+                (free, self.counts)
+            }
+            IpAddr::V6(a) if a.is_unspecified() => {
+                free.remove_all(&self.all);
+                (free, self.counts)
+            }
             _ => {
-                let mut taken = if addr.is_ipv4() {
-                    self.any_v4.clone()
+                free.remove_all(if addr.is_ipv4() {
+                    &self.any_v4
                 } else {
-                    self.any_v6.clone()
-                };
-                let counts = match self.addrs.get(&addr) {
+                    &self.any_v6
+                });
+                match self.addrs.get(&addr) {
                     Some((ports, counts)) => {
-                        ports.add_to(&mut taken);
-                        *counts
+                        ports.remove_from(&mut free);
+                        (free, *counts)
                     }
-                    None => StateCounts::default(),
-                };
-                (taken, counts)
+                    None => (free, StateCounts::default()),
+                }
             }
         }
     }
@@ -311,12 +314,22 @@ impl PoolsBuilder {
     pub fn finish(self) -> Model {
         let mut connect_base = self.candidates.clone();
         connect_base.remove_all(&self.marked);
+        let quirk = Quirk::new(self.range);
+        let candidate_count = self.candidates.count() as u32;
+        let base_count = connect_base.count() as u32;
+        let last = connect_base.len() - 1;
         Model {
-            quirk: Quirk::new(self.range),
+            quirk,
             range: self.range,
-            bind_marked: (self.candidates.count() - connect_base.count()) as u32,
+            candidate_count,
+            capacity: quirk.sure(&self.candidates),
+            bind_marked: candidate_count - base_count,
+            connect_base: ConnectBase {
+                count: base_count,
+                lo_free: connect_base.contains(0),
+                hi_free: connect_base.contains(last),
+            },
             candidates: self.candidates,
-            connect_base,
             tuples: self.tuples,
             tcp: self.tcp,
             udp: self.udp,
@@ -361,7 +374,6 @@ impl Sink for PoolsBuilder {
         }
         self.totals.tcp_sockets += 1;
         self.tcp.add(s, i);
-        let reusable = self.tw.reusable(s);
         if s.state == TcpState::TIME_WAIT {
             self.totals.time_wait += 1;
         }
@@ -374,11 +386,12 @@ impl Sink for PoolsBuilder {
         {
             return;
         }
+        let reusable = self.tw.reusable(s);
         if s.state != TcpState::TIME_WAIT {
             self.totals.autobound_connected += 1;
         }
         self.totals.time_wait_reusable += u64::from(reusable);
-        let last = self.range.len() - 1;
+        let last = self.candidates.len() - 1;
         let tuple = Tuple {
             source: s.local,
             destination: s.remote,
@@ -393,13 +406,24 @@ impl Sink for PoolsBuilder {
     }
 }
 
+/// Candidates not marked by `bind()`: what a new tuple can get.
+#[derive(Clone, Copy, Debug)]
+struct ConnectBase {
+    count: u32,
+    /// Whether the first and the last port of the range are among them.
+    lo_free: bool,
+    hi_free: bool,
+}
+
 /// The pools, ready to be asked.
 pub struct Model {
     range: PortRange,
     quirk: Quirk,
     candidates: PortBits,
-    /// Candidates not marked by `bind()`: what a new tuple can get.
-    connect_base: PortBits,
+    candidate_count: u32,
+    /// Capacity of the pools the odd-size quirk applies to.
+    capacity: u32,
+    connect_base: ConnectBase,
     bind_marked: u32,
     tuples: HashMap<Tuple, TupleEntry, FastHash>,
     tcp: Table,
@@ -414,7 +438,7 @@ impl Model {
 
     /// `|C|`: the range minus the reserved ports.
     pub fn candidates(&self) -> u32 {
-        self.candidates.count() as u32
+        self.candidate_count
     }
 
     /// Candidate ports marked by `bind()`, which `connect()` skips.
@@ -424,11 +448,6 @@ impl Model {
 
     pub fn tuple_count(&self) -> usize {
         self.tuples.len()
-    }
-
-    /// Capacity of a pool subject to the odd-size quirk.
-    fn quirked_capacity(&self) -> u32 {
-        self.quirk.sure(&self.candidates)
     }
 
     pub fn connect_pools(&self) -> impl Iterator<Item = Pool> + '_ {
@@ -449,18 +468,18 @@ impl Model {
     }
 
     fn connect_pool_from(&self, name: PoolName, entry: &TupleEntry) -> Pool {
-        let base = self.connect_base.count() as u32;
-        let last = self.connect_base.len() - 1;
-        let lo_free = self.connect_base.contains(0) && entry.ends & 1 == 0;
-        let hi_free = self.connect_base.contains(last) && entry.ends & 2 == 0;
+        let base = self.connect_base;
+        let lo_free = base.lo_free && entry.ends & 1 == 0;
+        let hi_free = base.hi_free && entry.ends & 2 == 0;
         let skipped_end = u32::from(self.quirk.applies && (lo_free || hi_free));
         let free = base
+            .count
             .saturating_sub(entry.blocking)
             .saturating_sub(skipped_end);
         Pool {
             kind: Kind::Connect,
             name,
-            capacity: self.quirked_capacity(),
+            capacity: self.capacity,
             free,
             counts: entry.counts,
         }
@@ -472,33 +491,37 @@ impl Model {
     }
 
     pub fn bind_pool(&self, addr: IpAddr) -> Pool {
-        let (taken, counts) = self.tcp.taken_for(addr);
-        let mut free = self.candidates.clone();
-        free.remove_all(&taken);
-        Pool {
-            kind: Kind::Bind,
-            name: PoolName::Address(addr),
-            capacity: self.quirked_capacity(),
-            free: self.quirk.sure(&free),
-            counts,
-        }
+        self.table_pool(Kind::Bind, addr)
     }
 
-    /// What an unbound UDP socket of each family can still autobind. UDP
-    /// scans the whole range: no odd-size quirk.
+    /// What an unbound UDP socket of each family can still autobind.
     pub fn udp_pools(&self) -> impl Iterator<Item = Pool> + '_ {
-        WILDCARDS.into_iter().map(|addr| {
-            let (taken, counts) = self.udp.taken_for(addr);
-            let mut free = self.candidates.clone();
-            free.remove_all(&taken);
-            Pool {
-                kind: Kind::Udp,
-                name: PoolName::Address(addr),
-                capacity: self.candidates(),
-                free: free.count() as u32,
-                counts,
-            }
-        })
+        WILDCARDS
+            .into_iter()
+            .map(|addr| self.table_pool(Kind::Udp, addr))
+    }
+
+    /// A bind pool of the TCP table, or a UDP pool. UDP scans the whole
+    /// range: no odd-size quirk.
+    fn table_pool(&self, kind: Kind, addr: IpAddr) -> Pool {
+        let table = if kind == Kind::Udp {
+            &self.udp
+        } else {
+            &self.tcp
+        };
+        let (free, counts) = table.free_for(addr, &self.candidates);
+        let (capacity, free) = if kind == Kind::Udp {
+            (self.candidate_count, free.count() as u32)
+        } else {
+            (self.capacity, self.quirk.sure(&free))
+        };
+        Pool {
+            kind,
+            name: PoolName::Address(addr),
+            capacity,
+            free,
+            counts,
+        }
     }
 }
 
@@ -506,10 +529,6 @@ const WILDCARDS: [IpAddr; 2] = [
     IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     IpAddr::V6(Ipv6Addr::UNSPECIFIED),
 ];
-
-pub fn is_wildcard(addr: IpAddr) -> bool {
-    is_unspecified(addr)
-}
 
 /// FxHash: socket tables are local data, no hash flooding to fear, and the
 /// tuple map is touched once per socket.

@@ -180,6 +180,12 @@ impl PortBits {
         }
     }
 
+    pub fn remove(&mut self, i: usize) {
+        if let Some(w) = self.words.get_mut(i / 64) {
+            *w &= !(1 << (i % 64));
+        }
+    }
+
     pub fn contains(&self, i: usize) -> bool {
         self.words
             .get(i / 64)
@@ -200,12 +206,6 @@ impl PortBits {
     pub fn remove_all(&mut self, minus: &PortBits) {
         for (w, m) in self.words.iter_mut().zip(&minus.words) {
             *w &= !m;
-        }
-    }
-
-    pub fn insert_all(&mut self, plus: &PortBits) {
-        for (w, p) in self.words.iter_mut().zip(&plus.words) {
-            *w |= p;
         }
     }
 }
@@ -240,11 +240,11 @@ impl PortSet {
         }
     }
 
-    /// Adds every position of this set to `bits`.
-    pub fn add_to(&self, bits: &mut PortBits) {
+    /// Takes every position of this set out of `bits`.
+    pub fn remove_from(&self, bits: &mut PortBits) {
         match self {
-            PortSet::Few(list) => list.iter().for_each(|&p| bits.insert(usize::from(p))),
-            PortSet::Many(own) => bits.insert_all(own),
+            PortSet::Few(list) => list.iter().for_each(|&p| bits.remove(usize::from(p))),
+            PortSet::Many(own) => bits.remove_all(own),
         }
     }
 }
@@ -385,7 +385,9 @@ mod tests {
         }
         assert!(matches!(s, PortSet::Many(_)));
         let mut bits = PortBits::new(1000);
-        s.add_to(&mut bits);
-        assert_eq!(bits.count(), 150);
+        (0..1000).for_each(|i| bits.insert(i));
+        s.remove_from(&mut bits);
+        assert_eq!(bits.count(), 850);
+        assert!(!bits.contains(149) && bits.contains(150));
     }
 }

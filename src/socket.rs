@@ -1,7 +1,7 @@
 //! The plain socket records the readers hand to the model, and the sink they
 //! hand them to.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
@@ -93,13 +93,6 @@ pub fn canonical(addr: IpAddr) -> IpAddr {
     addr.to_canonical()
 }
 
-pub fn is_unspecified(addr: IpAddr) -> bool {
-    match addr {
-        IpAddr::V4(a) => a == Ipv4Addr::UNSPECIFIED,
-        IpAddr::V6(a) => a == Ipv6Addr::UNSPECIFIED,
-    }
-}
-
 /// Receives the records a reader finds. Every `marked` call comes before the
 /// first `socket` call, so the model knows which ports `connect()` skips
 /// before it counts connections.
@@ -112,12 +105,14 @@ pub trait Sink {
 }
 
 /// A sink that keeps everything, for tests and comparisons.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct Collect {
     pub marked: Vec<Socket>,
     pub sockets: Vec<Socket>,
 }
 
+#[cfg(test)]
 impl Sink for Collect {
     fn marked(&mut self, socket: &Socket) {
         self.marked.push(*socket);

@@ -5,9 +5,9 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Stage {
-    Starting = 0,
+    Starting,
+    ReadingOptions,
     ReadingSettings,
     ReadingTcp,
     ReadingUdp,
@@ -17,10 +17,24 @@ pub enum Stage {
     FindingProcesses,
 }
 
+/// Every stage, in the order of the enum: the atomic holds an index.
+const ALL: [Stage; 9] = [
+    Stage::Starting,
+    Stage::ReadingOptions,
+    Stage::ReadingSettings,
+    Stage::ReadingTcp,
+    Stage::ReadingUdp,
+    Stage::Modelling,
+    Stage::Reporting,
+    Stage::FindingNamespaces,
+    Stage::FindingProcesses,
+];
+
 impl Stage {
     pub fn describe(self) -> &'static str {
         match self {
             Stage::Starting => "starting",
+            Stage::ReadingOptions => "reading the options (--extra-opts)",
             Stage::ReadingSettings => "reading the kernel's port settings",
             Stage::ReadingTcp => "reading the TCP socket table",
             Stage::ReadingUdp => "reading the UDP socket table",
@@ -30,27 +44,17 @@ impl Stage {
             Stage::FindingProcesses => "matching sockets to processes in /proc/*/fd",
         }
     }
-
-    fn from_u8(v: u8) -> Stage {
-        match v {
-            1 => Stage::ReadingSettings,
-            2 => Stage::ReadingTcp,
-            3 => Stage::ReadingUdp,
-            4 => Stage::Modelling,
-            5 => Stage::Reporting,
-            6 => Stage::FindingNamespaces,
-            7 => Stage::FindingProcesses,
-            _ => Stage::Starting,
-        }
-    }
 }
 
 static CURRENT: AtomicU8 = AtomicU8::new(0);
 
 pub fn enter(stage: Stage) {
-    CURRENT.store(stage as u8, Ordering::Relaxed);
+    let index = ALL.iter().position(|&s| s == stage).unwrap_or(0);
+    CURRENT.store(index as u8, Ordering::Relaxed);
 }
 
 pub fn current() -> Stage {
-    Stage::from_u8(CURRENT.load(Ordering::Relaxed))
+    ALL.get(usize::from(CURRENT.load(Ordering::Relaxed)))
+        .copied()
+        .unwrap_or(Stage::Starting)
 }

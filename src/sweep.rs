@@ -122,7 +122,7 @@ pub fn check(config: &Config) -> Result<Outcome> {
     if all {
         summaries.sort_by_key(|s| Reverse(s.rank));
         let count = |s: State| summaries.iter().filter(|x| x.rank.0 == s).count();
-        let shown = config.top.max(1).min(summaries.len());
+        let shown = config.top.min(summaries.len());
         lines.push(format!(
             "network namespaces: {} judged ({} CRITICAL, {} WARNING, {} UNKNOWN, {} OK), {} skipped; worst {shown}:",
             summaries.len(),

@@ -263,6 +263,7 @@ fn text(model: &Model) -> String {
     let report = judge::judge(model, &selection, &thresholds, 100);
     let context = Context {
         verbose: 0,
+        top: 100,
         notes: Vec::new(),
         verbose_lines: Vec::new(),
     };

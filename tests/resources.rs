@@ -150,6 +150,7 @@ fn render(model: &Model, top: usize) -> String {
     let report = judge::judge(model, &selection, &thresholds, top);
     let context = Context {
         verbose: 3,
+        top,
         notes: vec![
             "a note as long as the longest the check writes, ".repeat(4),
             "another one of the same length, for good measure, ".repeat(4),

@@ -90,7 +90,10 @@ fuzz_target!(|data: &[u8]| {
         destinations: Vec::new(),
     };
     let report = judge::judge(&model, &selection, &thresholds, 3);
-    let text = output::render(&report, &model, &thresholds, &Context::default());
+    let text = output::render(&report, &model, &thresholds, &Context {
+        top: 5,
+        ..Context::default()
+    });
     assert_eq!(text.matches('|').count(), 1, "{text}");
     assert!(text.starts_with("EPHEMERAL "), "{text}");
 });
