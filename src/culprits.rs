@@ -14,10 +14,11 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use crate::Measured;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::netns::command_of;
 use crate::output::pool_label;
 use crate::pools::{Kind, PoolName, Tuple};
+use crate::procfs;
 use crate::read;
 use crate::socket::{Protocol, Sink, Socket};
 use crate::stage::{self, Stage};
@@ -129,7 +130,7 @@ impl Sink for Wanted {
 /// The second read: the inodes of the listed pools' sockets. Runs in the
 /// namespace `measured` came from; `proc_dir` as for the first read.
 pub fn collect(measured: &Measured, proc_dir: &Path) -> Result<Wanted> {
-    stage::enter(Stage::ReadingTcp);
+    stage::enter(Stage::ReadingSockets);
     let mut wanted = Wanted::new(measured);
     read::read_again(
         &measured.info,
@@ -159,19 +160,8 @@ fn walk(wanted: &Wanted) -> Result<Holders> {
     if wanted.inodes.is_empty() {
         return Ok(holders);
     }
-    let proc = fs::read_dir("/proc").map_err(|source| Error::Read {
-        path: "/proc".into(),
-        source,
-    })?;
-    for entry in proc.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let fds = match fs::read_dir(entry.path().join("fd")) {
+    for (pid, dir) in procfs::processes()? {
+        let fds = match fs::read_dir(dir.join("fd")) {
             Ok(fds) => fds,
             Err(e) if e.kind() == ErrorKind::PermissionDenied => {
                 holders.unreadable += 1;

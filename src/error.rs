@@ -56,6 +56,13 @@ pub enum Error {
 }
 
 impl Error {
+    pub fn read(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Read {
+            path: path.into(),
+            source,
+        }
+    }
+
     pub fn parse(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::Parse {
             path: path.into(),

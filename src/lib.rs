@@ -17,6 +17,7 @@ pub mod netns;
 pub mod output;
 pub mod pools;
 pub mod ports;
+pub mod procfs;
 pub mod procnet;
 pub mod range;
 pub mod read;
@@ -152,7 +153,7 @@ fn settings_line(s: &KernelSettings, model: &pools::Model) -> String {
         "kernel: port range {} ({} ports, {} reserved, {} marked by bind()); tcp_tw_reuse {}, tcp_timestamps {}, {delay}",
         s.range,
         s.range.len(),
-        s.reserved.count_in(s.range),
+        s.range.len() - model.candidates() as usize,
         model.bind_marked(),
         s.tw_reuse,
         if s.timestamps { "on" } else { "off" },
@@ -179,7 +180,7 @@ fn backend_line(info: &ReadInfo) -> String {
 fn notes(model: &pools::Model, info: &ReadInfo, config: &Config) -> Vec<String> {
     let mut notes = Vec::new();
     let t = &model.totals;
-    if info.tcp_from == "/proc/net" {
+    if info.tcp_from == read::Source::Proc {
         notes.push(
             "read from /proc/net, which shows neither bound-only sockets nor explicitly bound ports: \
              ports they hold count as free here"

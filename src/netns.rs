@@ -17,6 +17,7 @@ use nix::errno::Errno;
 use nix::sched::{CloneFlags, setns};
 
 use crate::error::{Error, Result};
+use crate::procfs;
 
 /// Where `ip netns add` keeps named namespaces.
 pub const NAMED_DIR: &str = "/run/netns";
@@ -117,7 +118,7 @@ pub struct Found {
 /// process, each once.
 pub fn discover() -> Result<Found> {
     let nsfs = fs::metadata(OWN_NAMESPACE)
-        .map_err(|source| read_error(OWN_NAMESPACE, source))?
+        .map_err(|source| Error::read(OWN_NAMESPACE, source))?
         .dev();
     let mut found: HashMap<NsId, Namespace> = HashMap::new();
     for (name, path) in named()? {
@@ -137,16 +138,8 @@ pub fn discover() -> Result<Found> {
         });
     }
     let mut hidden = 0;
-    let proc = fs::read_dir("/proc").map_err(|source| read_error("/proc", source))?;
-    for entry in proc.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+    for (pid, dir) in procfs::processes()? {
+        let path = dir.join("ns/net");
         let meta = match fs::metadata(&path) {
             Ok(meta) => meta,
             Err(e) if e.kind() == ErrorKind::PermissionDenied => {
@@ -185,7 +178,7 @@ fn named() -> Result<Vec<(String, PathBuf)>> {
     let dir = match fs::read_dir(NAMED_DIR) {
         Ok(dir) => dir,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(read_error(NAMED_DIR, source)),
+        Err(source) => return Err(Error::read(NAMED_DIR, source)),
     };
     let mut names: Vec<(String, PathBuf)> = dir
         .flatten()
@@ -351,13 +344,6 @@ fn effective_capabilities() -> Option<u64> {
 fn parse_cap_eff(status: &str) -> Option<u64> {
     let line = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
     u64::from_str_radix(line.trim(), 16).ok()
-}
-
-fn read_error(path: &str, source: std::io::Error) -> Error {
-    Error::Read {
-        path: PathBuf::from(path),
-        source,
-    }
 }
 
 #[cfg(test)]

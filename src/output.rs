@@ -74,12 +74,10 @@ pub fn render(
     let (worst, state) = &report.worst;
     let _ = writeln!(
         out,
-        "{SERVICE} {} - {}: {} of {} ports free ({:.1}% used)",
+        "{SERVICE} {} - {}: {}",
         state.word(),
         pool_label(worst),
-        worst.free,
-        worst.capacity,
-        worst.used_pct()
+        numbers(worst, "ports free")
     );
     if context.top > 0 {
         for k in &report.kinds {
@@ -136,16 +134,24 @@ fn write_kind(out: &mut String, k: &KindReport) {
         };
         let _ = writeln!(
             out,
-            "  {}: {} of {} free ({:.1}% used){mark}; {} established, {} TIME_WAIT{reusable}, {} other",
+            "  {}: {}{mark}; {} established, {} TIME_WAIT{reusable}, {} other",
             name_label(&pool.name),
-            pool.free,
-            pool.capacity,
-            pool.used_pct(),
+            numbers(pool, "free"),
             c.established,
             c.time_wait,
             c.other
         );
     }
+}
+
+/// A pool's numbers: `412 of 28232 free (98.5% used)`.
+pub fn numbers(pool: &Pool, free: &str) -> String {
+    format!(
+        "{} of {} {free} ({:.1}% used)",
+        pool.free,
+        pool.capacity,
+        pool.used_pct()
+    )
 }
 
 /// The pool as the status line names it: `connect 10.0.0.5 -> 10.0.0.9:5432`.

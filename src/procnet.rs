@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::ports::PortRange;
@@ -73,10 +73,7 @@ fn stream(
     ticks_per_s: u32,
     each: &mut dyn FnMut(&Socket) -> bool,
 ) -> Result<()> {
-    let read_error = |source| Error::Read {
-        path: PathBuf::from(path),
-        source,
-    };
+    let read_error = |source| Error::read(path, source);
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound && is_ipv6_table(path) => return Ok(()),

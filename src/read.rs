@@ -19,9 +19,9 @@ use crate::stage::{self, Stage};
 /// How the tables were read, for the notes and `-v`.
 #[derive(Debug, Default)]
 pub struct ReadInfo {
-    /// Where TCP and UDP came from: "netlink" or "/proc/net".
-    pub tcp_from: &'static str,
-    pub udp_from: &'static str,
+    /// Where TCP and UDP came from.
+    pub tcp_from: Source,
+    pub udp_from: Source,
     /// Why auto mode left netlink, if it did.
     pub fallback: Vec<String>,
     pub netlink: DumpStats,
@@ -30,8 +30,22 @@ pub struct ReadInfo {
     pub udp_time: Duration,
 }
 
-const NETLINK: &str = "netlink";
-const PROC: &str = "/proc/net";
+/// Where a socket table was read from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Source {
+    #[default]
+    Netlink,
+    Proc,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::Netlink => "netlink",
+            Source::Proc => "/proc/net",
+        })
+    }
+}
 
 /// Reads the tables of the calling thread's network namespace; `proc_dir`
 /// is its /proc tables directory ([`PROC_NET`](crate::procnet::PROC_NET),
@@ -56,7 +70,7 @@ pub fn read_tables(
         });
         match attempt {
             Ok(nl) => {
-                info.tcp_from = NETLINK;
+                info.tcp_from = Source::Netlink;
                 netlink = Some(nl);
             }
             Err(e) if backend == Backend::Auto => {
@@ -69,7 +83,7 @@ pub fn read_tables(
     }
     if netlink.is_none() {
         procnet::read_tcp(proc_dir, range, ticks, &mut builder)?;
-        info.tcp_from = PROC;
+        info.tcp_from = Source::Proc;
     }
     info.tcp_time = started.elapsed();
 
@@ -80,7 +94,7 @@ pub fn read_tables(
         let before = builder.udp_records();
         match nl.read_udp(range, &mut builder) {
             Ok(()) => {
-                info.udp_from = NETLINK;
+                info.udp_from = Source::Netlink;
                 udp_done = true;
             }
             // Only a dump refused before its first record can be redone.
@@ -92,7 +106,7 @@ pub fn read_tables(
     }
     if !udp_done {
         procnet::read_udp(proc_dir, range, ticks, &mut builder)?;
-        info.udp_from = PROC;
+        info.udp_from = Source::Proc;
     }
     info.udp_time = started.elapsed();
     if let Some(nl) = netlink {
@@ -111,17 +125,17 @@ pub fn read_again(
     sink: &mut impl Sink,
 ) -> Result<()> {
     let ticks = clock_ticks();
-    let mut netlink = if info.tcp_from == NETLINK || info.udp_from == NETLINK {
+    let mut netlink = if info.tcp_from == Source::Netlink || info.udp_from == Source::Netlink {
         Some(Netlink::open()?)
     } else {
         None
     };
     match netlink.as_mut() {
-        Some(nl) if info.tcp_from == NETLINK => nl.read_tcp(range, sink)?,
+        Some(nl) if info.tcp_from == Source::Netlink => nl.read_tcp(range, sink)?,
         _ => procnet::read_tcp(proc_dir, range, ticks, sink)?,
     }
     match netlink.as_mut() {
-        Some(nl) if info.udp_from == NETLINK => nl.read_udp(range, sink)?,
+        Some(nl) if info.udp_from == Source::Netlink => nl.read_udp(range, sink)?,
         _ => procnet::read_udp(proc_dir, range, ticks, sink)?,
     }
     Ok(())

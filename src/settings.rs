@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::ports::{PortRange, ReservedPorts};
@@ -70,10 +70,7 @@ impl KernelSettings {
             Ok(text) => Some(text),
             Err(e) if e.kind() == ErrorKind::NotFound => None,
             Err(source) => {
-                return Err(Error::Read {
-                    path: delay_path,
-                    source,
-                });
+                return Err(Error::read(delay_path, source));
             }
         };
         KernelSettings::parse(&SettingsText {
@@ -114,10 +111,7 @@ impl KernelSettings {
 }
 
 fn read_file(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: PathBuf::from(path),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| Error::read(path, source))
 }
 
 fn parse_number(text: &str) -> Result<u32, String> {

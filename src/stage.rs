@@ -11,6 +11,7 @@ pub enum Stage {
     ReadingSettings,
     ReadingTcp,
     ReadingUdp,
+    ReadingSockets,
     Modelling,
     Reporting,
     FindingNamespaces,
@@ -18,12 +19,13 @@ pub enum Stage {
 }
 
 /// Every stage, in the order of the enum: the atomic holds an index.
-const ALL: [Stage; 9] = [
+const ALL: [Stage; 10] = [
     Stage::Starting,
     Stage::ReadingOptions,
     Stage::ReadingSettings,
     Stage::ReadingTcp,
     Stage::ReadingUdp,
+    Stage::ReadingSockets,
     Stage::Modelling,
     Stage::Reporting,
     Stage::FindingNamespaces,
@@ -38,6 +40,7 @@ impl Stage {
             Stage::ReadingSettings => "reading the kernel's port settings",
             Stage::ReadingTcp => "reading the TCP socket table",
             Stage::ReadingUdp => "reading the UDP socket table",
+            Stage::ReadingSockets => "reading the socket tables again for --processes",
             Stage::Modelling => "modelling the port pools",
             Stage::Reporting => "writing the report",
             Stage::FindingNamespaces => "finding the network namespaces",

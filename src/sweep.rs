@@ -60,13 +60,11 @@ pub fn check(config: &Config) -> Result<Outcome> {
                 summaries.push(Summary {
                     rank: rank(&m),
                     line: format!(
-                        "  {}: {} - {}: {} of {} free ({:.1}% used)",
+                        "  {}: {} - {}: {}",
                         ns.label(),
                         state.word(),
                         pool_label(pool),
-                        pool.free,
-                        pool.capacity,
-                        pool.used_pct()
+                        output::numbers(pool, "free")
                     ),
                 });
                 if worst.as_ref().is_none_or(|(_, w)| rank(&m) > rank(w)) {
@@ -121,7 +119,7 @@ pub fn check(config: &Config) -> Result<Outcome> {
     let mut lines = Vec::new();
     if all {
         summaries.sort_by_key(|s| Reverse(s.rank));
-        let count = |s: State| summaries.iter().filter(|x| x.rank.0 == s).count();
+        let count = |s: State| in_state(&summaries, s);
         let shown = config.top.min(summaries.len());
         lines.push(format!(
             "network namespaces: {} judged ({} CRITICAL, {} WARNING, {} UNKNOWN, {} OK), {} skipped; worst {shown}:",
@@ -168,11 +166,13 @@ pub fn check(config: &Config) -> Result<Outcome> {
             max: None,
         };
         let judged = summaries.len();
-        let in_state = |s: State| summaries.iter().filter(|x| x.rank.0 == s).count();
         extra.push(count("netns", judged));
-        extra.push(count("netns_critical", in_state(State::Critical)));
-        extra.push(count("netns_warning", in_state(State::Warning)));
-        extra.push(count("netns_unknown", in_state(State::Unknown)));
+        extra.push(count(
+            "netns_critical",
+            in_state(&summaries, State::Critical),
+        ));
+        extra.push(count("netns_warning", in_state(&summaries, State::Warning)));
+        extra.push(count("netns_unknown", in_state(&summaries, State::Unknown)));
         extra.push(count("netns_skipped", skipped.len()));
     }
     let mut text = output::scoped(&outcome.text, &format!("netns {label}"), &extra);
@@ -187,4 +187,9 @@ pub fn check(config: &Config) -> Result<Outcome> {
         text = format!("{first}{rest}");
     }
     Ok(Outcome { state, text })
+}
+
+/// How many of the judged namespaces are in `state`.
+fn in_state(summaries: &[Summary], state: State) -> usize {
+    summaries.iter().filter(|s| s.rank.0 == state).count()
 }
