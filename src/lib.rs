@@ -79,8 +79,12 @@ impl Measured {
 
     pub fn render(&self, config: &Config) -> Outcome {
         stage::enter(Stage::Reporting);
+        let state = match self.context.unknown {
+            Some(_) => State::Unknown,
+            None => self.report.state,
+        };
         Outcome {
-            state: self.report.state,
+            state,
             text: output::render(&self.report, &self.model, &config.thresholds, &self.context),
         }
     }
@@ -107,6 +111,7 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
         top: config.top,
         notes: notes(&model, &info, config),
         verbose_lines: Vec::new(),
+        ..Context::default()
     };
     let v = &mut context.verbose_lines;
     v.push((1, settings_line(&settings, &model)));

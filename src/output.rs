@@ -60,6 +60,13 @@ pub struct Context {
     pub verbose: u8,
     /// Pools of each kind to list; 0 lists none.
     pub top: usize,
+    /// Named on the status line before the pool: `netns web1`.
+    pub scope: Option<String>,
+    /// Per-host counts after the perfdata of the pools (`netns=4;;;0`).
+    pub counts: Vec<(&'static str, u64)>,
+    /// Why the whole answer is UNKNOWN although the pools were judged (a
+    /// namespace that could not be read): said on the status line.
+    pub unknown: Option<String>,
     pub notes: Vec<String>,
     pub verbose_lines: Vec<(u8, String)>,
 }
@@ -72,13 +79,22 @@ pub fn render(
 ) -> String {
     let mut out = String::new();
     let (worst, state) = &report.worst;
-    let _ = writeln!(
-        out,
-        "{SERVICE} {} - {}: {}",
-        state.word(),
-        pool_label(worst),
-        numbers(worst, "ports free")
-    );
+    match &context.unknown {
+        Some(reason) => out.push_str(&unknown(reason)),
+        None => {
+            let scope = context
+                .scope
+                .as_deref()
+                .map_or(String::new(), |s| format!("{}: ", clean(s)));
+            let _ = writeln!(
+                out,
+                "{SERVICE} {} - {scope}{}: {}",
+                state.word(),
+                pool_label(worst),
+                numbers(worst, "ports free")
+            );
+        }
+    }
     if context.top > 0 {
         for k in &report.kinds {
             write_kind(&mut out, k);
@@ -97,7 +113,16 @@ pub fn render(
         out.pop();
     }
     out.push_str(" | ");
-    let perf = perfdata(report, model, thresholds);
+    let mut perf = perfdata(report, model, thresholds);
+    perf.extend(context.counts.iter().map(|&(label, n)| Perfdata {
+        label,
+        value: Value::Count(n),
+        uom: "",
+        warn: None,
+        crit: None,
+        min: Some(0),
+        max: None,
+    }));
     let perf: Vec<String> = perf.iter().map(ToString::to_string).collect();
     out.push_str(&perf.join(" "));
     out.push('\n');
@@ -243,25 +268,6 @@ pub fn clean(text: &str) -> String {
     text.chars()
         .map(|c| if c == '|' || c.is_control() { ' ' } else { c })
         .collect()
-}
-
-/// A rendered report about one of several network namespaces: `scope: `
-/// goes after the state on the status line (`EPHEMERAL CRITICAL - netns
-/// web1: connect ...`) and `extra` after the perfdata.
-pub fn scoped(text: &str, scope: &str, extra: &[Perfdata<'_>]) -> String {
-    let text = text.trim_end_matches('\n');
-    let (head, perf) = text.split_once(" | ").unwrap_or((text, ""));
-    let mut out = match head.split_once(" - ") {
-        Some((state, rest)) => format!("{state} - {}: {rest}", clean(scope)),
-        None => head.to_string(),
-    };
-    out.push_str(" | ");
-    out.push_str(perf);
-    for p in extra {
-        let _ = write!(out, " {p}");
-    }
-    out.push('\n');
-    out
 }
 
 /// The one line for anything that prevents an honest answer.

@@ -14,7 +14,7 @@ use crate::culprits;
 use crate::error::{Error, Result};
 use crate::judge::State;
 use crate::netns::{self, Found, Namespace, Scope};
-use crate::output::{self, Perfdata, Value, pool_label};
+use crate::output::{self, pool_label};
 use crate::stage::{self, Stage};
 use crate::{Measured, Outcome};
 
@@ -153,40 +153,26 @@ pub fn check(config: &Config) -> Result<Outcome> {
     }
     m.add_lines(lines);
 
-    let outcome = m.render(config);
-    let mut extra = Vec::new();
+    m.context.scope = Some(format!("netns {label}"));
     if all {
-        let count = |label: &'static str, n: usize| Perfdata {
-            label,
-            value: Value::Count(n as u64),
-            uom: "",
-            warn: None,
-            crit: None,
-            min: Some(0),
-            max: None,
-        };
-        let judged = summaries.len();
-        extra.push(count("netns", judged));
-        extra.push(count(
-            "netns_critical",
-            in_state(&summaries, State::Critical),
-        ));
-        extra.push(count("netns_warning", in_state(&summaries, State::Warning)));
-        extra.push(count("netns_unknown", in_state(&summaries, State::Unknown)));
-        extra.push(count("netns_skipped", skipped.len()));
+        m.context.counts = vec![
+            ("netns", summaries.len() as u64),
+            (
+                "netns_critical",
+                in_state(&summaries, State::Critical) as u64,
+            ),
+            ("netns_warning", in_state(&summaries, State::Warning) as u64),
+            ("netns_unknown", in_state(&summaries, State::Unknown) as u64),
+            ("netns_skipped", skipped.len() as u64),
+        ];
     }
-    let mut text = output::scoped(&outcome.text, &format!("netns {label}"), &extra);
-    let mut state = outcome.state;
+    // A namespace that could not be read outranks one that is fine.
     if let Some((bad, e)) = failed.first()
-        && state < State::Unknown
+        && m.report.state < State::Unknown
     {
-        // A namespace that could not be read outranks one that is fine.
-        state = State::Unknown;
-        let rest = text.split_once('\n').map_or("", |(_, rest)| rest);
-        let first = output::unknown(&format!("netns {}: {e}", bad.label()));
-        text = format!("{first}{rest}");
+        m.context.unknown = Some(format!("netns {}: {e}", bad.label()));
     }
-    Ok(Outcome { state, text })
+    Ok(m.render(config))
 }
 
 /// How many of the judged namespaces are in `state`.

@@ -264,8 +264,7 @@ fn text(model: &Model) -> String {
     let context = Context {
         verbose: 0,
         top: 100,
-        notes: Vec::new(),
-        verbose_lines: Vec::new(),
+        ..Context::default()
     };
     output::render(&report, model, &thresholds, &context)
 }

@@ -158,6 +158,7 @@ fn render(model: &Model, top: usize) -> String {
         verbose_lines: (1..=3)
             .map(|level| (level, format!("verbose line {level}: {}", "x".repeat(200))))
             .collect(),
+        ..Context::default()
     };
     output::render(&report, model, &thresholds, &context)
 }
