@@ -544,6 +544,27 @@ fn icinga2_validates_and_runs_the_check_command() {
 // -------------------------------------------------------------- Nagios Core
 
 #[test]
+fn sudo_rule_example_parses_and_pins_the_command_lines() {
+    let test = "sudo_rule_example_parses_and_pins_the_command_lines";
+    if !ready(test, &[have("visudo", "sudo")]) {
+        return;
+    }
+    let rule = repo("packaging/sudoers/check_ephemeral");
+    let out = run(Command::new(tool("visudo").unwrap()).arg("-cf").arg(&rule));
+    assert!(out.status.success(), "visudo: {}", text(&out.stdout));
+    // Every allowed command names its arguments: none is open-ended.
+    let text = std::fs::read_to_string(&rule).unwrap();
+    let commands = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#') && l.contains("/check_ephemeral"));
+    for line in commands {
+        let command = line.trim_end_matches(['\\', ',']).trim();
+        assert!(command.contains(" --all-netns "), "{command}");
+    }
+}
+
+#[test]
 fn nagios4_accepts_the_definitions() {
     let test = "nagios4_accepts_the_definitions";
     if !ready(test, &[have("nagios4", "nagios4-core")]) {
