@@ -4,9 +4,9 @@
 //! - `populate mix N` / `populate web INBOUND OUTBOUND`: builds a socket
 //!   population on loopback, prints `ready ...` and holds it until killed
 //!   (or until `--hold` seconds have passed);
-//! - `measure NAME CHECK RUNS WARMUP`: times the four commands, and the
-//!   sock_diag requests of two of them alone, in interleaved rounds and
-//!   prints one TSV line for each;
+//! - `measure NAME CHECK RUNS WARMUP`: times the four commands and
+//!   `check_ephemeral --processes`, and the sock_diag requests of two of
+//!   them alone, in interleaved rounds and prints one TSV line for each;
 //! - `report FILE`: turns the collected TSV lines into the Markdown table.
 
 mod kernel;

@@ -1,4 +1,5 @@
-//! Times the four commands against the population of this namespace, in
+//! Times the commands (the four compared, and check_ephemeral with
+//! `--processes`) against the population of this namespace, in
 //! interleaved rounds (every command once per round, the order rotating) so
 //! that all of them see the same population, and measures each run's CPU
 //! time and peak RSS with wait4().
@@ -29,6 +30,10 @@ fn tools(check: &str, lo: u16, hi: u16) -> Vec<Tool> {
             stages: vec![argv(&[check])],
         },
         Tool {
+            name: "check+processes",
+            stages: vec![argv(&[check, "--processes"])],
+        },
+        Tool {
             name: "ss",
             stages: vec![argv(&["ss", "-tan", "state", "all", &filter])],
         },
@@ -57,6 +62,7 @@ pub fn main(args: &[&str]) -> Result<(), String> {
     let before = Population::count(lo, hi)?;
     let load_before = load_average();
     let host_tcp = host_tcp_sockets();
+    let open_files = open_files();
     // The commands and, for the kernel's share, their requests alone: all
     // in the same rounds, so that they meet the same load.
     let probes = kernel::probes(lo, hi);
@@ -89,7 +95,7 @@ pub fn main(args: &[&str]) -> Result<(), String> {
         cpu.sort_by(f64::total_cmp);
         let rss = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
         println!(
-            "{name}\t{lo}\t{hi}\t{}\t{}\t{}\t{}\t{tool}\t{:.3}\t{:.3}\t{:.3}\t{rss}\t{}\t{:.3}\t{load_before}\t{load_after}\t{host_tcp}",
+            "{name}\t{lo}\t{hi}\t{}\t{}\t{}\t{}\t{tool}\t{:.3}\t{:.3}\t{:.3}\t{rss}\t{}\t{:.3}\t{load_before}\t{load_after}\t{host_tcp}\t{open_files}",
             before.tcp_in_range,
             after.tcp_in_range,
             before.udp_in_range,
@@ -129,6 +135,15 @@ fn host_tcp_sockets() -> String {
                 .sum::<u64>()
                 .to_string()
         })
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Open files of the whole host (the first field of /proc/sys/fs/file-nr):
+/// `--processes` reads the link of every one of them.
+fn open_files() -> String {
+    std::fs::read_to_string("/proc/sys/fs/file-nr")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| "?".into())
 }
 
@@ -188,7 +203,7 @@ fn run(tool: &Tool) -> Result<Sample, String> {
         let ok = libc::WIFEXITED(status)
             && match libc::WEXITSTATUS(status) {
                 // The check's states; 3 (UNKNOWN) means it could not judge.
-                0..=2 if tool.name == "check_ephemeral" => true,
+                0..=2 if tool.name.starts_with("check") => true,
                 code => code == 0,
             };
         if !ok {

@@ -1,10 +1,11 @@
 //! The Markdown table of one benchmark run: times, peak RSS, ratios of
-//! check_ephemeral to each other command, the machine, and which targets
-//! the run met.
+//! check_ephemeral to each other command, the cost of `--processes`, the
+//! machine, and which targets the run met.
 
 use std::collections::BTreeMap;
 
 const TOOLS: [&str; 4] = ["check_ephemeral", "ss", "ss+awk", "proc"];
+const PROCESSES: &str = "check+processes";
 const FULL_RUN: [&str; 5] = ["1k", "10k", "100k", "300k", "web"];
 
 const KERNEL_CHECK: &str = "kernel: check_ephemeral's requests";
@@ -32,6 +33,8 @@ struct Population {
     load: (String, String),
     /// TCP sockets of all namespaces (TIME_WAIT not counted) at the start.
     host_tcp: String,
+    /// Open files of the host at the start (/proc/sys/fs/file-nr).
+    open_files: String,
     tools: BTreeMap<String, Sample>,
 }
 
@@ -44,7 +47,7 @@ pub fn main(args: &[&str]) -> Result<(), String> {
     let mut pops: BTreeMap<String, Population> = BTreeMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split('\t').collect();
-        if f.len() != 17 {
+        if f.len() != 18 {
             return Err(format!("{file}: bad line {line:?}"));
         }
         let num = |i: usize| {
@@ -62,6 +65,7 @@ pub fn main(args: &[&str]) -> Result<(), String> {
         p.tcp_total = num(6)? as usize;
         p.load = (f[14].to_string(), f[15].to_string());
         p.host_tcp = f[16].to_string();
+        p.open_files = f[17].to_string();
         p.tools.insert(
             f[7].to_string(),
             Sample {
@@ -106,7 +110,8 @@ pub fn main(args: &[&str]) -> Result<(), String> {
         "3. `ss --numeric --tcp state connected '( sport >= :LO and sport <= :HI )' | awk ...` \
          grouping by (local address, peer)"
     );
-    println!("4. `cat /proc/net/tcp /proc/net/tcp6 > /dev/null`\n");
+    println!("4. `cat /proc/net/tcp /proc/net/tcp6 > /dev/null`");
+    println!("5. `check_ephemeral --processes` (only in \"Cost of --processes\")\n");
 
     println!("## Wall time (median, ms) and ratios of check_ephemeral to each\n");
     println!(
@@ -213,6 +218,41 @@ pub fn main(args: &[&str]) -> Result<(), String> {
             .collect();
         println!("| {name} | {} |", cells.join(" | "));
     }
+
+    println!("\n## Cost of --processes\n");
+    println!(
+        "`check_ephemeral --processes` timed in the same rounds as the commands above, on \
+         the same population: it reads the socket table once more for the inodes of the \
+         listed pools and then the link of every open file on the host.\n"
+    );
+    println!(
+        "| population | open files on host | check_ephemeral (ms) | --processes (ms) | ÷ | \
+         check_ephemeral RSS (MiB) | --processes RSS (MiB) | ÷ |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for name in &order {
+        let p = &pops[name];
+        let c = get(p, "check_ephemeral");
+        let x = get(p, PROCESSES);
+        let mib = |s: Sample| s.rss_kib as f64 / 1024.0;
+        println!(
+            "| {name} | {} | {} | {} | {:.2}× | {:.1} | {:.1} | {:.2}× |",
+            p.open_files,
+            ms(c.median_ms),
+            ms(x.median_ms),
+            x.median_ms / c.median_ms,
+            mib(c),
+            mib(x),
+            mib(x) / mib(c),
+        );
+    }
+    println!(
+        "\nOpen files: the first field of `/proc/sys/fs/file-nr` when the population was \
+         measured. Every connection of a population is held open by a forked worker \
+         process of the harness, so the pools listed have many sockets to attribute and \
+         each of them is an open file whose link the walk reads: the realistic worst case, \
+         a host whose sockets in the range all belong to live processes."
+    );
 
     println!("\n## Targets\n");
     // (target, measured, kernel alone, met)
