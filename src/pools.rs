@@ -337,9 +337,12 @@ impl PoolsBuilder {
         }
     }
 
-    /// UDP records taken so far.
-    pub fn udp_records(&self) -> u64 {
-        self.totals.udp_sockets
+    /// Forgets every UDP record, so a failed UDP read can be done again
+    /// from another source.
+    pub fn reset_udp(&mut self) {
+        self.udp = Table::new(self.candidates.len());
+        self.totals.sockets -= self.totals.udp_sockets;
+        self.totals.udp_sockets = 0;
     }
 
     fn position(&self, s: &Socket) -> Option<usize> {

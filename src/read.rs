@@ -91,15 +91,15 @@ pub fn read_tables(
     let started = Instant::now();
     let mut udp_done = false;
     if let Some(nl) = netlink.as_mut() {
-        let before = builder.udp_records();
         match nl.read_udp(range, &mut builder) {
             Ok(()) => {
                 info.udp_from = Source::Netlink;
                 udp_done = true;
             }
-            // Only a dump refused before its first record can be redone.
-            Err(e) if backend == Backend::Auto && builder.udp_records() == before => {
+            Err(e) if backend == Backend::Auto => {
                 info.fallback.push(format!("UDP: {e}"));
+                // The failed dump may have delivered part of its records.
+                builder.reset_udp();
             }
             Err(e) => return Err(e),
         }

@@ -291,3 +291,22 @@ fn sockets_outside_the_range_are_ignored() {
         (0, 0, 0)
     );
 }
+
+#[test]
+fn a_udp_read_can_be_started_over() {
+    let s = settings(20, "");
+    let datagram = Socket::new(
+        Protocol::Udp,
+        TcpState::CLOSE,
+        (ip("127.0.0.1"), LO),
+        (ip("0.0.0.0"), 0),
+    );
+    let mut b = PoolsBuilder::new(&s);
+    b.socket(&est("10.0.0.5", LO + 1, "10.0.0.9", 80));
+    b.socket(&datagram);
+    b.reset_udp();
+    let m = b.finish();
+    assert_eq!(udp(&m, "0.0.0.0"), 20);
+    assert_eq!((m.totals.sockets, m.totals.udp_sockets), (1, 0));
+    assert_eq!(tuple(&m, "10.0.0.5", "10.0.0.9", 80).free, 19);
+}
