@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::netns::command_of;
 use crate::output::pool_label;
 use crate::pools::{Kind, PoolName, Tuple};
+use crate::ports::{PortBits, PortRange};
 use crate::procfs;
 use crate::read;
 use crate::socket::{Protocol, Sink, Socket};
@@ -75,7 +76,7 @@ impl Member {
 }
 
 /// The listed pools and the inodes of their sockets.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Wanted {
     labels: Vec<String>,
     members: Vec<Member>,
@@ -83,24 +84,39 @@ pub struct Wanted {
     inodes: HashMap<u32, Vec<u16>>,
     /// Per pool: sockets with no file (TIME_WAIT, closed but not yet gone).
     fileless: Vec<u32>,
+    /// The ports a connected socket may hold and count in its tuple's
+    /// pool, as in the model: the candidates, less those `bind()` marks
+    /// in this read (marks come before the connected sockets).
+    range: PortRange,
+    connectable: PortBits,
 }
 
 impl Wanted {
     fn new(measured: &Measured) -> Wanted {
-        let mut wanted = Wanted::default();
+        let range = measured.model.range();
+        let mut labels = Vec::new();
+        let mut members = Vec::new();
         for k in &measured.report.kinds {
             for (pool, _) in &k.top {
-                wanted.labels.push(pool_label(pool));
-                wanted.members.push(Member::of(pool.kind, &pool.name));
+                labels.push(pool_label(pool));
+                members.push(Member::of(pool.kind, &pool.name));
             }
         }
-        wanted.fileless = vec![0; wanted.members.len()];
-        wanted
+        Wanted {
+            fileless: vec![0; members.len()],
+            labels,
+            members,
+            inodes: HashMap::new(),
+            range,
+            connectable: measured.model.candidate_bits().clone(),
+        }
     }
 
     fn offer(&mut self, s: &Socket) {
+        let in_connect_pool = self.range.contains(s.local_port)
+            && self.connectable.contains(self.range.index(s.local_port));
         for (i, member) in self.members.iter().enumerate() {
-            if !member.holds(s) {
+            if !member.holds(s) || (matches!(member, Member::Tuple(_)) && !in_connect_pool) {
                 continue;
             }
             if s.inode == 0 {
@@ -115,6 +131,9 @@ impl Wanted {
 
 impl Sink for Wanted {
     fn marked(&mut self, s: &Socket) {
+        if s.protocol == Protocol::Tcp && self.range.contains(s.local_port) {
+            self.connectable.remove(self.range.index(s.local_port));
+        }
         // Connected sockets come again through `socket`; count them once,
         // as the model does.
         if s.state.is_unconnected() {
@@ -281,6 +300,44 @@ mod tests {
         assert_eq!(socket_inode(b"pipe:[4242]"), None);
         assert_eq!(socket_inode(b"/dev/null"), None);
         assert_eq!(socket_inode(b"socket:[]"), None);
+    }
+
+    #[test]
+    fn a_tuple_pool_leaves_out_sockets_on_marked_ports() {
+        let range = PortRange::new(40000, 40009).unwrap();
+        let t = Tuple {
+            source: addr("127.0.0.1"),
+            destination: addr("127.0.0.1"),
+            port: 5000,
+        };
+        let mut wanted = Wanted {
+            labels: vec!["tuple".into()],
+            members: vec![Member::Tuple(t)],
+            inodes: HashMap::new(),
+            fileless: vec![0],
+            range,
+            connectable: PortBits::candidates(range, &"40009".parse().unwrap()),
+        };
+        let connected = |port, inode| {
+            let mut s = Socket::new(
+                Protocol::Tcp,
+                TcpState::ESTABLISHED,
+                (addr("127.0.0.1"), port),
+                (addr("127.0.0.1"), 5000),
+            );
+            s.inode = inode;
+            s
+        };
+        // Marks first, as every read hands them over: one explicit bind,
+        // connected, on 40001 (it comes again as a connected socket).
+        wanted.marked(&connected(40001, 11));
+        for (port, inode) in [(40001, 11), (40002, 12), (40009, 19)] {
+            wanted.socket(&connected(port, inode));
+        }
+        // 40001 is marked and 40009 reserved: the model counts neither in
+        // the tuple's pool, so neither is attributed to it.
+        let attributed: Vec<u32> = wanted.inodes.keys().copied().collect();
+        assert_eq!(attributed, vec![12]);
     }
 
     #[test]

@@ -444,6 +444,11 @@ impl Model {
         self.candidate_count
     }
 
+    /// The ports of the range that are not reserved, by index.
+    pub fn candidate_bits(&self) -> &PortBits {
+        &self.candidates
+    }
+
     /// Candidate ports marked by `bind()`, which `connect()` skips.
     pub fn bind_marked(&self) -> u32 {
         self.bind_marked
