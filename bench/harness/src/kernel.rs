@@ -20,7 +20,9 @@ const AF_INET6: u8 = 10;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 
-// TCP state bits, as in src/diag/mod.rs.
+// TCP states and state bits, as in src/diag/mod.rs.
+const TCP_CLOSE: u32 = 7;
+const TCP_BOUND_INACTIVE: u32 = 13;
 const ALL_STATES: u32 = (1 << 14) - 1;
 const MARKS_STATES: u32 = ALL_STATES & !(1 << 6) & !(1 << 3) & !(1 << 12);
 const CONNECTED_STATES: u32 = (1 << 1)
@@ -64,6 +66,18 @@ pub fn probes(lo: u16, hi: u16) -> Vec<Probe> {
         Probe {
             name: "kernel: connected request",
             requests: vec![tcp_both(CONNECTED_STATES, &range)],
+        },
+        // Two requests that return nothing, to split a walk's cost: one
+        // for TCP_CLOSE sockets alone (only the established table is
+        // walked, and nothing there is closed), one for bound-only
+        // sockets alone (the bind table and the established table).
+        Probe {
+            name: "kernel: established-table walk",
+            requests: vec![tcp_both(1 << TCP_CLOSE, &range)],
+        },
+        Probe {
+            name: "kernel: bound-only request",
+            requests: vec![tcp_both(1 << TCP_BOUND_INACTIVE, &range)],
         },
         Probe {
             name: "kernel: ss's requests",
