@@ -8,10 +8,14 @@
 //! The cost is one more dump plus one `readlink` per open file on the host.
 
 use std::collections::{HashMap, HashSet};
-use std::fs;
-use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::path::Path;
+
+use nix::dir::Dir;
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open, readlinkat};
+use nix::sys::stat::Mode;
+use nix::unistd::dup;
 
 use crate::Measured;
 use crate::error::Result;
@@ -180,24 +184,33 @@ fn walk(wanted: &Wanted) -> Result<Holders> {
         return Ok(holders);
     }
     for (pid, dir) in procfs::processes()? {
-        let fds = match fs::read_dir(dir.join("fd")) {
-            Ok(fds) => fds,
-            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+        // The fd directory is read by its entries and each link read
+        // relative to it: one path lookup per process, not one per file.
+        let fd_dir = match open(
+            &dir.join("fd"),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::EACCES | Errno::EPERM) => {
                 holders.unreadable += 1;
                 continue;
             }
             Err(_) => continue, // exited meanwhile
         };
-        for fd in fds.flatten() {
-            let target = match fs::read_link(fd.path()) {
+        let Ok(mut entries) = dup(&fd_dir).and_then(Dir::from_fd) else {
+            continue;
+        };
+        for entry in entries.iter().flatten() {
+            let target = match readlinkat(&fd_dir, entry.file_name()) {
                 Ok(target) => target,
-                Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                Err(Errno::EACCES | Errno::EPERM) => {
                     holders.unreadable += 1;
                     break;
                 }
-                Err(_) => continue,
+                Err(_) => continue, // ".", "..", or closed meanwhile
             };
-            let Some(inode) = socket_inode(target.as_os_str().as_encoded_bytes()) else {
+            let Some(inode) = socket_inode(target.as_encoded_bytes()) else {
                 continue;
             };
             let Some(pools) = wanted.inodes.get(&inode) else {
