@@ -888,4 +888,18 @@ fn rpm_builds_with_rpmbuild() {
     ] {
         assert!(files.contains(needle), "{needle} missing:\n{files}");
     }
+    // Every example and snippet names the plugin where this package puts
+    // it, sudo rules included (sudo matches exact paths).
+    let plugin = files
+        .lines()
+        .find(|l| l.ends_with("/nagios/plugins/check_ephemeral"))
+        .unwrap_or_default();
+    let payload = run(Command::new("rpm2cpio").arg(&rpm)).stdout;
+    let elsewhere = b"/usr/lib/nagios/plugins/check_ephemeral";
+    if !plugin.starts_with("/usr/lib/nagios/") {
+        assert!(
+            !payload.windows(elsewhere.len()).any(|w| w == elsewhere),
+            "a file of the package names /usr/lib/nagios/plugins, the plugin is at {plugin}"
+        );
+    }
 }
