@@ -88,9 +88,17 @@ fn set_timeout(watchdog: &Thread, timeout: Duration) {
 fn print_and_exit(text: &str, code: i32) -> ! {
     if !ANSWERED.swap(true, Ordering::SeqCst) {
         let mut stdout = std::io::stdout().lock();
-        // Nothing useful is left to do if stdout is gone.
-        let _ = stdout.write_all(text.as_bytes());
-        let _ = stdout.flush();
+        let written = stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush());
+        if let Err(e) = written {
+            // The caller cannot read the answer (stdout closed, full, a
+            // reader gone): the state alone would be a verdict without its
+            // reason, so the exit says UNKNOWN and stderr says why.
+            let reason = format!("cannot write the output to stdout: {e}");
+            let _ = std::io::stderr().write_all(output::unknown(&reason).as_bytes());
+            exit(UNKNOWN);
+        }
         exit(code);
     }
     // Another thread is already answering; it exits the process.

@@ -386,3 +386,25 @@ fn extra_opts_refuses_garbled_ini_files() {
         &[("MP_CONFIG_FILE", &env_missing)],
     );
 }
+
+#[test]
+fn output_that_cannot_be_written_is_unknown() {
+    // /dev/full refuses every write with ENOSPC. (A closed stdout cannot be
+    // tested: the Rust runtime reopens it on /dev/null at start.)
+    let Ok(full) = fs::OpenOptions::new().write(true).open("/dev/full") else {
+        println!("SKIP output_that_cannot_be_written_is_unknown: no /dev/full");
+        return;
+    };
+    let out = Command::new(BIN)
+        .arg("--version")
+        .stdout(full)
+        .output()
+        .expect("run the binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.starts_with("EPHEMERAL UNKNOWN - cannot write the output")
+            && stderr.lines().count() == 1,
+        "{stderr:?}"
+    );
+}
