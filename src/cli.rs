@@ -70,21 +70,20 @@ struct Args {
     #[arg(long = "destination", value_name = "ADDR[:PORT]")]
     destinations: Vec<DestinationArg>,
 
-    /// Pools of each kind listed in the long output
-    #[arg(long = "top", value_name = "N", default_value_t = 5,
-          value_parser = clap::value_parser!(u16).range(0..=100))]
+    /// Pools of each kind listed in the long output (0-100; 0 lists none)
+    #[arg(long = "top", value_name = "N", default_value_t = 5, value_parser = top_value)]
     top: u16,
 
-    /// Seconds before giving up with UNKNOWN
+    /// Seconds before giving up with UNKNOWN (1-3600)
     #[arg(short = 't', long = "timeout", value_name = "SECONDS", default_value_t = DEFAULT_TIMEOUT.as_secs() as u32,
-          value_parser = clap::value_parser!(u32).range(1..=3600))]
+          value_parser = timeout_value)]
     timeout: u32,
 
     /// Where the socket tables are read from
     #[arg(long = "backend", value_enum, default_value = "auto")]
     backend: Backend,
 
-    /// Judge this network namespace: a name under /run/netns, or a path such as /proc/PID/ns/net (needs CAP_SYS_ADMIN)
+    /// Judge this network namespace: a name under /run/netns, or a path such as /proc/PID/ns/net (needs CAP_SYS_ADMIN, and CAP_SYS_PTRACE for a process of another user)
     #[arg(long = "netns", value_name = "NAME|PATH", value_parser = Target::parse,
           conflicts_with = "all_netns")]
     netns: Option<Target>,
@@ -207,6 +206,22 @@ pub fn early_timeout(args: &[OsString]) -> Option<Duration> {
         .then(|| Duration::from_secs(seconds))
 }
 
+/// A whole number from `lo` to `hi`, refused with a message that says so.
+fn whole_number(text: &str, lo: u32, hi: u32) -> std::result::Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        _ => Err(format!("not a whole number from {lo} to {hi}")),
+    }
+}
+
+fn top_value(text: &str) -> std::result::Result<u16, String> {
+    whole_number(text, 0, 100).map(|n| n as u16)
+}
+
+fn timeout_value(text: &str) -> std::result::Result<u32, String> {
+    whole_number(text, 1, 3600)
+}
+
 pub fn command() -> clap::Command {
     // A value that starts with '-' still belongs to its option, so the value
     // parser refuses it and names the option: negative numbers everywhere,
@@ -292,9 +307,13 @@ fn config(args: Args) -> Result<Config> {
 /// it was given to stays in view.
 const MAX_VALUE: usize = 64;
 
-/// clap's message for `e`, on one line, with a huge value shortened.
+/// clap's message for `e`, on one line, with a huge value shortened and
+/// the values an option accepts named when it refused another.
 fn usage_message(e: &clap::Error) -> String {
     let mut line = first_line(&e.to_string());
+    if let Some(ContextValue::Strings(valid)) = e.get(ContextKind::ValidValue) {
+        line.push_str(&format!("; possible values: {}", valid.join(", ")));
+    }
     if let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue)
         && value.len() > MAX_VALUE
     {

@@ -120,10 +120,11 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     v.push((
         2,
         format!(
-            "read: {} TCP and {} UDP sockets in the range, {} tuples; {} netlink requests, {} records, {} bytes",
+            "read: {} TCP and {} UDP sockets in the range, {} tuple{}; {} netlink requests, {} records, {} bytes",
             t.tcp_sockets,
             t.udp_sockets,
             model.tuple_count(),
+            if model.tuple_count() == 1 { "" } else { "s" },
             info.netlink.requests,
             info.netlink.messages,
             info.netlink.bytes

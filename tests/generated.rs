@@ -59,7 +59,12 @@ fn help(arg: &Arg) -> String {
     arg.get_help().map(|h| h.to_string()).unwrap_or_default()
 }
 
+/// The defaults of options that take values; a flag's "false" or a
+/// counter's "0" says nothing.
 fn defaults(arg: &Arg) -> Vec<String> {
+    if !arg.get_action().takes_values() {
+        return Vec::new();
+    }
     arg.get_default_values()
         .iter()
         .map(|v| v.to_string_lossy().into_owned())
@@ -224,7 +229,7 @@ fn render_manpage() -> String {
          check_ephemeral \\-\\-extra\\-opts=db@/etc/nagios/check_ephemeral.ini\n\
          .fi\n",
     );
-    m.push_str(".SH SEE ALSO\n\\fBip\\-sysctl\\fR(7) (ip_local_port_range, ip_local_reserved_ports), \\fBss\\fR(8), \\fBnrpe\\fR(8), \\fBicinga2\\fR(8)\n");
+    m.push_str(".SH SEE ALSO\n\\fBsysctl\\fR(8) and the kernel's Documentation/networking/ip\\-sysctl.rst (ip_local_port_range, ip_local_reserved_ports), \\fBss\\fR(8), \\fBnrpe\\fR(8), \\fBicinga2\\fR(8)\n");
     m
 }
 
