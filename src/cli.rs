@@ -309,7 +309,7 @@ const MAX_VALUE: usize = 64;
 
 /// clap's message for `e`, on one line, with a huge value shortened and
 /// the values an option accepts named when it refused another.
-fn usage_message(e: &clap::Error) -> String {
+pub(crate) fn usage_message(e: &clap::Error) -> String {
     let mut line = first_line(&e.to_string());
     if let Some(ContextValue::Strings(valid)) = e.get(ContextKind::ValidValue) {
         line.push_str(&format!("; possible values: {}", valid.join(", ")));

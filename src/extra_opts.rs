@@ -287,7 +287,8 @@ fn read_layer(locator: &Locator, command: &clap::Command) -> Result<Vec<(String,
     }
     let text = String::from_utf8(bytes).map_err(|_| config("not UTF-8 text".into()))?;
     let args = parse_ini(&text, &locator.section).map_err(|e| config(e.to_string()))?;
-    args.into_iter()
+    let layer = args
+        .into_iter()
         .map(|arg| match option_id(&arg, command) {
             Some(id) if id == "extra_opts" => Err(config(
                 "--extra-opts cannot be given inside a config file".into(),
@@ -299,7 +300,19 @@ fn read_layer(locator: &Locator, command: &clap::Command) -> Result<Vec<(String,
                 arg.split('=').next().unwrap_or(&arg).escape_debug()
             ))),
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    // The file's options must parse by themselves, so that a bad value or
+    // an option given twice there is reported with the file's name.
+    let alone = std::iter::once(OsString::from(command.get_name()))
+        .chain(layer.iter().map(|(_, arg)| OsString::from(arg)));
+    if let Err(e) = command.clone().try_get_matches_from(alone) {
+        return Err(config(format!(
+            "[{}]: {}",
+            locator.section,
+            crate::cli::usage_message(&e)
+        )));
+    }
+    Ok(layer)
 }
 
 /// The id of the option an argument made by [`parse_ini`] names.

@@ -167,7 +167,8 @@ fn option_cases() -> Vec<Case> {
 }
 
 /// Runs the binary and checks the one-line refusal.
-fn assert_refused(c: &Case, env: &[(&str, &OsString)]) {
+/// Runs a case that must be refused; returns the one line printed.
+fn assert_refused(c: &Case, env: &[(&str, &OsString)]) -> String {
     let mut cmd = Command::new(BIN);
     cmd.args(&c.args)
         .env_remove("MP_CONFIG_FILE")
@@ -223,6 +224,7 @@ fn assert_refused(c: &Case, env: &[(&str, &OsString)]) {
             "{about}"
         );
     }
+    stdout.into_owned()
 }
 
 #[test]
@@ -326,13 +328,18 @@ fn extra_opts_refuses_garbled_ini_files() {
     for (i, (what, contents, names)) in garbled.iter().enumerate() {
         let path = dir.file(&format!("{i}.ini"), contents);
         let arg = format!("--extra-opts=@{}", path.display());
-        assert_refused(
+        let line = assert_refused(
             &Case {
                 names,
                 what,
                 args: vec![os(&arg)],
             },
             &[],
+        );
+        // Whatever is wrong in the file, the line names the file.
+        assert!(
+            line.contains(&path.display().to_string()),
+            "{what}: the file is not named: {line}"
         );
     }
     let huge_line = format!("[check_ephemeral]\nwarning = {}\n", "9".repeat(1 << 20));
