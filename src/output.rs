@@ -192,10 +192,15 @@ fn name_label(name: &PoolName) -> String {
             destination,
             port,
         } => {
-            let source = source.map_or("any source".to_string(), |s| s.to_string());
-            let destination =
-                destination.map_or("a new destination".to_string(), |d| endpoint(d, port));
-            format!("{source} -> {destination} (no socket yet)")
+            // Short, for the status line: "connect to a new destination".
+            let to = match source {
+                Some(s) => format!("{s} ->"),
+                None => "to".to_string(),
+            };
+            match destination {
+                Some(d) => format!("{to} {} (no socket yet)", endpoint(d, port)),
+                None => format!("{to} a new destination"),
+            }
         }
         PoolName::Address(IpAddr::V6(a)) => format!("[{a}]"),
         PoolName::Address(a) => a.to_string(),
@@ -291,6 +296,30 @@ const MAX_UNKNOWN: usize = 512;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pool_with_no_socket_yet_has_a_short_name() {
+        let name = |source: Option<&str>, destination: Option<&str>, port| {
+            name_label(&PoolName::NewTuple {
+                source: source.map(|s| s.parse().unwrap()),
+                destination: destination.map(|d| d.parse().unwrap()),
+                port,
+            })
+        };
+        assert_eq!(name(None, None, None), "to a new destination");
+        assert_eq!(
+            name(Some("10.0.0.5"), None, None),
+            "10.0.0.5 -> a new destination"
+        );
+        assert_eq!(
+            name(None, Some("::1"), Some(443)),
+            "to [::1]:443 (no socket yet)"
+        );
+        assert_eq!(
+            name(Some("10.0.0.5"), Some("10.0.0.9"), None),
+            "10.0.0.5 -> 10.0.0.9 (no socket yet)"
+        );
+    }
 
     #[test]
     fn perfdata_drops_trailing_empty_fields() {
