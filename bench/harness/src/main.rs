@@ -7,12 +7,18 @@
 //! - `measure NAME CHECK RUNS WARMUP`: times the four commands and
 //!   `check_ephemeral --processes`, and the sock_diag requests of two of
 //!   them alone, in interleaved rounds and prints one TSV line for each;
-//! - `report FILE`: turns the collected TSV lines into the Markdown table.
+//! - `report FILE DATE`: turns the collected TSV lines (and perf's
+//!   `profile-NAME.txt` files next to them, if any) into the Markdown
+//!   report.
 
 mod kernel;
 mod measure;
 mod populate;
+mod profile;
 mod report;
+mod results;
+mod targets;
+mod where_time_goes;
 
 use std::process::ExitCode;
 
@@ -25,7 +31,7 @@ fn main() -> ExitCode {
         ["report", rest @ ..] => report::main(rest),
         _ => Err(
             "usage: bench-harness populate mix N | populate web INBOUND OUTBOUND | \
-             measure NAME CHECK RUNS WARMUP | report FILE"
+             measure NAME CHECK RUNS WARMUP | report FILE DATE"
                 .to_string(),
         ),
     };
