@@ -12,7 +12,9 @@ pub struct Range {
     end: Option<f64>,
     /// `@`: alert inside the range instead of outside.
     inside: bool,
-    /// As given, for perfdata.
+    /// For perfdata: as given, with each number written plainly (`+5`,
+    /// `.5`, `005` and `-0` become `5`, `0.5`, `5` and `0`), so that every
+    /// consumer parses it.
     text: String,
 }
 
@@ -44,25 +46,34 @@ impl FromStr for Range {
         if body.is_empty() {
             return Err(bad("it is empty"));
         }
-        let (start, end) = match body.split_once(':') {
-            None => (
-                Some(0.0),
-                Some(number(body).ok_or_else(|| bad("not a number"))?),
-            ),
+        let (start, end, plain) = match body.split_once(':') {
+            None => {
+                let end = number(body).map_err(bad)?;
+                (Some(0.0), Some(end), plain(end))
+            }
             Some((s, e)) => {
-                let start = match s {
-                    "" => Some(0.0),
-                    "~" => None,
-                    _ => Some(number(s).ok_or_else(|| bad("the start is not a number or ~"))?),
-                };
-                let end = match e {
-                    "" => None,
-                    _ => Some(number(e).ok_or_else(|| bad("the end is not a number"))?),
-                };
                 if s.is_empty() && e.is_empty() {
                     return Err(bad("it has neither start nor end"));
                 }
-                (start, end)
+                let start = match s {
+                    "" => Some(0.0),
+                    "~" => None,
+                    _ => Some(number(s).map_err(|why| bad(&format!("the start is {why}")))?),
+                };
+                let end = match e {
+                    "" => None,
+                    _ => Some(number(e).map_err(|why| bad(&format!("the end is {why}")))?),
+                };
+                let start_text = match (s, start) {
+                    ("", _) => String::new(),
+                    (_, Some(n)) => plain(n),
+                    (_, None) => "~".to_string(),
+                };
+                (
+                    start,
+                    end,
+                    format!("{start_text}:{}", end.map_or(String::new(), plain)),
+                )
             }
         };
         if let (Some(s), Some(e)) = (start, end)
@@ -74,7 +85,7 @@ impl FromStr for Range {
             start,
             end,
             inside,
-            text: text.to_string(),
+            text: format!("{}{plain}", if inside { "@" } else { "" }),
         })
     }
 }
@@ -82,14 +93,28 @@ impl FromStr for Range {
 /// A plain decimal: optional sign, digits, optional fraction. No exponent,
 /// no `inf`, no `nan`, no white space, and nothing too large for an `f64`
 /// (which would parse as infinity).
-fn number(s: &str) -> Option<f64> {
+fn number(s: &str) -> Result<f64, &'static str> {
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
     let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let plain = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
-    if int.is_empty() && frac.is_empty() || !plain(int) || !plain(frac) || digits.ends_with('.') {
-        return None;
+    let decimal = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() && frac.is_empty() || !decimal(int) || !decimal(frac) || digits.ends_with('.')
+    {
+        return Err("not a number");
     }
-    s.parse().ok().filter(|n: &f64| n.is_finite())
+    match s.parse::<f64>() {
+        Ok(n) if n.is_finite() => Ok(n),
+        _ => Err("a number too large"),
+    }
+}
+
+/// A number as perfdata want it: plain decimal, no sign on zero, no
+/// exponent (Rust's `Display` for `f64` never writes one).
+fn plain(n: f64) -> String {
+    if n == 0.0 {
+        "0".to_string()
+    } else {
+        n.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -122,6 +147,24 @@ mod tests {
         assert!(r(":10").alerts(11.0));
         assert!(!r("~:").alerts(-1e9));
         assert_eq!(r("@500:").to_string(), "@500:");
+    }
+
+    #[test]
+    fn perfdata_get_plain_numbers() {
+        for (given, written) in [
+            ("+5", "5"),
+            (".5", "0.5"),
+            ("00010", "10"),
+            ("-0", "0"),
+            ("@-0.50:+7", "@-0.5:7"),
+            ("~:010", "~:10"),
+            (":10", ":10"),
+            ("10:", "10:"),
+            ("70", "70"),
+            ("99.95", "99.95"),
+        ] {
+            assert_eq!(r(given).to_string(), written, "{given}");
+        }
     }
 
     #[test]
