@@ -11,19 +11,12 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::Path;
 
-use nix::dir::Dir;
-use nix::errno::Errno;
-use nix::fcntl::{OFlag, open, readlinkat};
-use nix::sys::stat::Mode;
-use nix::unistd::dup;
-
 use crate::Measured;
 use crate::error::Result;
 use crate::netns::command_of;
 use crate::output::pool_label;
-use crate::pools::{Kind, PoolName, Tuple};
-use crate::ports::{PortBits, PortRange};
-use crate::procfs;
+use crate::pools::{Connectable, Kind, PoolName, Tuple};
+use crate::procfs::{self, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, Capabilities, Refusal};
 use crate::read;
 use crate::socket::{Protocol, Sink, Socket};
 use crate::stage::{self, Stage};
@@ -62,11 +55,12 @@ impl Member {
         }
     }
 
-    fn holds(self, s: &Socket) -> bool {
+    /// Whether the pool counts `s`; `in_connect_pool` says whether `s`
+    /// counts in its tuple's connect pool ([`Connectable::counts`]).
+    fn holds(self, s: &Socket, in_connect_pool: bool) -> bool {
         match self {
             Member::Tuple(t) => {
-                s.protocol == Protocol::Tcp
-                    && !s.state.is_unconnected()
+                in_connect_pool
                     && s.local == t.source
                     && s.remote == t.destination
                     && s.remote_port == t.port
@@ -88,16 +82,17 @@ pub struct Wanted {
     inodes: HashMap<u32, Vec<u16>>,
     /// Per pool: sockets with no file (TIME_WAIT, closed but not yet gone).
     fileless: Vec<u32>,
-    /// The ports a connected socket may hold and count in its tuple's
-    /// pool, as in the model: the candidates, less those `bind()` marks
-    /// in this read (marks come before the connected sockets).
-    range: PortRange,
-    connectable: PortBits,
+    /// Which connected sockets count in their tuple's pool, from the
+    /// marks of this read, as in the model.
+    connectable: Connectable,
+    /// Whether the long output lists the pools (`--top` above 0); if not,
+    /// the worst pool of each kind is attributed all the same.
+    listed: bool,
 }
 
 impl Wanted {
     fn new(measured: &Measured) -> Wanted {
-        let range = measured.model.range();
+        let model = &measured.model;
         let mut labels = Vec::new();
         let mut members = Vec::new();
         for k in &measured.report.kinds {
@@ -111,16 +106,15 @@ impl Wanted {
             labels,
             members,
             inodes: HashMap::new(),
-            range,
-            connectable: measured.model.candidate_bits().clone(),
+            connectable: Connectable::new(model.range(), model.candidates()),
+            listed: measured.context.top > 0,
         }
     }
 
     fn offer(&mut self, s: &Socket) {
-        let in_connect_pool = self.range.contains(s.local_port)
-            && self.connectable.contains(self.range.index(s.local_port));
+        let in_connect_pool = self.connectable.counts(s);
         for (i, member) in self.members.iter().enumerate() {
-            if !member.holds(s) || (matches!(member, Member::Tuple(_)) && !in_connect_pool) {
+            if !member.holds(s, in_connect_pool) {
                 continue;
             }
             if s.inode == 0 {
@@ -135,9 +129,7 @@ impl Wanted {
 
 impl Sink for Wanted {
     fn marked(&mut self, s: &Socket) {
-        if s.protocol == Protocol::Tcp && self.range.contains(s.local_port) {
-            self.connectable.remove(self.range.index(s.local_port));
-        }
+        self.connectable.mark(s);
         // Connected sockets come again through `socket`; count them once,
         // as the model does.
         if s.state.is_unconnected() {
@@ -184,33 +176,10 @@ fn walk(wanted: &Wanted) -> Result<Holders> {
         return Ok(holders);
     }
     for (pid, dir) in procfs::processes()? {
-        // The fd directory is read by its entries and each link read
-        // relative to it: one path lookup per process, not one per file.
-        let fd_dir = match open(
-            &dir.join("fd"),
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::EACCES | Errno::EPERM) => {
+        for inode in procfs::socket_inodes(&dir)? {
+            // Refused comes last.
+            let Ok(inode) = inode else {
                 holders.unreadable += 1;
-                continue;
-            }
-            Err(_) => continue, // exited meanwhile
-        };
-        let Ok(mut entries) = dup(&fd_dir).and_then(Dir::from_fd) else {
-            continue;
-        };
-        for entry in entries.iter().flatten() {
-            let target = match readlinkat(&fd_dir, entry.file_name()) {
-                Ok(target) => target,
-                Err(Errno::EACCES | Errno::EPERM) => {
-                    holders.unreadable += 1;
-                    break;
-                }
-                Err(_) => continue, // ".", "..", or closed meanwhile
-            };
-            let Some(inode) = socket_inode(target.as_encoded_bytes()) else {
                 continue;
             };
             let Some(pools) = wanted.inodes.get(&inode) else {
@@ -234,12 +203,6 @@ pub fn processes(n: usize) -> String {
     }
 }
 
-/// `socket:[12345]` is socket inode 12345.
-fn socket_inode(link: &[u8]) -> Option<u32> {
-    let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
 /// Finds the owners and says who they are, a line per listed pool.
 pub fn attribute(wanted: &Wanted) -> Result<Vec<String>> {
     stage::enter(Stage::FindingProcesses);
@@ -253,9 +216,7 @@ pub fn attribute(wanted: &Wanted) -> Result<Vec<String>> {
         }
     }
     let mut commands: HashMap<u32, String> = HashMap::new();
-    let mut lines = vec![
-        "processes holding the sockets of the pools above (pid command: sockets):".to_string(),
-    ];
+    let mut lines = vec![heading(wanted.listed).to_string()];
     for (i, label) in wanted.labels.iter().enumerate() {
         let mut parts = Vec::new();
         let mut by_pid: Vec<(u32, u32)> =
@@ -289,30 +250,43 @@ pub fn attribute(wanted: &Wanted) -> Result<Vec<String>> {
         lines.push(format!("  {label}: {text}"));
     }
     if holders.unreadable > 0 {
-        lines.push(format!(
-            "processes: the open files of {} could not be read, so their sockets are not attributed; \
-             run as root or grant CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE",
-            processes(holders.unreadable)
-        ));
+        lines.push(unreadable(holders.unreadable, Capabilities::effective()));
     }
     Ok(lines)
+}
+
+/// The pools attributed are those the long output lists, or with
+/// `--top 0` the worst of each kind, which only the status line mentions.
+fn heading(listed: bool) -> &'static str {
+    if listed {
+        "processes holding the sockets of the pools above (pid command: sockets):"
+    } else {
+        "processes holding the sockets of the worst pool of each kind (pid command: sockets):"
+    }
+}
+
+/// Says that `n` processes' open files could not be read, and the way
+/// out: listing `/proc/PID/fd` needs CAP_DAC_READ_SEARCH, reading its
+/// links CAP_SYS_PTRACE, for processes of other users.
+fn unreadable(n: usize, effective: Option<Capabilities>) -> String {
+    let why = match Refusal::of(&[CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE], effective) {
+        Refusal::Lacking(caps) => format!("run as root or grant {}", procfs::names(&caps)),
+        Refusal::Despite(caps) => procfs::despite(&caps),
+    };
+    format!(
+        "processes: the open files of {} could not be read, so their sockets are not attributed; {why}",
+        processes(n)
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::{PortBits, PortRange};
     use crate::socket::TcpState;
 
     fn addr(s: &str) -> IpAddr {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn reads_socket_links_only() {
-        assert_eq!(socket_inode(b"socket:[4242]"), Some(4242));
-        assert_eq!(socket_inode(b"pipe:[4242]"), None);
-        assert_eq!(socket_inode(b"/dev/null"), None);
-        assert_eq!(socket_inode(b"socket:[]"), None);
     }
 
     #[test]
@@ -323,13 +297,14 @@ mod tests {
             destination: addr("127.0.0.1"),
             port: 5000,
         };
+        let candidates = PortBits::candidates(range, &"40009".parse().unwrap());
         let mut wanted = Wanted {
             labels: vec!["tuple".into()],
             members: vec![Member::Tuple(t)],
             inodes: HashMap::new(),
             fileless: vec![0],
-            range,
-            connectable: PortBits::candidates(range, &"40009".parse().unwrap()),
+            connectable: Connectable::new(range, &candidates),
+            listed: true,
         };
         let connected = |port, inode| {
             let mut s = Socket::new(
@@ -366,16 +341,49 @@ mod tests {
             (addr("127.0.0.1"), 40001),
             (addr("127.0.0.1"), 5000),
         );
-        assert!(Member::of(Kind::Connect, &PoolName::Tuple(t)).holds(&s));
-        assert!(Member::of(Kind::Bind, &PoolName::Address(addr("127.0.0.1"))).holds(&s));
-        assert!(!Member::of(Kind::Bind, &PoolName::Address(addr("127.0.0.2"))).holds(&s));
-        assert!(Member::of(Kind::Bind, &PoolName::Address(addr("0.0.0.0"))).holds(&s));
-        assert!(!Member::of(Kind::Udp, &PoolName::Address(addr("::"))).holds(&s));
+        let tuple = Member::of(Kind::Connect, &PoolName::Tuple(t));
+        let bind = |a: &str| Member::of(Kind::Bind, &PoolName::Address(addr(a)));
+        let udp = |a: &str| Member::of(Kind::Udp, &PoolName::Address(addr(a)));
+        assert!(tuple.holds(&s, true));
+        // On a marked or reserved port, it is in no connect pool; the bind
+        // pools count it all the same.
+        assert!(!tuple.holds(&s, false));
+        assert!(bind("127.0.0.1").holds(&s, true) && bind("127.0.0.1").holds(&s, false));
+        assert!(!bind("127.0.0.2").holds(&s, true));
+        assert!(bind("0.0.0.0").holds(&s, true));
+        assert!(!udp("::").holds(&s, true));
         s.remote_port = 5001;
-        assert!(!Member::of(Kind::Connect, &PoolName::Tuple(t)).holds(&s));
+        assert!(!tuple.holds(&s, true));
         s.local = addr("::1");
         s.v6only = Some(true);
-        assert!(!Member::of(Kind::Bind, &PoolName::Address(addr("0.0.0.0"))).holds(&s));
-        assert!(Member::of(Kind::Bind, &PoolName::Address(addr("::"))).holds(&s));
+        assert!(!bind("0.0.0.0").holds(&s, true));
+        assert!(bind("::").holds(&s, true));
+    }
+
+    #[test]
+    fn the_heading_says_which_pools_are_attributed() {
+        assert!(heading(true).contains("the pools above"));
+        assert!(heading(false).contains("the worst pool of each kind"));
+    }
+
+    #[test]
+    fn unreadable_files_suggest_only_what_is_lacking() {
+        let with = |caps: &[procfs::Capability]| unreadable(2, Some(Capabilities::of(caps)));
+        let none = with(&[]);
+        assert!(
+            none.starts_with("processes: the open files of 2 processes could not be read")
+                && none.ends_with("run as root or grant CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE"),
+            "{none}"
+        );
+        let dac = with(&[CAP_DAC_READ_SEARCH]);
+        assert!(dac.ends_with("grant CAP_SYS_PTRACE"), "{dac}");
+        let both = with(&[CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE]);
+        assert!(!both.contains("grant"), "{both}");
+        assert!(
+            both.contains("refused even with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE"),
+            "{both}"
+        );
+        // When the set cannot be read, everything that may help is named.
+        assert_eq!(unreadable(2, None), none);
     }
 }

@@ -42,11 +42,13 @@ pub enum Error {
     /// The check lacks a capability an option needs.
     #[error(
         "{option} needs {missing}, which this process does not have: run it as root (e.g. through a sudo rule) \
-         or give the program the capabilities with: setcap cap_sys_admin,cap_sys_ptrace+ep {program}"
+         or give the program the capabilities with: setcap {grant}+ep {program}"
     )]
     Privilege {
         option: &'static str,
         missing: String,
+        /// What the option may need, as setcap(8) spells it.
+        grant: String,
         program: String,
     },
 

@@ -159,7 +159,7 @@ fn settings_line(s: &KernelSettings, model: &pools::Model) -> String {
         "kernel: port range {} ({} ports, {} reserved, {} marked by bind()); tcp_tw_reuse {}, tcp_timestamps {}, {delay}",
         s.range,
         s.range.len(),
-        s.range.len() - model.candidates() as usize,
+        s.range.len() - model.candidate_count() as usize,
         model.bind_marked(),
         s.tw_reuse,
         if s.timestamps { "on" } else { "off" },

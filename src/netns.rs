@@ -17,18 +17,13 @@ use nix::errno::Errno;
 use nix::sched::{CloneFlags, setns};
 
 use crate::error::{Error, Result};
-use crate::procfs;
+use crate::procfs::{self, CAP_SYS_ADMIN, CAP_SYS_PTRACE, Capabilities, Capability, Refusal};
 
 /// Where `ip netns add` keeps named namespaces.
 pub const NAMED_DIR: &str = "/run/netns";
 /// The socket tables of the namespace the calling thread is in.
 pub const THREAD_NET: &str = "/proc/thread-self/net";
 const OWN_NAMESPACE: &str = "/proc/thread-self/ns/net";
-const STATUS: &str = "/proc/thread-self/status";
-
-/// `include/uapi/linux/capability.h`.
-const CAP_SYS_PTRACE: u32 = 19;
-const CAP_SYS_ADMIN: u32 = 21;
 
 /// Which network namespaces the check judges.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,6 +56,66 @@ impl Target {
             Ok(Target::Name(value.to_string()))
         }
     }
+}
+
+/// What an option asks of the kernel: CAP_SYS_ADMIN to enter a namespace
+/// (`setns`), and CAP_SYS_PTRACE to look into another user's process
+/// through `/proc/PID/ns/net`, which `--all-netns` does for every process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub option: &'static str,
+    /// Every process's `/proc/PID/ns/net` is looked at.
+    all: bool,
+    /// Some process's `/proc/PID/ns/net` may be entered.
+    through_proc: bool,
+}
+
+impl Access {
+    pub fn of(scope: &Scope) -> Access {
+        match scope {
+            Scope::All => Access {
+                option: "--all-netns",
+                all: true,
+                through_proc: true,
+            },
+            Scope::One(Target::Path(path)) => Access {
+                option: "--netns",
+                all: false,
+                through_proc: through_proc(path),
+            },
+            Scope::One(Target::Name(_)) | Scope::Here => Access {
+                option: "--netns",
+                all: false,
+                through_proc: false,
+            },
+        }
+    }
+
+    /// What every run needs, checked before anything is read.
+    fn required(self) -> Vec<Capability> {
+        let mut caps = vec![CAP_SYS_ADMIN];
+        if self.all {
+            caps.push(CAP_SYS_PTRACE);
+        }
+        caps
+    }
+
+    /// What a run may need: what to grant with setcap.
+    fn grant(self) -> Vec<Capability> {
+        let mut caps = vec![CAP_SYS_ADMIN];
+        if self.through_proc {
+            caps.push(CAP_SYS_PTRACE);
+        }
+        caps
+    }
+}
+
+/// A path into a process's /proc directory, which the kernel shows only to
+/// whoever may ptrace the process; this process's own are always open.
+fn through_proc(path: &Path) -> bool {
+    path.starts_with("/proc")
+        && !path.starts_with("/proc/self")
+        && !path.starts_with("/proc/thread-self")
 }
 
 /// A namespace as the kernel identifies it: the nsfs device and inode.
@@ -102,6 +157,21 @@ impl Namespace {
             (None, None) => format!("inode {} ({})", self.id.ino, self.path.display()),
         };
         crate::output::clean(&text)
+    }
+
+    /// What `--netns` says of the namespace it judged, each fact once:
+    /// `web1: inode 4026532301, entered through /run/netns/web1`.
+    pub fn entered(&self) -> String {
+        let ino = self.id.ino;
+        let what = match (&self.name, &self.process) {
+            (Some(name), _) => format!("{name}: inode {ino}"),
+            (None, Some((pid, command))) => format!("inode {ino} (pid {pid} {command})"),
+            (None, None) => format!("inode {ino}"),
+        };
+        crate::output::clean(&format!(
+            "network namespace {what}, entered through {}",
+            self.path.display()
+        ))
     }
 }
 
@@ -199,10 +269,8 @@ pub fn resolve(target: &Target) -> Result<Namespace> {
             (ErrorKind::NotFound, Target::Name(_)) => {
                 format!("no such namespace ({} does not exist)", path.display())
             }
-            (ErrorKind::PermissionDenied, _) => {
-                format!(
-                    "{e}; looking into a process of another user (or with more capabilities) needs CAP_SYS_PTRACE"
-                )
+            (ErrorKind::PermissionDenied, _) if through_proc(&path) => {
+                denied_in_proc(&e.to_string(), Capabilities::effective())
             }
             _ => e.to_string(),
         };
@@ -241,19 +309,29 @@ pub fn command_of(pid: u32) -> String {
     }
 }
 
+/// Says why looking into a process's /proc directory was refused.
+fn denied_in_proc(error: &str, effective: Option<Capabilities>) -> String {
+    match Refusal::of(&[CAP_SYS_PTRACE], effective) {
+        Refusal::Lacking(_) => format!(
+            "{error}; looking into a process of another user (or with more capabilities) needs CAP_SYS_PTRACE"
+        ),
+        Refusal::Despite(caps) => format!("{error}; {}", procfs::despite(&caps)),
+    }
+}
+
 /// Runs `read` on a thread that has entered `ns`, handing it the directory
 /// of that namespace's socket tables. `Ok(None)` when the namespace no
 /// longer exists (its last process exited, its name was deleted).
 pub fn run_in<T: Send>(
     ns: &Namespace,
-    option: &'static str,
+    access: Access,
     read: impl FnOnce(&Path) -> Result<T> + Send,
 ) -> Result<Option<T>> {
     std::thread::scope(|scope| {
         let thread = std::thread::Builder::new()
             .name(format!("netns {}", ns.id.ino))
             .spawn_scoped(scope, || {
-                if !enter(ns, option)? {
+                if !enter(ns, access)? {
                     return Ok(None);
                 }
                 read(Path::new(THREAD_NET)).map(Some)
@@ -273,7 +351,7 @@ pub fn run_in<T: Send>(
 
 /// Moves the calling thread into `ns`; false if it is gone, or if its path
 /// now leads to another namespace (a pid reused).
-fn enter(ns: &Namespace, option: &'static str) -> Result<bool> {
+fn enter(ns: &Namespace, access: Access) -> Result<bool> {
     let failed = |reason: String| Error::Namespace {
         path: ns.path.clone(),
         reason,
@@ -285,8 +363,15 @@ fn enter(ns: &Namespace, option: &'static str) -> Result<bool> {
         {
             return Ok(false);
         }
-        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-            return Err(privilege(option, "CAP_SYS_PTRACE"));
+        Err(e) if e.kind() == ErrorKind::PermissionDenied && through_proc(&ns.path) => {
+            let effective = Capabilities::effective();
+            return Err(refused(
+                access,
+                ns,
+                CAP_SYS_PTRACE,
+                &e.to_string(),
+                effective,
+            ));
         }
         Err(e) => return Err(failed(e.to_string())),
     };
@@ -295,55 +380,66 @@ fn enter(ns: &Namespace, option: &'static str) -> Result<bool> {
         return Ok(false);
     }
     setns(&file, CloneFlags::CLONE_NEWNET).map_err(|errno| match errno {
-        Errno::EPERM => privilege(option, "CAP_SYS_ADMIN"),
+        Errno::EPERM => {
+            let error = format!("setns: {errno} ({})", errno.desc());
+            refused(access, ns, CAP_SYS_ADMIN, &error, Capabilities::effective())
+        }
         Errno::EINVAL => failed("not a network namespace".into()),
         e => failed(format!("setns: {e} ({})", e.desc())),
     })?;
     Ok(true)
 }
 
-/// Refuses early, with the way out, when the check lacks the capabilities
-/// `option` needs: entering namespaces needs CAP_SYS_ADMIN, and finding
-/// them through every process's `/proc/PID/ns/net` CAP_SYS_PTRACE.
-pub fn require_privileges(option: &'static str, find_all: bool) -> Result<()> {
-    let Some(effective) = effective_capabilities() else {
-        // No way to tell: the kernel's answer to setns() will say.
-        return Ok(());
-    };
-    let mut missing = Vec::new();
-    if effective & (1 << CAP_SYS_ADMIN) == 0 {
-        missing.push("CAP_SYS_ADMIN");
-    }
-    if find_all && effective & (1 << CAP_SYS_PTRACE) == 0 {
-        missing.push("CAP_SYS_PTRACE");
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(privilege(option, &missing.join(" and ")))
+/// The error for a refusal that `needed` overcomes: the way out if this
+/// process lacks it, else the kernel's word and that it did not help.
+fn refused(
+    access: Access,
+    ns: &Namespace,
+    needed: Capability,
+    error: &str,
+    effective: Option<Capabilities>,
+) -> Error {
+    match Refusal::of(&[needed], effective) {
+        Refusal::Lacking(caps) => privilege(access, &caps),
+        Refusal::Despite(caps) => Error::Namespace {
+            path: ns.path.clone(),
+            reason: format!("{error}; {}", procfs::despite(&caps)),
+        },
     }
 }
 
-fn privilege(option: &'static str, missing: &str) -> Error {
+/// Refuses early, with the way out, when the check lacks a capability
+/// every run of the option needs.
+pub fn require_privileges(access: Access) -> Result<()> {
+    match Capabilities::effective() {
+        // No way to tell: the kernel's answer to setns() will say.
+        None => Ok(()),
+        Some(effective) => require(access, effective),
+    }
+}
+
+fn require(access: Access, effective: Capabilities) -> Result<()> {
+    match Refusal::of(&access.required(), Some(effective)) {
+        Refusal::Lacking(caps) => Err(privilege(access, &caps)),
+        Refusal::Despite(_) => Ok(()),
+    }
+}
+
+fn privilege(access: Access, missing: &[Capability]) -> Error {
     let program = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "check_ephemeral".into());
+    let grant: Vec<String> = access
+        .grant()
+        .iter()
+        .map(|c| c.name.to_ascii_lowercase())
+        .collect();
     Error::Privilege {
-        option,
-        missing: missing.to_string(),
+        option: access.option,
+        missing: procfs::names(missing),
+        grant: grant.join(","),
         program,
     }
-}
-
-/// CapEff of the calling thread, from `/proc/thread-self/status`.
-fn effective_capabilities() -> Option<u64> {
-    let status = fs::read_to_string(STATUS).ok()?;
-    parse_cap_eff(&status)
-}
-
-fn parse_cap_eff(status: &str) -> Option<u64> {
-    let line = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
-    u64::from_str_radix(line.trim(), 16).ok()
 }
 
 #[cfg(test)]
@@ -392,14 +488,116 @@ mod tests {
         }
     }
 
+    fn namespace(path: &str) -> Namespace {
+        Namespace {
+            id: NsId { dev: 4, ino: 1 },
+            path: path.into(),
+            name: None,
+            process: None,
+        }
+    }
+
     #[test]
-    fn reads_the_effective_capabilities() {
-        // As a 6.18 kernel prints them for root and for an ordinary user.
-        let root = "Name:\tcat\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n";
-        assert_eq!(parse_cap_eff(root), Some(0x1ff_ffff_ffff));
-        let user = "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n";
-        assert_eq!(parse_cap_eff(user), Some(0));
-        assert_eq!(parse_cap_eff("Name:\tcat\n"), None);
+    fn setcap_grants_what_the_option_may_need() {
+        let nobody = Capabilities::default();
+        let grant = |scope: Scope| match require(Access::of(&scope), nobody) {
+            Err(Error::Privilege { missing, grant, .. }) => (missing, grant),
+            other => panic!("{other:?}"),
+        };
+        let name = Scope::One(Target::Name("web1".into()));
+        assert_eq!(
+            grant(name),
+            ("CAP_SYS_ADMIN".into(), "cap_sys_admin".into())
+        );
+        let proc_path = Scope::One(Target::Path("/proc/1/ns/net".into()));
+        assert_eq!(
+            grant(proc_path),
+            (
+                "CAP_SYS_ADMIN".into(),
+                "cap_sys_admin,cap_sys_ptrace".into()
+            )
+        );
+        let bind_mount = Scope::One(Target::Path("/var/run/ns/web1".into()));
+        assert_eq!(grant(bind_mount).1, "cap_sys_admin");
+        let own = Scope::One(Target::Path("/proc/self/ns/net".into()));
+        assert_eq!(grant(own).1, "cap_sys_admin");
+        assert_eq!(
+            grant(Scope::All),
+            (
+                "CAP_SYS_ADMIN and CAP_SYS_PTRACE".into(),
+                "cap_sys_admin,cap_sys_ptrace".into()
+            )
+        );
+        // Only what is lacking is named as missing.
+        let admin = Capabilities::of(&[CAP_SYS_ADMIN]);
+        match require(Access::of(&Scope::All), admin) {
+            Err(Error::Privilege { missing, .. }) => assert_eq!(missing, "CAP_SYS_PTRACE"),
+            other => panic!("{other:?}"),
+        }
+        let both = Capabilities::of(&[CAP_SYS_ADMIN, CAP_SYS_PTRACE]);
+        assert!(require(Access::of(&Scope::All), both).is_ok());
+    }
+
+    #[test]
+    fn a_refusal_despite_the_capabilities_suggests_none() {
+        let access = Access::of(&Scope::One(Target::Path("/proc/1/ns/net".into())));
+        let ns = namespace("/proc/1/ns/net");
+        let denied = "Permission denied (os error 13)";
+        let ptrace = Some(Capabilities::of(&[CAP_SYS_PTRACE]));
+        let e = refused(access, &ns, CAP_SYS_PTRACE, denied, ptrace).to_string();
+        assert!(
+            e.contains(
+                "Permission denied (os error 13); the kernel refused even with CAP_SYS_PTRACE"
+            ),
+            "{e}"
+        );
+        assert!(!e.contains("setcap") && !e.contains("needs"), "{e}");
+        let e = refused(
+            access,
+            &ns,
+            CAP_SYS_PTRACE,
+            denied,
+            Some(Capabilities::default()),
+        );
+        assert!(
+            e.to_string()
+                .starts_with("--netns needs CAP_SYS_PTRACE, which"),
+            "{e}"
+        );
+        let setns = "setns: EPERM (Operation not permitted)";
+        let admin = Some(Capabilities::of(&[CAP_SYS_ADMIN]));
+        let e = refused(access, &ns, CAP_SYS_ADMIN, setns, admin).to_string();
+        assert!(e.contains("refused even with CAP_SYS_ADMIN"), "{e}");
+
+        let stat = denied_in_proc(denied, Some(Capabilities::default()));
+        assert!(stat.ends_with("needs CAP_SYS_PTRACE"), "{stat}");
+        let stat = denied_in_proc(denied, ptrace);
+        assert!(
+            stat.contains("refused even with CAP_SYS_PTRACE") && !stat.contains("needs"),
+            "{stat}"
+        );
+    }
+
+    #[test]
+    fn entered_says_each_fact_once() {
+        let mut ns = namespace("/proc/self/ns/net");
+        ns.id.ino = 4026531833;
+        assert_eq!(
+            ns.entered(),
+            "network namespace inode 4026531833, entered through /proc/self/ns/net"
+        );
+        ns.path = "/proc/812/ns/net".into();
+        ns.process = Some((812, "nginx".into()));
+        assert_eq!(
+            ns.entered(),
+            "network namespace inode 4026531833 (pid 812 nginx), entered through /proc/812/ns/net"
+        );
+        ns.name = Some("web1".into());
+        ns.path = "/run/netns/web1".into();
+        assert_eq!(
+            ns.entered(),
+            "network namespace web1: inode 4026531833, entered through /run/netns/web1"
+        );
     }
 
     #[test]
@@ -428,7 +626,7 @@ mod tests {
             name: None,
             process: Some((4294967295, "gone".into())),
         };
-        let got = run_in(&ns, "--all-netns", |_| Ok(())).unwrap();
+        let got = run_in(&ns, Access::of(&Scope::All), |_| Ok(())).unwrap();
         assert_eq!(got, None);
     }
 

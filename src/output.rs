@@ -246,7 +246,7 @@ fn perfdata<'a>(report: &Report, model: &Model, th: &'a Thresholds) -> Vec<Perfd
     }
     let t = &model.totals;
     let counts = [
-        ("capacity", u64::from(model.candidates())),
+        ("capacity", u64::from(model.candidate_count())),
         ("bind_marked", u64::from(model.bind_marked())),
         ("tuples", model.tuple_count() as u64),
         ("sockets", t.sockets),

@@ -277,11 +277,49 @@ pub struct Totals {
     pub autobound_connected: u64,
 }
 
+/// Which connected TCP sockets are entries of their tuple's connect pool.
+/// `connect()` picks only candidate ports (in the range, not reserved) that
+/// no `bind()` has marked, so a socket on any other port is in no connect
+/// pool. Readers hand every mark over before the first connected socket
+/// (see [`Sink`]), so `counts` is final once `mark` has seen them all.
+#[derive(Clone, Debug)]
+pub struct Connectable {
+    range: PortRange,
+    /// The candidates, less the ports marked so far.
+    ports: PortBits,
+}
+
+impl Connectable {
+    pub fn new(range: PortRange, candidates: &PortBits) -> Connectable {
+        Connectable {
+            range,
+            ports: candidates.clone(),
+        }
+    }
+
+    /// Takes out the port of a socket handed to [`Sink::marked`].
+    pub fn mark(&mut self, s: &Socket) {
+        if s.protocol == Protocol::Tcp && self.range.contains(s.local_port) {
+            self.ports.remove(self.range.index(s.local_port));
+        }
+    }
+
+    /// Whether `s` is a connected TCP socket that counts in its tuple's
+    /// connect pool.
+    pub fn counts(&self, s: &Socket) -> bool {
+        s.protocol == Protocol::Tcp
+            && !s.state.is_unconnected()
+            && s.remote_port != 0
+            && self.range.contains(s.local_port)
+            && self.ports.contains(self.range.index(s.local_port))
+    }
+}
+
 /// Takes the socket records in one pass; `finish` turns them into pools.
 pub struct PoolsBuilder {
     range: PortRange,
     candidates: PortBits,
-    marked: PortBits,
+    connectable: Connectable,
     tw: TwPolicy,
     tuples: HashMap<Tuple, TupleEntry, FastHash>,
     tcp: Table,
@@ -293,10 +331,11 @@ impl PoolsBuilder {
     pub fn new(settings: &KernelSettings) -> PoolsBuilder {
         let range = settings.range;
         let len = range.len();
+        let candidates = PortBits::candidates(range, &settings.reserved);
         PoolsBuilder {
             range,
-            candidates: PortBits::candidates(range, &settings.reserved),
-            marked: PortBits::new(len),
+            connectable: Connectable::new(range, &candidates),
+            candidates,
             tw: TwPolicy {
                 reuse: settings.tw_reuse,
                 timestamps: settings.timestamps,
@@ -312,8 +351,7 @@ impl PoolsBuilder {
     }
 
     pub fn finish(self) -> Model {
-        let mut connect_base = self.candidates.clone();
-        connect_base.remove_all(&self.marked);
+        let connect_base = &self.connectable.ports;
         let quirk = Quirk::new(self.range);
         let candidate_count = self.candidates.count() as u32;
         let base_count = connect_base.count() as u32;
@@ -358,7 +396,7 @@ impl Sink for PoolsBuilder {
         if s.protocol != Protocol::Tcp {
             return;
         }
-        self.marked.insert(i);
+        self.connectable.mark(s);
         // Listeners and bound-only sockets reach the model only here.
         if s.state.is_unconnected() {
             self.tcp.add(s, i);
@@ -380,13 +418,7 @@ impl Sink for PoolsBuilder {
         if s.state == TcpState::TIME_WAIT {
             self.totals.time_wait += 1;
         }
-        // A socket on a marked or reserved port is not an entry of any
-        // connect pool: connect() never picks such a port.
-        if s.state.is_unconnected()
-            || s.remote_port == 0
-            || self.marked.contains(i)
-            || !self.candidates.contains(i)
-        {
+        if !self.connectable.counts(s) {
             return;
         }
         let reusable = self.tw.reusable(s);
@@ -440,12 +472,12 @@ impl Model {
     }
 
     /// `|C|`: the range minus the reserved ports.
-    pub fn candidates(&self) -> u32 {
+    pub fn candidate_count(&self) -> u32 {
         self.candidate_count
     }
 
     /// The ports of the range that are not reserved, by index.
-    pub fn candidate_bits(&self) -> &PortBits {
+    pub fn candidates(&self) -> &PortBits {
         &self.candidates
     }
 
@@ -578,5 +610,41 @@ impl Hasher for FxHasher {
 
     fn finish(&self) -> u64 {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_pools_take_candidate_ports_no_bind_marked() {
+        let range = PortRange::new(40000, 40009).unwrap();
+        let candidates = PortBits::candidates(range, &"40009".parse().unwrap());
+        let mut connectable = Connectable::new(range, &candidates);
+        let local: IpAddr = "10.0.0.1".parse().unwrap();
+        let remote: IpAddr = "10.0.0.2".parse().unwrap();
+        let tcp = |state, port| Socket::new(Protocol::Tcp, state, (local, port), (remote, 5000));
+        let established = |port| tcp(TcpState::ESTABLISHED, port);
+        connectable.mark(&established(40001));
+        connectable.mark(&Socket::new(
+            Protocol::Udp,
+            TcpState::CLOSE,
+            (local, 40002),
+            (remote, 0),
+        ));
+        assert!(!connectable.counts(&established(40001)), "marked");
+        assert!(connectable.counts(&established(40002)), "UDP marks nothing");
+        assert!(connectable.counts(&tcp(TcpState::TIME_WAIT, 40003)));
+        assert!(!connectable.counts(&established(40009)), "reserved");
+        assert!(!connectable.counts(&established(39999)), "out of range");
+        assert!(!connectable.counts(&tcp(TcpState::LISTEN, 40004)));
+        let udp = Socket::new(
+            Protocol::Udp,
+            TcpState::ESTABLISHED,
+            (local, 40005),
+            (remote, 53),
+        );
+        assert!(!connectable.counts(&udp));
     }
 }

@@ -13,8 +13,9 @@ use crate::cli::Config;
 use crate::culprits;
 use crate::error::{Error, Result};
 use crate::judge::State;
-use crate::netns::{self, Found, Namespace, Scope};
+use crate::netns::{self, Access, Found, Namespace, Scope};
 use crate::output::{self, pool_label};
+use crate::procfs::{self, CAP_SYS_PTRACE, Capabilities, Refusal};
 use crate::stage::{self, Stage};
 use crate::{Measured, Outcome};
 
@@ -35,11 +36,9 @@ struct Summary {
 }
 
 pub fn check(config: &Config) -> Result<Outcome> {
-    let (option, all) = match &config.netns {
-        Scope::All => ("--all-netns", true),
-        _ => ("--netns", false),
-    };
-    netns::require_privileges(option, all)?;
+    let all = config.netns == Scope::All;
+    let access = Access::of(&config.netns);
+    netns::require_privileges(access)?;
     stage::enter(Stage::FindingNamespaces);
     let found = match &config.netns {
         Scope::One(target) => Found {
@@ -54,7 +53,7 @@ pub fn check(config: &Config) -> Result<Outcome> {
     let mut skipped = Vec::new();
     let mut failed: Vec<(Namespace, Error)> = Vec::new();
     for ns in found.namespaces {
-        match netns::run_in(&ns, option, |proc_net| crate::measure(config, proc_net)) {
+        match netns::run_in(&ns, access, |proc_net| crate::measure(config, proc_net)) {
             Ok(Some(m)) => {
                 let (pool, state) = &m.report.worst;
                 summaries.push(Summary {
@@ -106,7 +105,7 @@ pub fn check(config: &Config) -> Result<Outcome> {
     };
 
     if config.processes {
-        let lines = match netns::run_in(&ns, option, |proc_net| culprits::collect(&m, proc_net))? {
+        let lines = match netns::run_in(&ns, access, |proc_net| culprits::collect(&m, proc_net))? {
             Some(wanted) => culprits::attribute(&wanted)?,
             None => vec![
                 "processes: the namespace disappeared before its sockets could be matched".into(),
@@ -138,18 +137,10 @@ pub fn check(config: &Config) -> Result<Outcome> {
             ));
         }
         if found.hidden > 0 {
-            lines.push(format!(
-                "note: the network namespace of {} could not be looked at (permission denied; \
-                 needs CAP_SYS_PTRACE): namespaces only they use were not judged",
-                culprits::processes(found.hidden)
-            ));
+            lines.push(hidden(found.hidden, Capabilities::effective()));
         }
     } else {
-        lines.push(format!(
-            "network namespace {label}: inode {}, entered through {}",
-            ns.id.ino,
-            output::clean(&ns.path.display().to_string())
-        ));
+        lines.push(ns.entered());
     }
     m.add_lines(lines);
 
@@ -178,4 +169,49 @@ pub fn check(config: &Config) -> Result<Outcome> {
 /// How many of the judged namespaces are in `state`.
 fn in_state(summaries: &[Summary], state: State) -> usize {
     summaries.iter().filter(|s| s.rank.0 == state).count()
+}
+
+/// Says that `n` processes hid their namespaces, and why, as far as this
+/// process can tell: looking at another user's `/proc/PID/ns/net` needs
+/// CAP_SYS_PTRACE.
+fn hidden(n: usize, effective: Option<Capabilities>) -> String {
+    let processes = culprits::processes(n);
+    match Refusal::of(&[CAP_SYS_PTRACE], effective) {
+        Refusal::Lacking(caps) => format!(
+            "note: the network namespace of {processes} could not be looked at (permission denied; \
+             needs {}): namespaces only they use were not judged",
+            procfs::names(&caps)
+        ),
+        Refusal::Despite(caps) => format!(
+            "note: the network namespace of {processes} could not be looked at, so namespaces \
+             only they use were not judged: {}",
+            procfs::despite(&caps)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_namespaces_suggest_only_what_is_lacking() {
+        let without = hidden(1, Some(Capabilities::default()));
+        assert_eq!(
+            without,
+            "note: the network namespace of 1 process could not be looked at \
+             (permission denied; needs CAP_SYS_PTRACE): namespaces only they use were not judged"
+        );
+        assert_eq!(hidden(1, None), without);
+        let with = hidden(2, Some(Capabilities::of(&[CAP_SYS_PTRACE])));
+        assert!(
+            with.starts_with(
+                "note: the network namespace of 2 processes could not be looked at, so namespaces \
+                 only they use were not judged: the kernel refused even with CAP_SYS_PTRACE, \
+                 which this process has"
+            ),
+            "{with}"
+        );
+        assert!(!with.contains("needs"), "{with}");
+    }
 }

@@ -77,7 +77,7 @@ fn udp(m: &Model, wildcard: &str) -> u32 {
 #[test]
 fn an_empty_host_has_every_candidate_free() {
     let m = model(&settings(20, "40002,40010-40011"), &[], &[]);
-    assert_eq!(m.candidates(), 17);
+    assert_eq!(m.candidate_count(), 17);
     let p = tuple(&m, "10.0.0.5", "10.0.0.9", 5432);
     assert_eq!((p.free, p.capacity, p.used_pct()), (17, 17, 0.0));
     assert_eq!(

@@ -275,7 +275,7 @@ fn free_never_exceeds_capacity_and_used_plus_free_is_capacity() {
         let t = table(seed);
         let model = build(&t);
         let (tuples, addrs) = names(&[&t]);
-        let candidates = model.candidates();
+        let candidates = model.candidate_count();
         for pool in all_pools(&model, &tuples, &addrs) {
             let why = format!("seed {seed}: {pool:?}");
             assert!(pool.free <= pool.capacity, "{why}");
