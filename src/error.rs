@@ -2,7 +2,7 @@
 //! option or errno; `main` alone turns it into `EPHEMERAL UNKNOWN` and exit 3.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
@@ -13,15 +13,15 @@ pub enum Error {
     Usage(String),
 
     /// The file named or found by `--extra-opts` is unreadable or malformed.
-    #[error("--extra-opts: {}: {reason}", path.display())]
+    #[error("--extra-opts: {}: {reason}", shown(path))]
     ExtraOpts { path: PathBuf, reason: String },
 
     /// A kernel file could not be read at all.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {source}", shown(path))]
     Read { path: PathBuf, source: io::Error },
 
     /// A kernel file was read but does not say what it should.
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: {reason}", shown(path))]
     Parse { path: PathBuf, reason: String },
 
     /// A netlink system call failed.
@@ -53,7 +53,7 @@ pub enum Error {
     },
 
     /// A network namespace could not be entered or read.
-    #[error("network namespace {}: {reason}", path.display())]
+    #[error("network namespace {}: {reason}", shown(path))]
     Namespace { path: PathBuf, reason: String },
 }
 
@@ -74,3 +74,47 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Longest path printed whole in a message.
+const MAX_PATH: usize = 96;
+
+/// A path as a message shows it: a huge one (a value someone passed) is
+/// cut in the middle, so that what went wrong with it stays on the line.
+fn shown(path: &Path) -> String {
+    let text = path.display().to_string();
+    if text.len() <= MAX_PATH {
+        return text;
+    }
+    let boundary = |mut i: usize| {
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let head = &text[..boundary(MAX_PATH / 2)];
+    let tail = &text[boundary(text.len() - MAX_PATH / 4)..];
+    format!("{head}...{tail} ({} bytes)", text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_path_is_cut_and_the_reason_stays() {
+        let path = format!("/run/netns/{}", "é".repeat(5000));
+        let e = Error::Namespace {
+            path: path.clone().into(),
+            reason: "No such file or directory".into(),
+        };
+        let text = e.to_string();
+        assert!(text.len() < 200, "{text}");
+        assert!(
+            text.ends_with("bytes): No such file or directory"),
+            "{text}"
+        );
+        assert!(text.starts_with("network namespace /run/netns/é"), "{text}");
+        let short = Error::read("/proc/sys/x", io::Error::from(io::ErrorKind::NotFound));
+        assert!(short.to_string().starts_with("cannot read /proc/sys/x: "));
+    }
+}

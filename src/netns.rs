@@ -49,9 +49,7 @@ impl Target {
         if value.contains('/') {
             Ok(Target::Path(PathBuf::from(value)))
         } else if value.is_empty() || value == "." || value == ".." {
-            Err(format!(
-                "--netns: {value:?} is neither a namespace name nor a path"
-            ))
+            Err(format!("{value:?} is neither a namespace name nor a path"))
         } else {
             Ok(Target::Name(value.to_string()))
         }
