@@ -200,10 +200,9 @@ pub fn early_timeout(args: &[OsString]) -> Option<Duration> {
                 .or(value),
         };
     }
-    let seconds: u64 = value?.parse().ok()?;
-    (1..=3600)
-        .contains(&seconds)
-        .then(|| Duration::from_secs(seconds))
+    timeout_value(value?)
+        .ok()
+        .map(|s| Duration::from_secs(u64::from(s)))
 }
 
 /// A whole number from `lo` to `hi`, refused with a message that says so.
@@ -218,6 +217,8 @@ fn top_value(text: &str) -> std::result::Result<u16, String> {
     whole_number(text, 0, 100).map(|n| n as u16)
 }
 
+/// `-t`: whole seconds, at least one and at most an hour (the help text
+/// says the same).
 fn timeout_value(text: &str) -> std::result::Result<u32, String> {
     whole_number(text, 1, 3600)
 }

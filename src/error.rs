@@ -80,7 +80,7 @@ const MAX_PATH: usize = 96;
 
 /// A path as a message shows it: a huge one (a value someone passed) is
 /// cut in the middle, so that what went wrong with it stays on the line.
-fn shown(path: &Path) -> String {
+pub fn shown(path: &Path) -> String {
     let text = path.display().to_string();
     if text.len() <= MAX_PATH {
         return text;

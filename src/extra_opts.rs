@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
+use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 
 use crate::error::{Error, Result};
@@ -230,15 +231,15 @@ pub fn expand(args: Vec<OsString>, command: &clap::Command) -> Result<Vec<OsStri
         .map(|id| id.to_string())
         .collect();
     let mut kept: Vec<Vec<OsString>> = Vec::with_capacity(layers.len());
-    for layer in layers.into_iter().rev() {
-        let ids: Vec<String> = layer.iter().map(|(id, _)| id.clone()).collect();
-        kept.push(
-            layer
-                .into_iter()
-                .filter(|(id, _)| !seen.contains(id))
-                .map(|(_, arg)| OsString::from(arg))
-                .collect(),
-        );
+    for mut layer in layers.into_iter().rev() {
+        let ids: Vec<String> = layer.options.iter().map(|(id, _)| id.clone()).collect();
+        let args: Vec<OsString> = std::mem::take(&mut layer.options)
+            .into_iter()
+            .filter(|(id, _)| !seen.contains(id))
+            .map(|(_, arg)| OsString::from(arg))
+            .collect();
+        layer.check(&args, command)?;
+        kept.push(args);
         seen.extend(ids);
     }
     let mut out = Vec::new();
@@ -260,9 +261,36 @@ fn read_limited(reader: impl std::io::Read) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// One `--extra-opts`: the file read and parsed, each argument paired with
-/// the id of the option it names.
-fn read_layer(locator: &Locator, command: &clap::Command) -> Result<Vec<(String, String)>> {
+/// One `--extra-opts`: the file read and parsed.
+struct Layer {
+    path: PathBuf,
+    section: String,
+    /// Each argument paired with the id of the option it names.
+    options: Vec<(String, String)>,
+}
+
+impl Layer {
+    /// The options of this file that the merge keeps must parse by
+    /// themselves, so that a bad value or an option given twice in the file
+    /// is refused with the file's name (one the command line replaces is
+    /// not looked at, as the command line wins).
+    fn check(&self, kept: &[OsString], command: &clap::Command) -> Result<()> {
+        let alone = std::iter::once(OsString::from(command.get_name())).chain(kept.iter().cloned());
+        match command.clone().try_get_matches_from(alone) {
+            Ok(_) => Ok(()),
+            // `version =` in a file prints the version, as on the command line.
+            Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+                Ok(())
+            }
+            Err(e) => Err(Error::ExtraOpts {
+                path: self.path.clone(),
+                reason: format!("[{}]: {}", self.section, crate::cli::usage_message(&e)),
+            }),
+        }
+    }
+}
+
+fn read_layer(locator: &Locator, command: &clap::Command) -> Result<Layer> {
     let path = match &locator.file {
         Some(f) => f.clone(),
         None => default_file(|name| std::env::var_os(name), |p| p.exists()).ok_or_else(|| {
@@ -287,7 +315,7 @@ fn read_layer(locator: &Locator, command: &clap::Command) -> Result<Vec<(String,
     }
     let text = String::from_utf8(bytes).map_err(|_| config("not UTF-8 text".into()))?;
     let args = parse_ini(&text, &locator.section).map_err(|e| config(e.to_string()))?;
-    let layer = args
+    let options = args
         .into_iter()
         .map(|arg| match option_id(&arg, command) {
             Some(id) if id == "extra_opts" => Err(config(
@@ -301,18 +329,11 @@ fn read_layer(locator: &Locator, command: &clap::Command) -> Result<Vec<(String,
             ))),
         })
         .collect::<Result<Vec<_>>>()?;
-    // The file's options must parse by themselves, so that a bad value or
-    // an option given twice there is reported with the file's name.
-    let alone = std::iter::once(OsString::from(command.get_name()))
-        .chain(layer.iter().map(|(_, arg)| OsString::from(arg)));
-    if let Err(e) = command.clone().try_get_matches_from(alone) {
-        return Err(config(format!(
-            "[{}]: {}",
-            locator.section,
-            crate::cli::usage_message(&e)
-        )));
-    }
-    Ok(layer)
+    Ok(Layer {
+        path,
+        section: locator.section.clone(),
+        options,
+    })
 }
 
 /// The id of the option an argument made by [`parse_ini`] names.
@@ -527,6 +548,27 @@ mod tests {
                 "-v"
             ]
         );
+    }
+
+    #[test]
+    fn the_command_line_replaces_even_a_bad_or_repeated_option_of_a_file() {
+        let ini = "[check_ephemeral]\ntimeout = 99999\nw = 1\nw = 2\n";
+        let got = expanded(ini, &["--extra-opts=@FILE", "-t", "5", "-w", "5"]).unwrap();
+        assert_eq!(got, ["check_ephemeral", "-t", "5", "-w", "5"]);
+        // Not replaced, the same options are refused, naming the file.
+        let e = expanded(ini, &["--extra-opts=@FILE", "-t", "5"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--extra-opts: /") && e.contains("multiple times"),
+            "{e}"
+        );
+        let e = expanded(ini, &["--extra-opts=@FILE", "-w", "5"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a whole number from 1 to 3600"), "{e}");
+        // `version =` prints the version, as on the command line.
+        assert!(expanded("[check_ephemeral]\nversion =\n", &["--extra-opts=@FILE"]).is_ok());
     }
 
     #[test]

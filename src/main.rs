@@ -92,9 +92,9 @@ fn print_and_exit(text: &str, code: i32) -> ! {
             .write_all(text.as_bytes())
             .and_then(|()| stdout.flush());
         if let Err(e) = written {
-            // The caller cannot read the answer (stdout closed, full, a
-            // reader gone): the state alone would be a verdict without its
-            // reason, so the exit says UNKNOWN and stderr says why.
+            // The caller cannot read the answer (a full disk, a reader
+            // gone): the state alone would be a verdict without its reason,
+            // so the exit says UNKNOWN and stderr says why.
             let reason = format!("cannot write the output to stdout: {e}");
             let _ = std::io::stderr().write_all(output::unknown(&reason).as_bytes());
             exit(UNKNOWN);

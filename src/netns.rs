@@ -152,7 +152,11 @@ impl Namespace {
             (None, Some((pid, command))) => {
                 format!("inode {} (pid {pid} {command})", self.id.ino)
             }
-            (None, None) => format!("inode {} ({})", self.id.ino, self.path.display()),
+            (None, None) => format!(
+                "inode {} ({})",
+                self.id.ino,
+                crate::error::shown(&self.path)
+            ),
         };
         crate::output::clean(&text)
     }
@@ -264,9 +268,7 @@ pub fn resolve(target: &Target) -> Result<Namespace> {
     };
     let meta = fs::metadata(&path).map_err(|e| {
         let reason = match (e.kind(), target) {
-            (ErrorKind::NotFound, Target::Name(_)) => {
-                format!("no such namespace ({} does not exist)", path.display())
-            }
+            (ErrorKind::NotFound, Target::Name(_)) => "no such namespace".to_string(),
             (ErrorKind::PermissionDenied, _) if through_proc(&path) => {
                 denied_in_proc(&e.to_string(), Capabilities::effective())
             }

@@ -64,16 +64,15 @@ impl FromStr for Range {
                     "" => None,
                     _ => Some(number(e).map_err(|why| bad(&format!("the end is {why}")))?),
                 };
-                let start_text = match (s, start) {
-                    ("", _) => String::new(),
-                    (_, Some(n)) => plain(n),
-                    (_, None) => "~".to_string(),
+                let end_text = end.map_or(String::new(), plain);
+                let text = match (s, start) {
+                    // `:10` is `10`, the form every consumer reads (an empty
+                    // end was refused above).
+                    ("", _) => end_text,
+                    (_, Some(n)) => format!("{}:{end_text}", plain(n)),
+                    (_, None) => format!("~:{end_text}"),
                 };
-                (
-                    start,
-                    end,
-                    format!("{start_text}:{}", end.map_or(String::new(), plain)),
-                )
+                (start, end, text)
             }
         };
         if let (Some(s), Some(e)) = (start, end)
@@ -158,7 +157,7 @@ mod tests {
             ("-0", "0"),
             ("@-0.50:+7", "@-0.5:7"),
             ("~:010", "~:10"),
-            (":10", ":10"),
+            (":10", "10"),
             ("10:", "10:"),
             ("70", "70"),
             ("99.95", "99.95"),

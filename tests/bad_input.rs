@@ -166,8 +166,8 @@ fn option_cases() -> Vec<Case> {
     cases
 }
 
-/// Runs the binary and checks the one-line refusal.
-/// Runs a case that must be refused; returns the one line printed.
+/// Runs a case that must be refused, checks the one-line refusal and
+/// returns it.
 fn assert_refused(c: &Case, env: &[(&str, &OsString)]) -> String {
     let mut cmd = Command::new(BIN);
     cmd.args(&c.args)
