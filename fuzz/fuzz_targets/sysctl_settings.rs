@@ -35,6 +35,6 @@ fuzz_target!(|data: &[u8]| {
         let reserved = settings.reserved.count_in(settings.range);
         assert!(reserved <= settings.range.len());
         let model = PoolsBuilder::new(&settings).finish();
-        assert_eq!(model.candidates() as usize, settings.range.len() - reserved);
+        assert_eq!(model.candidate_count() as usize, settings.range.len() - reserved);
     }
 });
