@@ -16,7 +16,9 @@ use crate::error::Result;
 use crate::netns::command_of;
 use crate::output::pool_label;
 use crate::pools::{Connectable, Kind, PoolName, Tuple};
-use crate::procfs::{self, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, Capabilities, Refusal};
+use crate::procfs::{
+    self, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, Capabilities, Capability, Refusal, Refused,
+};
 use crate::read;
 use crate::socket::{Protocol, Sink, Socket};
 use crate::stage::{self, Stage};
@@ -165,6 +167,8 @@ struct Holders {
     seen: HashSet<u32>,
     /// Processes whose open files could not be read.
     unreadable: usize,
+    /// The steps they were refused at, each once.
+    refused_at: Vec<Refused>,
 }
 
 fn walk(wanted: &Wanted) -> Result<Holders> {
@@ -178,9 +182,15 @@ fn walk(wanted: &Wanted) -> Result<Holders> {
     for (pid, dir) in procfs::processes()? {
         for inode in procfs::socket_inodes(&dir)? {
             // Refused comes last.
-            let Ok(inode) = inode else {
-                holders.unreadable += 1;
-                continue;
+            let inode = match inode {
+                Ok(inode) => inode,
+                Err(refused) => {
+                    holders.unreadable += 1;
+                    if !holders.refused_at.contains(&refused) {
+                        holders.refused_at.push(refused);
+                    }
+                    continue;
+                }
             };
             let Some(pools) = wanted.inodes.get(&inode) else {
                 continue;
@@ -250,7 +260,12 @@ pub fn attribute(wanted: &Wanted) -> Result<Vec<String>> {
         lines.push(format!("  {label}: {text}"));
     }
     if holders.unreadable > 0 {
-        lines.push(unreadable(holders.unreadable, Capabilities::effective()));
+        let needs = needed(&holders.refused_at);
+        lines.push(unreadable(
+            holders.unreadable,
+            &needs,
+            Capabilities::effective(),
+        ));
     }
     Ok(lines)
 }
@@ -265,11 +280,20 @@ fn heading(listed: bool) -> &'static str {
     }
 }
 
+/// The capabilities that would have got past every refusal met, in the
+/// order the hint names them.
+fn needed(refused: &[Refused]) -> Vec<Capability> {
+    [CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE]
+        .into_iter()
+        .filter(|cap| refused.iter().any(|r| r.needs().contains(cap)))
+        .collect()
+}
+
 /// Says that `n` processes' open files could not be read, and the way
-/// out: listing `/proc/PID/fd` needs CAP_DAC_READ_SEARCH, reading its
-/// links CAP_SYS_PTRACE, for processes of other users.
-fn unreadable(n: usize, effective: Option<Capabilities>) -> String {
-    let why = match Refusal::of(&[CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE], effective) {
+/// out: the capabilities in `needs` this process lacks, or that the
+/// kernel refused even with them.
+fn unreadable(n: usize, needs: &[Capability], effective: Option<Capabilities>) -> String {
+    let why = match Refusal::of(needs, effective) {
         Refusal::Lacking(caps) => format!("run as root or grant {}", procfs::names(&caps)),
         Refusal::Despite(caps) => procfs::despite(&caps),
     };
@@ -368,7 +392,9 @@ mod tests {
 
     #[test]
     fn unreadable_files_suggest_only_what_is_lacking() {
-        let with = |caps: &[procfs::Capability]| unreadable(2, Some(Capabilities::of(caps)));
+        let both_steps = needed(&[Refused::Reading, Refused::Listing]);
+        let with =
+            |caps: &[procfs::Capability]| unreadable(2, &both_steps, Some(Capabilities::of(caps)));
         let none = with(&[]);
         assert!(
             none.starts_with("processes: the open files of 2 processes could not be read")
@@ -384,6 +410,13 @@ mod tests {
             "{both}"
         );
         // When the set cannot be read, everything that may help is named.
-        assert_eq!(unreadable(2, None), none);
+        assert_eq!(unreadable(2, &both_steps, None), none);
+        // Only links refused: CAP_DAC_READ_SEARCH would not help.
+        let reading = needed(&[Refused::Reading]);
+        let ptrace = unreadable(1, &reading, Some(Capabilities::of(&[])));
+        assert!(
+            ptrace.ends_with("run as root or grant CAP_SYS_PTRACE"),
+            "{ptrace}"
+        );
     }
 }

@@ -27,9 +27,26 @@ pub fn processes() -> Result<impl Iterator<Item = (u32, PathBuf)>> {
     }))
 }
 
-/// The kernel would not show a process's open files.
+/// The kernel would not show a process's open files: at which step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Refused;
+pub enum Refused {
+    /// Opening `/proc/PID/fd`, a directory only its owner may read: for
+    /// another user's process it takes CAP_DAC_READ_SEARCH, and reading
+    /// the links after it CAP_SYS_PTRACE.
+    Listing,
+    /// Reading a link, which takes ptrace access (CAP_SYS_PTRACE).
+    Reading,
+}
+
+impl Refused {
+    /// The capabilities that would let this process past the step.
+    pub fn needs(self) -> &'static [Capability] {
+        match self {
+            Refused::Listing => &[CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE],
+            Refused::Reading => &[CAP_SYS_PTRACE],
+        }
+    }
+}
 
 /// The socket inodes among the open files of the process whose /proc
 /// directory is `process`: an `Err(Refused)` last if the kernel would not
@@ -53,13 +70,13 @@ pub fn socket_inodes(process: &Path) -> Result<SocketInodes> {
         Err(Errno::EACCES | Errno::EPERM) => {
             return Ok(SocketInodes {
                 open: None,
-                refused: true,
+                refused: Some(Refused::Listing),
             });
         }
         Err(Errno::ENOENT | Errno::ESRCH) => {
             return Ok(SocketInodes {
                 open: None,
-                refused: false,
+                refused: None,
             });
         }
         Err(e) => return Err(Error::read(path, e.into())),
@@ -75,7 +92,7 @@ pub fn socket_inodes(process: &Path) -> Result<SocketInodes> {
         .into_iter();
     Ok(SocketInodes {
         open: Some((fd_dir, entries)),
-        refused: false,
+        refused: None,
     })
 }
 
@@ -86,16 +103,16 @@ pub struct SocketInodes {
     /// directory: one full path walk per process, and a lookup of one
     /// name per file.
     open: Option<(OwnedFd, OwningIter)>,
-    /// Whether to say `Refused` next.
-    refused: bool,
+    /// What to say next, before anything else.
+    refused: Option<Refused>,
 }
 
 impl Iterator for SocketInodes {
     type Item = std::result::Result<u32, Refused>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if std::mem::take(&mut self.refused) {
-            return Some(Err(Refused));
+        if let Some(refused) = self.refused.take() {
+            return Some(Err(refused));
         }
         let (fd_dir, entries) = self.open.as_mut()?;
         loop {
@@ -120,7 +137,7 @@ impl Iterator for SocketInodes {
                 // opening the directory does not check.
                 Err(Errno::EACCES | Errno::EPERM) => {
                     self.open = None;
-                    return Some(Err(Refused));
+                    return Some(Err(Refused::Reading));
                 }
                 // Closed meanwhile, or the process exited.
                 Err(_) => {}
