@@ -1,6 +1,7 @@
 //! Nagios threshold ranges from the command line: any text parses or is
-//! rejected, and an accepted range prints back as given and can judge
-//! every value.
+//! rejected, and an accepted range prints (for perfdata) in a plain form
+//! that parses back to the same range, prints the same again, holds only
+//! the characters a range needs, and can judge every value.
 
 #![no_main]
 
@@ -14,8 +15,16 @@ fuzz_target!(|data: &[u8]| {
     let Ok(range) = text.parse::<Range>() else {
         return;
     };
-    assert_eq!(range.to_string(), text);
-    for value in [0.0, -1.0, 1.0, 100.0, 65535.0, f64::MAX, f64::MIN, 1e-9] {
-        let _ = range.alerts(value);
+    let plain = range.to_string();
+    assert!(
+        plain.bytes().all(|b| b.is_ascii_digit() || b"@~:.-".contains(&b)),
+        "{text:?} printed as {plain:?}"
+    );
+    let again: Range = plain
+        .parse()
+        .unwrap_or_else(|e| panic!("{text:?} printed as {plain:?}, which does not parse: {e}"));
+    assert_eq!(again.to_string(), plain, "{text:?}");
+    for value in [0.0, -1.0, 1.0, 100.0, 65535.0, f64::MAX, f64::MIN, 1e-9, -1e-9] {
+        assert_eq!(range.alerts(value), again.alerts(value), "{text:?} at {value}");
     }
 });
