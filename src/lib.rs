@@ -1,43 +1,38 @@
 //! check_ephemeral: warns before a Linux host runs out of ephemeral ports.
 //!
-//! Data flows one way, one stage a module:
-//! kernel settings (`settings`) + socket dump (`diag`, `procnet`, via
-//! `read`) → pools (`pools`) → judged results (`judge`) → Nagios text
-//! (`output`). Only `settings` and the readers touch the system, and,
-//! when asked, `netns` (entering other network namespaces, for `sweep`)
-//! and `culprits` (matching sockets to processes in /proc).
+//! The pipeline, one folder a stage, data flowing one way:
+//!
+//! `options` (the plain [`Config`](options::Config)) → `read` (kernel
+//! settings and socket records; the only stage that touches the system) →
+//! `model` (the pools the kernel allocates from) → `judge` (thresholds, the
+//! worst pool, the state) → `report` (every line the plugin prints).
+//! `scope` runs the same pipeline in other network namespaces and finds the
+//! processes behind the sockets. This file wires the stages together and
+//! holds nothing else.
 
-pub mod cli;
-pub mod culprits;
-pub mod diag;
 pub mod error;
-pub mod extra_opts;
 pub mod judge;
-pub mod netns;
-pub mod output;
-pub mod pools;
-pub mod ports;
-pub mod procfs;
-pub mod procnet;
-pub mod range;
+pub mod model;
+pub mod options;
 pub mod read;
-pub mod settings;
-pub mod socket;
+pub mod report;
+pub mod scope;
 pub mod stage;
-pub mod sweep;
 
 use std::path::Path;
 use std::time::Instant;
 
-use cli::Config;
-use error::Result;
+use error::{Error, Result};
 use judge::State;
-use netns::Scope;
-use output::Context;
-use pools::Kind;
-use procnet::PROC_NET;
-use read::ReadInfo;
-use settings::{KernelSettings, SYSCTL_DIR};
+use model::{Model, Pool, PoolsBuilder};
+use options::Config;
+use read::procnet::PROC_NET;
+use read::settings::{KernelSettings, SYSCTL_DIR};
+use read::{ReadInfo, Request};
+use report::Context;
+use scope::Scope;
+use scope::netns::Namespace;
+use scope::sweep::{Sweep, Visit};
 use stage::Stage;
 
 /// The state to exit with and the text to print.
@@ -48,46 +43,22 @@ pub struct Outcome {
 
 pub fn check(config: &Config) -> Result<Outcome> {
     if config.netns != Scope::Here {
-        return sweep::check(config);
+        return check_namespaces(config);
     }
     let proc_net = Path::new(PROC_NET);
     let mut measured = measure(config, proc_net)?;
     if config.processes {
-        let wanted = culprits::collect(&measured, proc_net)?;
-        let lines = culprits::attribute(&wanted)?;
-        measured.add_lines(lines);
+        attribute(&mut measured, proc_net)?;
     }
-    Ok(measured.render(config))
+    Ok(render(&measured, config))
 }
 
-/// One namespace's tables, modelled, judged and described: what `render`
-/// turns into the plugin's text.
+/// One namespace's tables, modelled and judged, and what the report adds.
 pub struct Measured {
-    pub model: pools::Model,
+    pub model: Model,
     pub info: ReadInfo,
     pub report: judge::Report,
     pub context: Context,
-}
-
-impl Measured {
-    /// Long-output lines printed whatever the verbosity.
-    pub fn add_lines(&mut self, lines: Vec<String>) {
-        self.context
-            .verbose_lines
-            .extend(lines.into_iter().map(|line| (0, line)));
-    }
-
-    pub fn render(&self, config: &Config) -> Outcome {
-        stage::enter(Stage::Reporting);
-        let state = match self.context.unknown {
-            Some(_) => State::Unknown,
-            None => self.report.state,
-        };
-        Outcome {
-            state,
-            text: output::render(&self.report, &self.model, &config.thresholds, &self.context),
-        }
-    }
 }
 
 /// Reads, models and judges the tables of the network namespace the
@@ -98,50 +69,30 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     let settings = KernelSettings::read(Path::new(SYSCTL_DIR))?;
     let settings_time = started.elapsed();
 
-    let (builder, info) = read::read_tables(config.backend, &settings, proc_net)?;
+    let mut builder = PoolsBuilder::new(&settings);
+    let request = Request {
+        backend: config.backend,
+        range: settings.range,
+        proc_dir: proc_net,
+    };
+    let info = read::read_tables(request, &mut builder)?;
 
     stage::enter(Stage::Modelling);
     let modelling = Instant::now();
     let model = builder.finish();
     let report = judge::judge(&model, &config.selection, &config.thresholds, config.top);
-    let model_time = modelling.elapsed();
-
-    let mut context = Context {
+    let timings = report::verbose::Timings {
+        settings: settings_time,
+        model: modelling.elapsed(),
+        total: started.elapsed(),
+    };
+    let context = Context {
         verbose: config.verbose,
         top: config.top,
-        notes: notes(&model, &info, config),
-        verbose_lines: Vec::new(),
+        notes: report::verbose::notes(&model, &info, &config.selection.kinds),
+        verbose_lines: report::verbose::lines(&settings, &model, &info, timings),
         ..Context::default()
     };
-    let v = &mut context.verbose_lines;
-    v.push((1, settings_line(&settings, &model)));
-    v.push((1, backend_line(&info)));
-    let t = &model.totals;
-    v.push((
-        2,
-        format!(
-            "read: {} TCP and {} UDP sockets in the range, {} tuple{}; {} netlink requests, {} records, {} bytes",
-            t.tcp_sockets,
-            t.udp_sockets,
-            model.tuple_count(),
-            if model.tuple_count() == 1 { "" } else { "s" },
-            info.netlink.requests,
-            info.netlink.messages,
-            info.netlink.bytes
-        ),
-    ));
-    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    v.push((
-        3,
-        format!(
-            "timings: settings {:.2} ms, TCP {:.2} ms, UDP {:.2} ms, model {:.2} ms, total {:.2} ms",
-            ms(settings_time),
-            ms(info.tcp_time),
-            ms(info.udp_time),
-            ms(model_time),
-            ms(started.elapsed())
-        ),
-    ));
     Ok(Measured {
         model,
         info,
@@ -150,62 +101,146 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     })
 }
 
-fn settings_line(s: &KernelSettings, model: &pools::Model) -> String {
-    let delay = match s.tw_reuse_delay_ms {
-        Some(ms) => format!("tcp_tw_reuse_delay {ms} ms"),
-        None => "no tcp_tw_reuse_delay (reuse after 1-2 s)".to_string(),
+fn render(measured: &Measured, config: &Config) -> Outcome {
+    stage::enter(Stage::Reporting);
+    let state = match measured.context.unknown {
+        Some(_) => State::Unknown,
+        None => measured.report.state,
     };
-    format!(
-        "kernel: port range {} ({} ports, {} reserved, {} marked by bind()); tcp_tw_reuse {}, tcp_timestamps {}, {delay}",
-        s.range,
-        s.range.len(),
-        s.range.len() - model.candidate_count() as usize,
-        model.bind_marked(),
-        s.tw_reuse,
-        if s.timestamps { "on" } else { "off" },
-    )
-}
-
-fn backend_line(info: &ReadInfo) -> String {
-    let mut line = format!(
-        "backend: TCP from {}, UDP from {}",
-        info.tcp_from, info.udp_from
+    let text = report::render(
+        &measured.report,
+        &measured.model,
+        &config.thresholds,
+        &measured.context,
     );
-    match info.both_families {
-        Some(true) => line.push_str(" (filtered in the kernel, IPv4 and IPv6 in one walk)"),
-        Some(false) => line.push_str(" (filtered in the kernel, one request per family)"),
-        None => {}
-    }
-    for why in &info.fallback {
-        line.push_str(&format!("; netlink unavailable for {why}"));
-    }
-    line
+    Outcome { state, text }
 }
 
-/// What user space cannot see, said where it matters for this answer.
-fn notes(model: &pools::Model, info: &ReadInfo, config: &Config) -> Vec<String> {
-    let mut notes = Vec::new();
-    let t = &model.totals;
-    if info.tcp_from == read::Source::Proc {
-        notes.push(
-            "read from /proc/net, which shows neither bound-only sockets nor explicitly bound ports: \
-             ports they hold count as free here"
-                .to_string(),
-        );
+/// `--processes`: who holds the sockets of the pools the report names; run
+/// in the namespace `measured` came from.
+fn attribute(measured: &mut Measured, proc_net: &Path) -> Result<()> {
+    let pools = attributed(measured);
+    let listed = measured.context.top > 0;
+    let wanted =
+        scope::culprits::collect(&pools, &measured.model, &measured.info, listed, proc_net)?;
+    let found = scope::culprits::attribute(&wanted)?;
+    let lines = report::processes::lines(&found, &pools);
+    measured.context.add_lines(lines);
+    Ok(())
+}
+
+/// The pools `--processes` attributes: those the long output lists.
+fn attributed(measured: &Measured) -> Vec<&Pool> {
+    let kinds = measured.report.kinds.iter();
+    kinds
+        .flat_map(|k| k.top.iter().map(|(pool, _)| pool))
+        .collect()
+}
+
+/// `--netns` and `--all-netns`: every namespace measured from a thread
+/// inside it; the worst is reported in full, the others a line each. Only
+/// the worst namespace's model is kept, so memory stays that of one
+/// namespace however many the host has.
+fn check_namespaces(config: &Config) -> Result<Outcome> {
+    let sweep = Sweep::find(&config.netns)?;
+    let all = config.netns == Scope::All;
+    let mut worst: Option<(Namespace, Measured)> = None;
+    let mut judged: Vec<(judge::Rank, String)> = Vec::new();
+    let mut skipped = Vec::new();
+    let mut failed: Vec<(Namespace, Error)> = Vec::new();
+    sweep.visit(
+        |proc_net| measure(config, proc_net),
+        |ns, visit| {
+            match visit {
+                Visit::Measured(m) => {
+                    let (pool, state) = &m.report.worst;
+                    let rank = judge::rank(&m.report);
+                    judged.push((rank, report::namespaces::judged(&ns, *state, pool)));
+                    if worst
+                        .as_ref()
+                        .is_none_or(|(_, w)| rank > judge::rank(&w.report))
+                    {
+                        worst = Some((ns, m));
+                    }
+                }
+                Visit::Gone if all => skipped.push(ns),
+                Visit::Gone => {
+                    return Err(Error::Namespace {
+                        path: ns.path,
+                        reason: "it disappeared while the check ran".into(),
+                    });
+                }
+                Visit::Failed(e @ Error::Privilege { .. }) => return Err(e),
+                Visit::Failed(e) if all => {
+                    judged.push((
+                        judge::Rank::unreadable(),
+                        report::namespaces::failed(&ns, &e),
+                    ));
+                    failed.push((ns, e));
+                }
+                Visit::Failed(e) => return Err(e),
+            }
+            Ok(())
+        },
+    )?;
+    let Some((ns, mut m)) = worst else {
+        return Err(match failed.into_iter().next() {
+            Some((_, e)) => e,
+            None => Error::Namespace {
+                path: scope::netns::NAMED_DIR.into(),
+                reason:
+                    "no network namespace could be read: every one disappeared while the check ran"
+                        .into(),
+            },
+        });
+    };
+
+    if config.processes {
+        let attributed = sweep.run_in(&ns, |proc_net| attribute(&mut m, proc_net))?;
+        if attributed.is_none() {
+            m.context
+                .add_lines(vec![report::namespaces::vanished_before_processes()]);
+        }
     }
-    if config.selection.kinds.contains(&Kind::Connect) && t.autobound_connected > 0 {
-        notes.push(format!(
-            "connect pools assume the {} connected sockets with automatically chosen ports got them \
-             from connect(); one that called bind(addr, 0) first also blocks its port for every other tuple",
-            t.autobound_connected
+
+    let mut lines = Vec::new();
+    if all {
+        judged.sort_by_key(|(rank, _)| std::cmp::Reverse(*rank));
+        let count = |s: State| judged.iter().filter(|(r, _)| r.state() == s).count();
+        let states = [State::Critical, State::Warning, State::Unknown, State::Ok].map(count);
+        let shown = config.top.min(judged.len());
+        lines.push(report::namespaces::heading(
+            states,
+            judged.len(),
+            skipped.len(),
+            shown,
         ));
+        lines.extend(judged.iter().take(shown).map(|(_, line)| line.clone()));
+        lines.extend(skipped.iter().map(report::namespaces::skipped));
+        if sweep.hidden() > 0 {
+            lines.push(report::namespaces::hidden(
+                sweep.hidden(),
+                scope::procfs::Capabilities::effective(),
+            ));
+        }
+        let [critical, warning, unknown, _] = states;
+        m.context.counts = vec![
+            ("netns", judged.len() as u64),
+            ("netns_critical", critical as u64),
+            ("netns_warning", warning as u64),
+            ("netns_unknown", unknown as u64),
+            ("netns_skipped", skipped.len() as u64),
+        ];
+    } else {
+        lines.push(report::namespaces::entered(&ns));
     }
-    if t.time_wait_reusable > 0 {
-        notes.push(format!(
-            "{} TIME_WAIT entries count as reusable, assuming their connections used TCP timestamps \
-             (user space cannot see it per connection)",
-            t.time_wait_reusable
-        ));
+    m.context.add_lines(lines);
+    m.context.scope = Some(format!("netns {}", report::namespaces::label(&ns)));
+    // A namespace that could not be read outranks one that is fine.
+    if let Some((bad, e)) = failed.first()
+        && m.report.state < State::Unknown
+    {
+        m.context.unknown = Some(report::namespaces::unreadable(bad, e));
     }
-    notes
+    Ok(render(&m, config))
 }

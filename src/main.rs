@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use check_ephemeral::cli::{self, Parsed};
-use check_ephemeral::output;
+use check_ephemeral::options::{self, Parsed};
+use check_ephemeral::report;
 use check_ephemeral::stage;
 
 const UNKNOWN: i32 = 3;
@@ -28,7 +28,7 @@ fn main() {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
         print_and_exit(
-            &output::unknown(&format!("internal error: {message}")),
+            &report::unknown(&format!("internal error: {message}")),
             UNKNOWN,
         );
     }));
@@ -36,17 +36,18 @@ fn main() {
     // Reading options may read an --extra-opts file, which can stall too:
     // the default timeout applies until the options say otherwise.
     let args: Vec<OsString> = std::env::args_os().collect();
-    let watchdog = start_watchdog(cli::early_timeout(&args).unwrap_or(cli::DEFAULT_TIMEOUT));
+    let watchdog =
+        start_watchdog(options::early_timeout(&args).unwrap_or(options::DEFAULT_TIMEOUT));
     stage::enter(stage::Stage::ReadingOptions);
-    let config = match cli::parse(args) {
+    let config = match options::parse(args) {
         Ok(Parsed::Run(config)) => config,
         Ok(Parsed::Print(text)) => print_and_exit(&text, 0),
-        Err(e) => print_and_exit(&output::unknown(&e.to_string()), UNKNOWN),
+        Err(e) => print_and_exit(&report::unknown(&e.to_string()), UNKNOWN),
     };
     set_timeout(&watchdog, config.timeout);
     match check_ephemeral::check(&config) {
         Ok(outcome) => print_and_exit(&outcome.text, outcome.state.exit_code()),
-        Err(e) => print_and_exit(&output::unknown(&e.to_string()), UNKNOWN),
+        Err(e) => print_and_exit(&report::unknown(&e.to_string()), UNKNOWN),
     }
 }
 
@@ -71,7 +72,7 @@ fn start_watchdog(timeout: Duration) -> Thread {
             TIMEOUT_S.load(Ordering::SeqCst),
             stage::current().describe()
         );
-        print_and_exit(&output::unknown(&reason), UNKNOWN);
+        print_and_exit(&report::unknown(&reason), UNKNOWN);
     });
     let thread = handle.thread().clone();
     set_timeout(&thread, timeout);
@@ -96,7 +97,7 @@ fn print_and_exit(text: &str, code: i32) -> ! {
             // gone): the state alone would be a verdict without its reason,
             // so the exit says UNKNOWN and stderr says why.
             let reason = format!("cannot write the output to stdout: {e}");
-            let _ = std::io::stderr().write_all(output::unknown(&reason).as_bytes());
+            let _ = std::io::stderr().write_all(report::unknown(&reason).as_bytes());
             exit(UNKNOWN);
         }
         exit(code);

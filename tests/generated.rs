@@ -1,13 +1,13 @@
 //! Files generated from the clap option definitions, so the man page and the
 //! Icinga 2 CheckCommand cannot drift from `--help`: each test renders the
-//! file from `cli::command()` and fails if the committed copy differs.
+//! file from `options::command()` and fails if the committed copy differs.
 //! After changing an option, regenerate both with
 //! `CHECK_EPHEMERAL_REGENERATE=1 cargo test --test generated`.
 
 use std::path::{Path, PathBuf};
 
-use check_ephemeral::cli;
-use check_ephemeral::extra_opts::{DEFAULT_SECTION, INI_NAMES, INI_PATHS};
+use check_ephemeral::options;
+use check_ephemeral::options::extra_opts::{DEFAULT_SECTION, INI_NAMES, INI_PATHS};
 use clap::{Arg, ArgAction};
 
 const REGENERATE: &str = "CHECK_EPHEMERAL_REGENERATE";
@@ -43,7 +43,7 @@ fn check_committed(path: &str, rendered: &str) {
 
 /// The options an operator sets (not --help and --version).
 fn options() -> Vec<Arg> {
-    cli::command()
+    options::command()
         .get_arguments()
         .filter(|a| {
             !matches!(
@@ -117,7 +117,7 @@ fn roff(text: &str) -> String {
 }
 
 fn render_manpage() -> String {
-    let mut cmd = cli::command();
+    let mut cmd = options::command();
     cmd.build();
     let name = cmd.get_name().to_string();
     let version = env!("CARGO_PKG_VERSION");
@@ -316,7 +316,7 @@ fn icinga_descriptions_are_the_help_texts() {
     // every description with the option's --help line.
     let text = std::fs::read_to_string(repo("packaging/icinga2/check_ephemeral.conf")).unwrap();
     let help_text = {
-        let mut cmd = cli::command();
+        let mut cmd = options::command();
         cmd.render_help().to_string()
     };
     for arg in options() {

@@ -4,10 +4,10 @@
 
 use std::net::IpAddr;
 
-use check_ephemeral::pools::{Model, Pool, PoolName, PoolsBuilder, Tuple};
-use check_ephemeral::ports::PortRange;
-use check_ephemeral::settings::{KernelSettings, TwReuse};
-use check_ephemeral::socket::{Protocol, Sink, Socket, TcpState};
+use check_ephemeral::model::{Model, Pool, PoolName, PoolsBuilder, Tuple};
+use check_ephemeral::read::ports::PortRange;
+use check_ephemeral::read::settings::{KernelSettings, TwReuse};
+use check_ephemeral::read::socket::{Protocol, Sink, Socket, TcpState};
 
 const LO: u16 = 40000;
 

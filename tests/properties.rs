@@ -10,11 +10,11 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv6Addr};
 
 use check_ephemeral::judge::{self, Selection, Thresholds};
-use check_ephemeral::output::{self, Context};
-use check_ephemeral::pools::{Kind, Model, Pool, PoolName, PoolsBuilder, Tuple};
-use check_ephemeral::ports::PortRange;
-use check_ephemeral::settings::{KernelSettings, TwReuse};
-use check_ephemeral::socket::{Protocol, Sink, Socket, TcpState};
+use check_ephemeral::model::{Kind, Model, Pool, PoolName, PoolsBuilder, Tuple};
+use check_ephemeral::read::ports::PortRange;
+use check_ephemeral::read::settings::{KernelSettings, TwReuse};
+use check_ephemeral::read::socket::{Protocol, Sink, Socket, TcpState};
+use check_ephemeral::report::{self, Context};
 
 /// How many random tables each property is checked on.
 const SCENARIOS: u64 = 300;
@@ -266,7 +266,7 @@ fn text(model: &Model) -> String {
         top: 100,
         ..Context::default()
     };
-    output::render(&report, model, &thresholds, &context)
+    report::render(&report, model, &thresholds, &context)
 }
 
 #[test]

@@ -12,11 +12,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use check_ephemeral::judge::{self, Selection, Thresholds};
-use check_ephemeral::output::{self, Context};
-use check_ephemeral::pools::{Kind, Model, PoolsBuilder};
-use check_ephemeral::ports::PortRange;
-use check_ephemeral::settings::{KernelSettings, TwReuse};
-use check_ephemeral::socket::{Protocol, Sink, Socket, TcpState};
+use check_ephemeral::model::{Kind, Model, PoolsBuilder};
+use check_ephemeral::read::ports::PortRange;
+use check_ephemeral::read::settings::{KernelSettings, TwReuse};
+use check_ephemeral::read::socket::{Protocol, Sink, Socket, TcpState};
+use check_ephemeral::report::{self, Context};
 
 /// Counts the bytes allocated now and the most at any moment.
 struct Counting;
@@ -160,7 +160,7 @@ fn render(model: &Model, top: usize) -> String {
             .collect(),
         ..Context::default()
     };
-    output::render(&report, model, &thresholds, &context)
+    report::render(&report, model, &thresholds, &context)
 }
 
 /// NRPE's limit on what a check may print.

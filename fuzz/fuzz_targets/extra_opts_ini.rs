@@ -8,7 +8,7 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
-use check_ephemeral::extra_opts::{Locator, parse_ini, split_args};
+use check_ephemeral::options::extra_opts::{Locator, parse_ini, split_args};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

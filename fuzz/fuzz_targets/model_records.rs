@@ -6,13 +6,13 @@
 
 #![no_main]
 
-use check_ephemeral::diag::wire::{self, MSG_LEN};
+use check_ephemeral::read::diag::wire::{self, MSG_LEN};
 use check_ephemeral::judge::{self, Selection, Thresholds};
-use check_ephemeral::output::{self, Context};
-use check_ephemeral::pools::{Kind, Pool, PoolsBuilder};
-use check_ephemeral::ports::{PortRange, ReservedPorts};
-use check_ephemeral::settings::{KernelSettings, TwReuse};
-use check_ephemeral::socket::{Protocol, Sink};
+use check_ephemeral::report::{self, Context};
+use check_ephemeral::model::{Kind, Pool, PoolsBuilder};
+use check_ephemeral::read::ports::{PortRange, ReservedPorts};
+use check_ephemeral::read::settings::{KernelSettings, TwReuse};
+use check_ephemeral::read::socket::{Protocol, Sink};
 use libfuzzer_sys::fuzz_target;
 
 fn settings(head: &[u8; 8]) -> KernelSettings {
@@ -90,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
         destinations: Vec::new(),
     };
     let report = judge::judge(&model, &selection, &thresholds, 3);
-    let text = output::render(&report, &model, &thresholds, &Context {
+    let text = report::render(&report, &model, &thresholds, &Context {
         top: 5,
         ..Context::default()
     });

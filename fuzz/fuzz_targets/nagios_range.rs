@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use check_ephemeral::range::Range;
+use check_ephemeral::judge::range::Range;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,8 +3,8 @@
 
 #![no_main]
 
-use check_ephemeral::diag::wire::{self, Messages, NLMSG_HDRLEN};
-use check_ephemeral::socket::Protocol;
+use check_ephemeral::read::diag::wire::{self, Messages, NLMSG_HDRLEN};
+use check_ephemeral::read::socket::Protocol;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

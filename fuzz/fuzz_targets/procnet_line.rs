@@ -2,8 +2,8 @@
 
 #![no_main]
 
-use check_ephemeral::procnet;
-use check_ephemeral::socket::Protocol;
+use check_ephemeral::read::procnet;
+use check_ephemeral::read::socket::Protocol;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

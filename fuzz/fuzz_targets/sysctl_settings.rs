@@ -5,9 +5,9 @@
 
 #![no_main]
 
-use check_ephemeral::pools::PoolsBuilder;
-use check_ephemeral::ports::{PortRange, ReservedPorts};
-use check_ephemeral::settings::{KernelSettings, SettingsText};
+use check_ephemeral::model::PoolsBuilder;
+use check_ephemeral::read::ports::{PortRange, ReservedPorts};
+use check_ephemeral::read::settings::{KernelSettings, SettingsText};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

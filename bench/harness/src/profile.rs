@@ -120,7 +120,7 @@ mod tests {
      5.80%  [kernel.kallsyms]  [k] inet_diag_msg_attrs_fill
      3.80%  [kernel.kallsyms]  [k] inet_sk_diag_fill
      2.80%  [kernel.kallsyms]  [k] tcp_diag_get_info
-     2.10%  check_ephemeral    [.] check_ephemeral::diag::parse
+     2.10%  check_ephemeral    [.] check_ephemeral::read::diag::parse
 
 # a comment line
 ";

@@ -102,6 +102,11 @@ pub trait Sink {
     fn marked(&mut self, socket: &Socket);
     /// Any connected or TIME_WAIT TCP socket, or any UDP socket.
     fn socket(&mut self, socket: &Socket);
+    /// Forgets every record of `protocol` handed over so far: a read of
+    /// that table failed midway and is done again from another source.
+    fn discard(&mut self, protocol: Protocol) {
+        let _ = protocol;
+    }
 }
 
 /// A sink that keeps everything, for tests and comparisons.

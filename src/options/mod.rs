@@ -1,21 +1,29 @@
-//! Command-line options: parsed by clap into plain data, then checked and
-//! turned into a [`Config`]. Every usage error becomes `Error::Usage`, which
-//! `main` reports as UNKNOWN (exit 3), never clap's exit 2.
+//! Stage 0, options: the command line and `--extra-opts` files, parsed by
+//! clap into plain data, then checked and turned into a [`Config`] that the
+//! pipeline in `lib.rs` reads. Every usage error becomes `Error::Usage`,
+//! which `main` reports as UNKNOWN (exit 3), never clap's exit 2. A new
+//! option goes here (and in the generated man page and CheckCommand).
 
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::error::ErrorKind;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 use crate::error::{Error, Result};
+use crate::read::Backend;
+
+pub mod extra_opts;
+mod usage;
+
+use crate::judge::range::Range;
 use crate::judge::{Destination, Selection, Thresholds};
-use crate::netns::{Scope, Target};
-use crate::pools::Kind;
-use crate::range::Range;
-use crate::socket::canonical;
+use crate::model::Kind;
+use crate::read::socket::canonical;
+use crate::scope::{Scope, Target};
+use usage::{not_utf8, usage_message};
 
 const DEFAULT_WARNING: &str = "70";
 const DEFAULT_CRITICAL: &str = "90";
@@ -81,7 +89,7 @@ struct Args {
 
     /// Where the socket tables are read from
     #[arg(long = "backend", value_enum, default_value = "auto")]
-    backend: Backend,
+    backend: BackendArg,
 
     /// Judge this network namespace: a name under /run/netns, or a path such as /proc/PID/ns/net (needs CAP_SYS_ADMIN, and CAP_SYS_PTRACE for a process of another user)
     #[arg(long = "netns", value_name = "NAME|PATH", value_parser = Target::parse,
@@ -118,7 +126,7 @@ enum PoolKind {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
+enum BackendArg {
     /// netlink sock_diag, falling back to /proc/net where it is unavailable
     Auto,
     /// netlink sock_diag only
@@ -235,7 +243,7 @@ pub fn command() -> clap::Command {
 }
 
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed> {
-    let args = crate::extra_opts::expand(args.into_iter().collect(), &command())?;
+    let args = extra_opts::expand(args.into_iter().collect(), &command())?;
     let matches = match command().try_get_matches_from(&args) {
         Ok(m) => m,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
@@ -293,7 +301,11 @@ fn config(args: Args) -> Result<Config> {
         },
         top: usize::from(args.top),
         timeout: Duration::from_secs(u64::from(args.timeout)),
-        backend: args.backend,
+        backend: match args.backend {
+            BackendArg::Auto => Backend::Auto,
+            BackendArg::Netlink => Backend::Netlink,
+            BackendArg::Proc => Backend::Proc,
+        },
         netns: match (args.netns, args.all_netns) {
             (_, true) => Scope::All,
             (Some(target), false) => Scope::One(target),
@@ -302,62 +314,6 @@ fn config(args: Args) -> Result<Config> {
         processes: args.processes,
         verbose: args.verbose.min(3),
     })
-}
-
-/// A value longer than this is not echoed back whole, so that the option
-/// it was given to stays in view.
-const MAX_VALUE: usize = 64;
-
-/// clap's message for `e`, on one line, with a huge value shortened and
-/// the values an option accepts named when it refused another.
-pub(crate) fn usage_message(e: &clap::Error) -> String {
-    let mut line = first_line(&e.to_string());
-    if let Some(ContextValue::Strings(valid)) = e.get(ContextKind::ValidValue) {
-        line.push_str(&format!("; possible values: {}", valid.join(", ")));
-    }
-    if let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue)
-        && value.len() > MAX_VALUE
-    {
-        let head: String = value.chars().take(16).collect();
-        line = line.replace(
-            value.as_str(),
-            &format!("{head}... ({} bytes)", value.len()),
-        );
-    }
-    line
-}
-
-/// clap only says that some argument is not UTF-8; name its option.
-fn not_utf8(args: &[OsString]) -> String {
-    let mut previous: Option<&str> = None;
-    for arg in args.iter().skip(1) {
-        let Some(text) = arg.to_str() else {
-            let bytes = arg.as_encoded_bytes();
-            let own = match bytes {
-                [b'-', b'-', ..] => bytes.split(|&b| b == b'=').next(),
-                [b'-', _, ..] => bytes.get(..2),
-                _ => None,
-            };
-            let option = own
-                .map(|name| String::from_utf8_lossy(name).into_owned())
-                .or_else(|| previous.filter(|p| p.starts_with('-')).map(str::to_string));
-            return match option {
-                Some(option) => format!("the value of {option} is not valid UTF-8"),
-                None => format!(
-                    "the argument {:?} is not valid UTF-8",
-                    String::from_utf8_lossy(bytes)
-                ),
-            };
-        };
-        previous = Some(text);
-    }
-    "an argument is not valid UTF-8".into()
-}
-
-/// clap's messages end with usage hints on further lines; keep the first.
-fn first_line(message: &str) -> String {
-    let line = message.lines().next().unwrap_or("invalid arguments");
-    line.strip_prefix("error: ").unwrap_or(line).to_string()
 }
 
 #[cfg(test)]
@@ -471,6 +427,40 @@ mod tests {
                 }
                 other => panic!("{args:?}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn options_choose_the_scope() {
+        let scope = |args: &[&str]| {
+            let argv = std::iter::once("check_ephemeral")
+                .chain(args.iter().copied())
+                .map(std::ffi::OsString::from);
+            match parse(argv) {
+                Ok(Parsed::Run(c)) => Ok((c.netns, c.processes)),
+                Ok(Parsed::Print(_)) => Err("printed".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert_eq!(scope(&[]), Ok((crate::scope::Scope::Here, false)));
+        assert_eq!(
+            scope(&["--netns", "web1", "--processes"]),
+            Ok((
+                crate::scope::Scope::One(crate::scope::Target::Name("web1".into())),
+                true
+            ))
+        );
+        assert_eq!(
+            scope(&["--all-netns"]),
+            Ok((crate::scope::Scope::All, false))
+        );
+        for bad in [
+            &["--netns", ""][..],
+            &["--netns", ".."],
+            &["--netns", "web1", "--all-netns"],
+        ] {
+            let e = scope(bad).unwrap_err();
+            assert!(!e.contains('\n'), "{bad:?}: {e}");
         }
     }
 }

@@ -1,11 +1,15 @@
-//! Judging: which pools the operator asked about, the state each is in by
-//! the thresholds, and the worst of them. A pure function of the model.
+//! Stage 3, judging: which pools the operator asked about, the state each
+//! is in by the threshold ranges (`range`), and the worst of them. A pure
+//! function of the model; hands a [`Report`] to `report`. New thresholds go
+//! here.
 
 use std::cmp::{Ordering, Reverse};
 use std::net::IpAddr;
 
-use crate::pools::{Kind, Model, Pool, PoolName, Tuple};
-use crate::range::Range;
+pub mod range;
+
+use crate::model::{Kind, Model, Pool, PoolName, Tuple};
+use range::Range;
 
 /// Plugin states, ordered so that `max` is the worst by the plugin rule:
 /// OK < UNKNOWN < WARNING < CRITICAL.
@@ -150,6 +154,29 @@ pub struct Report {
     pub state: State,
     pub worst: (Pool, State),
     pub kinds: Vec<KindReport>,
+}
+
+/// How bad a judged result is, for ordering namespaces: the worst state,
+/// then the fullest worst pool, then the fewest free ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rank(State, u32, Reverse<u32>);
+
+impl Rank {
+    /// A namespace that could not be read: UNKNOWN, below every judged one
+    /// of that state.
+    pub fn unreadable() -> Rank {
+        Rank(State::Unknown, 0, Reverse(u32::MAX))
+    }
+
+    pub fn state(self) -> State {
+        self.0
+    }
+}
+
+pub fn rank(report: &Report) -> Rank {
+    let (pool, state) = &report.worst;
+    let hundredths = (pool.used_pct() * 100.0).round() as u32;
+    Rank(*state, hundredths, Reverse(pool.free))
 }
 
 pub fn judge(model: &Model, selection: &Selection, thresholds: &Thresholds, top: usize) -> Report {

@@ -1,20 +1,47 @@
-//! The reading stage: fills the model from netlink sock_diag, or from
-//! /proc/net where netlink is unavailable, and says which it used.
+//! Stage 1, reading: everything that touches the kernel's state for one
+//! namespace. The kernel settings (`settings`), the socket tables over
+//! netlink sock_diag filtered in the kernel (`diag`), or /proc/net where
+//! netlink is unavailable (`procnet`). Takes a narrow [`Request`] and hands
+//! plain records ([`socket::Socket`], [`ports`]) to a [`socket::Sink`]; it
+//! knows nothing of pools. A new reader (another kernel table) goes here.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::unistd::{SysconfVar, sysconf};
 
-use crate::cli::Backend;
-use crate::diag::{DumpStats, Netlink};
+pub mod diag;
+pub mod ports;
+pub mod procnet;
+pub mod settings;
+pub mod socket;
+
 use crate::error::Result;
-use crate::pools::PoolsBuilder;
-use crate::ports::PortRange;
-use crate::procnet;
-use crate::settings::KernelSettings;
-use crate::socket::Sink;
 use crate::stage::{self, Stage};
+use diag::{DumpStats, Netlink};
+use ports::PortRange;
+use socket::{Protocol, Sink};
+
+/// Where the socket tables may be read from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// Netlink, and /proc/net where netlink is unavailable.
+    #[default]
+    Auto,
+    Netlink,
+    Proc,
+}
+
+/// What the reading stage is asked for: the whole of its input.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub backend: Backend,
+    /// The ports whose sockets matter: the local port range.
+    pub range: PortRange,
+    /// The namespace's /proc tables directory ([`PROC_NET`](procnet::PROC_NET),
+    /// or `/proc/thread-self/net` on a thread that entered another namespace).
+    pub proc_dir: &'a Path,
+}
 
 /// How the tables were read, for the notes and `-v`.
 #[derive(Debug, Default)]
@@ -47,25 +74,23 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// Reads the tables of the calling thread's network namespace; `proc_dir`
-/// is its /proc tables directory ([`PROC_NET`](crate::procnet::PROC_NET),
-/// or `/proc/thread-self/net` on a thread that entered another namespace).
-pub fn read_tables(
-    backend: Backend,
-    settings: &KernelSettings,
-    proc_dir: &Path,
-) -> Result<(PoolsBuilder, ReadInfo)> {
-    let range = settings.range;
+/// Reads the tables of the calling thread's network namespace into
+/// `builder`, and says how.
+pub fn read_tables(request: Request, builder: &mut impl Sink) -> Result<ReadInfo> {
+    let Request {
+        backend,
+        range,
+        proc_dir,
+    } = request;
     let mut info = ReadInfo::default();
     let ticks = clock_ticks();
-    let mut builder = PoolsBuilder::new(settings);
 
     stage::enter(Stage::ReadingTcp);
     let started = Instant::now();
     let mut netlink = None;
     if backend != Backend::Proc {
         let attempt = Netlink::open().and_then(|mut nl| {
-            nl.read_tcp(range, &mut builder)?;
+            nl.read_tcp(range, builder)?;
             Ok(nl)
         });
         match attempt {
@@ -76,13 +101,13 @@ pub fn read_tables(
             Err(e) if backend == Backend::Auto => {
                 info.fallback.push(format!("TCP: {e}"));
                 // Start over: the failed dump may have delivered part of its records.
-                builder = PoolsBuilder::new(settings);
+                builder.discard(Protocol::Tcp);
             }
             Err(e) => return Err(e),
         }
     }
     if netlink.is_none() {
-        procnet::read_tcp(proc_dir, range, ticks, &mut builder)?;
+        procnet::read_tcp(proc_dir, range, ticks, builder)?;
         info.tcp_from = Source::Proc;
     }
     info.tcp_time = started.elapsed();
@@ -91,7 +116,7 @@ pub fn read_tables(
     let started = Instant::now();
     let mut udp_done = false;
     if let Some(nl) = netlink.as_mut() {
-        match nl.read_udp(range, &mut builder) {
+        match nl.read_udp(range, builder) {
             Ok(()) => {
                 info.udp_from = Source::Netlink;
                 udp_done = true;
@@ -99,13 +124,13 @@ pub fn read_tables(
             Err(e) if backend == Backend::Auto => {
                 info.fallback.push(format!("UDP: {e}"));
                 // The failed dump may have delivered part of its records.
-                builder.reset_udp();
+                builder.discard(Protocol::Udp);
             }
             Err(e) => return Err(e),
         }
     }
     if !udp_done {
-        procnet::read_udp(proc_dir, range, ticks, &mut builder)?;
+        procnet::read_udp(proc_dir, range, ticks, builder)?;
         info.udp_from = Source::Proc;
     }
     info.udp_time = started.elapsed();
@@ -113,7 +138,7 @@ pub fn read_tables(
         info.netlink = nl.stats;
         info.both_families = nl.tcp_both_families();
     }
-    Ok((builder, info))
+    Ok(info)
 }
 
 /// Reads the tables once more, from the sources the first read used, into

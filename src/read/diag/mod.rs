@@ -18,8 +18,8 @@ use nix::sys::socket::{
 };
 
 use crate::error::{Error, Result};
-use crate::ports::PortRange;
-use crate::socket::{Protocol, Sink, Socket, TcpState};
+use crate::read::ports::PortRange;
+use crate::read::socket::{Protocol, Sink, Socket, TcpState};
 use wire::{Bytecode, Messages, NLMSG_DONE, NLMSG_ERROR, Request, RequestKind};
 
 /// Everything but TIME_WAIT and request sockets, which never hold a port

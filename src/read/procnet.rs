@@ -11,8 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::ports::PortRange;
-use crate::socket::{Protocol, Sink, Socket, TcpState, canonical};
+use crate::read::ports::PortRange;
+use crate::read::socket::{Protocol, Sink, Socket, TcpState, canonical};
 
 pub const PROC_NET: &str = "/proc/net";
 
@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn a_kernel_without_ipv6_has_no_tcp6_or_udp6() {
         let t = Tables::new("no-ipv6", &[("tcp", HEADINGS), ("udp", HEADINGS)]);
-        let mut sink = crate::socket::Collect::default();
+        let mut sink = crate::read::socket::Collect::default();
         read_tcp(&t.0, RANGE, 100, &mut sink).unwrap();
         read_udp(&t.0, RANGE, 100, &mut sink).unwrap();
         assert!(sink.sockets.is_empty() && sink.marked.is_empty());
@@ -297,9 +297,14 @@ mod tests {
             ("row only", TW4),
         ] {
             let t = Tables::new("bad-headings", &[("tcp", text)]);
-            let e = read_tcp(&t.0, RANGE, 100, &mut crate::socket::Collect::default())
-                .unwrap_err()
-                .to_string();
+            let e = read_tcp(
+                &t.0,
+                RANGE,
+                100,
+                &mut crate::read::socket::Collect::default(),
+            )
+            .unwrap_err()
+            .to_string();
             assert!(e.contains("/tcp: "), "{name}: {e}");
         }
     }

@@ -1,12 +1,19 @@
-//! All the text the plugin prints: the status line, the long output and the
-//! perfdata, made in one place from the judged report.
+//! Stage 4, reporting: every piece of text the plugin prints, made here
+//! from the judged report and the model: the status line, the long output
+//! and the perfdata (this file), the `-v` lines and notes (`verbose`), what
+//! is said of namespaces (`namespaces`) and processes (`processes`), and
+//! the UNKNOWN line. A new output format goes here.
 
 use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
+pub mod namespaces;
+pub mod processes;
+pub mod verbose;
+
+use crate::judge::range::Range;
 use crate::judge::{KindReport, Report, State, Thresholds};
-use crate::pools::{Kind, Model, Pool, PoolName};
-use crate::range::Range;
+use crate::model::{Kind, Model, Pool, PoolName};
 
 pub const SERVICE: &str = "EPHEMERAL";
 
@@ -69,6 +76,14 @@ pub struct Context {
     pub unknown: Option<String>,
     pub notes: Vec<String>,
     pub verbose_lines: Vec<(u8, String)>,
+}
+
+impl Context {
+    /// Long-output lines printed whatever the verbosity.
+    pub fn add_lines(&mut self, lines: Vec<String>) {
+        self.verbose_lines
+            .extend(lines.into_iter().map(|line| (0, line)));
+    }
 }
 
 pub fn render(

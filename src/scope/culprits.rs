@@ -11,20 +11,16 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::Path;
 
-use crate::Measured;
+use super::netns::command_of;
+use super::procfs::{self, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, Capability, Refused};
 use crate::error::Result;
-use crate::netns::command_of;
-use crate::output::pool_label;
-use crate::pools::{Connectable, Kind, PoolName, Tuple};
-use crate::procfs::{
-    self, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, Capabilities, Capability, Refusal, Refused,
-};
-use crate::read;
-use crate::socket::{Protocol, Sink, Socket};
+use crate::model::{Connectable, Kind, Model, Pool, PoolName, Tuple};
+use crate::read::socket::{Protocol, Sink, Socket};
+use crate::read::{self, ReadInfo};
 use crate::stage::{self, Stage};
 
 /// Processes named per pool; the rest are summed up.
-const SHOWN: usize = 3;
+pub const SHOWN: usize = 3;
 
 /// The sockets a pool counts, as a test on one record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +74,6 @@ impl Member {
 /// The listed pools and the inodes of their sockets.
 #[derive(Debug)]
 pub struct Wanted {
-    labels: Vec<String>,
     members: Vec<Member>,
     /// Socket inode to the pools (indexes) it belongs to.
     inodes: HashMap<u32, Vec<u16>>,
@@ -93,23 +88,14 @@ pub struct Wanted {
 }
 
 impl Wanted {
-    fn new(measured: &Measured) -> Wanted {
-        let model = &measured.model;
-        let mut labels = Vec::new();
-        let mut members = Vec::new();
-        for k in &measured.report.kinds {
-            for (pool, _) in &k.top {
-                labels.push(pool_label(pool));
-                members.push(Member::of(pool.kind, &pool.name));
-            }
-        }
+    fn new(pools: &[&Pool], model: &Model, listed: bool) -> Wanted {
+        let members: Vec<Member> = pools.iter().map(|p| Member::of(p.kind, &p.name)).collect();
         Wanted {
             fileless: vec![0; members.len()],
-            labels,
             members,
             inodes: HashMap::new(),
             connectable: Connectable::new(model.range(), model.candidates()),
-            listed: measured.context.top > 0,
+            listed,
         }
     }
 
@@ -144,17 +130,20 @@ impl Sink for Wanted {
     }
 }
 
-/// The second read: the inodes of the listed pools' sockets. Runs in the
-/// namespace `measured` came from; `proc_dir` as for the first read.
-pub fn collect(measured: &Measured, proc_dir: &Path) -> Result<Wanted> {
+/// The second read: the inodes of the sockets of `pools` (the pools the
+/// long output lists, or with `listed` false the worst of each kind). Runs
+/// in the namespace `model` came from, from the sources `info` names;
+/// `proc_dir` as for the first read.
+pub fn collect(
+    pools: &[&Pool],
+    model: &Model,
+    info: &ReadInfo,
+    listed: bool,
+    proc_dir: &Path,
+) -> Result<Wanted> {
     stage::enter(Stage::ReadingSockets);
-    let mut wanted = Wanted::new(measured);
-    read::read_again(
-        &measured.info,
-        measured.model.range(),
-        proc_dir,
-        &mut wanted,
-    )?;
+    let mut wanted = Wanted::new(pools, model, listed);
+    read::read_again(info, model.range(), proc_dir, &mut wanted)?;
     Ok(wanted)
 }
 
@@ -204,17 +193,33 @@ fn walk(wanted: &Wanted) -> Result<Holders> {
     Ok(holders)
 }
 
-/// `1 process`, `2 processes`.
-pub fn processes(n: usize) -> String {
-    if n == 1 {
-        "1 process".to_string()
-    } else {
-        format!("{n} processes")
-    }
+/// Who holds the sockets of each pool `collect` was given, in its order.
+#[derive(Debug, Default)]
+pub struct Attribution {
+    /// Whether the pools are those the long output lists.
+    pub listed: bool,
+    pub pools: Vec<PoolHolders>,
+    /// Processes whose open files could not be read.
+    pub unreadable: usize,
+    /// The capabilities that would have got past every refusal met.
+    pub needs: Vec<Capability>,
 }
 
-/// Finds the owners and says who they are, a line per listed pool.
-pub fn attribute(wanted: &Wanted) -> Result<Vec<String>> {
+/// The holders of one pool's sockets.
+#[derive(Debug, Default)]
+pub struct PoolHolders {
+    /// The [`SHOWN`] biggest holders: pid, command, sockets.
+    pub top: Vec<(u32, String, u32)>,
+    /// The other holders: processes, and their sockets.
+    pub rest: (usize, u32),
+    /// Sockets with no file (TIME_WAIT, closed but not yet gone).
+    pub fileless: u32,
+    /// Sockets in no open file that could be read.
+    pub unattributed: u32,
+}
+
+/// Finds the owners of the sockets `wanted` holds.
+pub fn attribute(wanted: &Wanted) -> Result<Attribution> {
     stage::enter(Stage::FindingProcesses);
     let holders = walk(wanted)?;
     let mut unattributed = vec![0u32; wanted.members.len()];
@@ -226,58 +231,32 @@ pub fn attribute(wanted: &Wanted) -> Result<Vec<String>> {
         }
     }
     let mut commands: HashMap<u32, String> = HashMap::new();
-    let mut lines = vec![heading(wanted.listed).to_string()];
-    for (i, label) in wanted.labels.iter().enumerate() {
-        let mut parts = Vec::new();
-        let mut by_pid: Vec<(u32, u32)> =
-            holders.per_pool[i].iter().map(|(p, n)| (*p, *n)).collect();
+    let mut pools = Vec::with_capacity(wanted.members.len());
+    for (i, per_pid) in holders.per_pool.iter().enumerate() {
+        let mut by_pid: Vec<(u32, u32)> = per_pid.iter().map(|(p, n)| (*p, *n)).collect();
         by_pid.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        for &(pid, n) in by_pid.iter().take(SHOWN) {
-            let command = commands.entry(pid).or_insert_with(|| command_of(pid));
-            parts.push(format!("pid {pid} {command}: {n}"));
-        }
-        if by_pid.len() > SHOWN {
-            let rest: u32 = by_pid[SHOWN..].iter().map(|(_, n)| n).sum();
-            parts.push(format!("{} more: {rest}", processes(by_pid.len() - SHOWN)));
-        }
-        if wanted.fileless[i] > 0 {
-            parts.push(format!(
-                "{} without a process (TIME_WAIT or closed)",
-                wanted.fileless[i]
-            ));
-        }
-        if unattributed[i] > 0 {
-            parts.push(format!(
-                "{} in no open file that could be read",
-                unattributed[i]
-            ));
-        }
-        let text = if parts.is_empty() {
-            "no sockets of its own".to_string()
-        } else {
-            parts.join(", ")
-        };
-        lines.push(format!("  {label}: {text}"));
+        let top = by_pid
+            .iter()
+            .take(SHOWN)
+            .map(|&(pid, n)| {
+                let command = commands.entry(pid).or_insert_with(|| command_of(pid));
+                (pid, command.clone(), n)
+            })
+            .collect();
+        let rest = by_pid.get(SHOWN..).unwrap_or_default();
+        pools.push(PoolHolders {
+            top,
+            rest: (rest.len(), rest.iter().map(|(_, n)| n).sum()),
+            fileless: wanted.fileless[i],
+            unattributed: unattributed[i],
+        });
     }
-    if holders.unreadable > 0 {
-        let needs = needed(&holders.refused_at);
-        lines.push(unreadable(
-            holders.unreadable,
-            &needs,
-            Capabilities::effective(),
-        ));
-    }
-    Ok(lines)
-}
-
-/// The pools attributed are those the long output lists, or with
-/// `--top 0` the worst of each kind, which only the status line mentions.
-fn heading(listed: bool) -> &'static str {
-    if listed {
-        "processes holding the sockets of the pools above (pid command: sockets):"
-    } else {
-        "processes holding the sockets of the worst pool of each kind (pid command: sockets):"
-    }
+    Ok(Attribution {
+        listed: wanted.listed,
+        pools,
+        unreadable: holders.unreadable,
+        needs: needed(&holders.refused_at),
+    })
 }
 
 /// The capabilities that would have got past every refusal met, in the
@@ -289,25 +268,11 @@ fn needed(refused: &[Refused]) -> Vec<Capability> {
         .collect()
 }
 
-/// Says that `n` processes' open files could not be read, and the way
-/// out: the capabilities in `needs` this process lacks, or that the
-/// kernel refused even with them.
-fn unreadable(n: usize, needs: &[Capability], effective: Option<Capabilities>) -> String {
-    let why = match Refusal::of(needs, effective) {
-        Refusal::Lacking(caps) => format!("run as root or grant {}", procfs::names(&caps)),
-        Refusal::Despite(caps) => procfs::despite(&caps),
-    };
-    format!(
-        "processes: the open files of {} could not be read, so their sockets are not attributed; {why}",
-        processes(n)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{PortBits, PortRange};
-    use crate::socket::TcpState;
+    use crate::read::ports::{PortBits, PortRange};
+    use crate::read::socket::TcpState;
 
     fn addr(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -323,7 +288,6 @@ mod tests {
         };
         let candidates = PortBits::candidates(range, &"40009".parse().unwrap());
         let mut wanted = Wanted {
-            labels: vec!["tuple".into()],
             members: vec![Member::Tuple(t)],
             inodes: HashMap::new(),
             fileless: vec![0],
@@ -385,38 +349,12 @@ mod tests {
     }
 
     #[test]
-    fn the_heading_says_which_pools_are_attributed() {
-        assert!(heading(true).contains("the pools above"));
-        assert!(heading(false).contains("the worst pool of each kind"));
-    }
-
-    #[test]
-    fn unreadable_files_suggest_only_what_is_lacking() {
-        let both_steps = needed(&[Refused::Reading, Refused::Listing]);
-        let with =
-            |caps: &[procfs::Capability]| unreadable(2, &both_steps, Some(Capabilities::of(caps)));
-        let none = with(&[]);
-        assert!(
-            none.starts_with("processes: the open files of 2 processes could not be read")
-                && none.ends_with("run as root or grant CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE"),
-            "{none}"
+    fn the_capabilities_needed_follow_the_steps_refused() {
+        use procfs::{CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE};
+        assert_eq!(
+            needed(&[Refused::Reading, Refused::Listing]),
+            [CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE]
         );
-        let dac = with(&[CAP_DAC_READ_SEARCH]);
-        assert!(dac.ends_with("grant CAP_SYS_PTRACE"), "{dac}");
-        let both = with(&[CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE]);
-        assert!(!both.contains("grant"), "{both}");
-        assert!(
-            both.contains("refused even with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE"),
-            "{both}"
-        );
-        // When the set cannot be read, everything that may help is named.
-        assert_eq!(unreadable(2, &both_steps, None), none);
-        // Only links refused: CAP_DAC_READ_SEARCH would not help.
-        let reading = needed(&[Refused::Reading]);
-        let ptrace = unreadable(1, &reading, Some(Capabilities::of(&[])));
-        assert!(
-            ptrace.ends_with("run as root or grant CAP_SYS_PTRACE"),
-            "{ptrace}"
-        );
+        assert_eq!(needed(&[Refused::Reading]), [CAP_SYS_PTRACE]);
     }
 }

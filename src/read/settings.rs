@@ -9,7 +9,7 @@ use std::io::ErrorKind;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::ports::{PortRange, ReservedPorts};
+use crate::read::ports::{PortRange, ReservedPorts};
 
 pub const SYSCTL_DIR: &str = "/proc/sys/net/ipv4";
 

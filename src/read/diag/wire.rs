@@ -4,8 +4,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::ports::PortRange;
-use crate::socket::{Protocol, Socket, TcpState, canonical};
+use crate::read::ports::PortRange;
+use crate::read::socket::{Protocol, Socket, TcpState, canonical};
 
 // netlink message header: len u32, type u16, flags u16, seq u32, pid u32.
 pub const NLMSG_HDRLEN: usize = 16;

@@ -1,0 +1,115 @@
+//! The `-v` lines (settings and backend, counts, timings) and the notes on
+//! what user space cannot see, said where they matter for this answer.
+
+use std::time::Duration;
+
+use crate::model::{Kind, Model};
+use crate::read::settings::KernelSettings;
+use crate::read::{ReadInfo, Source};
+
+/// How long each step took, for `-vvv`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timings {
+    pub settings: Duration,
+    pub model: Duration,
+    pub total: Duration,
+}
+
+/// The lines `-v`, `-vv` and `-vvv` add, each with its level.
+pub fn lines(
+    settings: &KernelSettings,
+    model: &Model,
+    info: &ReadInfo,
+    timings: Timings,
+) -> Vec<(u8, String)> {
+    let t = &model.totals;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    vec![
+        (1, self::settings(settings, model)),
+        (1, backend(info)),
+        (
+            2,
+            format!(
+                "read: {} TCP and {} UDP sockets in the range, {} tuple{}; {} netlink requests, {} records, {} bytes",
+                t.tcp_sockets,
+                t.udp_sockets,
+                model.tuple_count(),
+                if model.tuple_count() == 1 { "" } else { "s" },
+                info.netlink.requests,
+                info.netlink.messages,
+                info.netlink.bytes
+            ),
+        ),
+        (
+            3,
+            format!(
+                "timings: settings {:.2} ms, TCP {:.2} ms, UDP {:.2} ms, model {:.2} ms, total {:.2} ms",
+                ms(timings.settings),
+                ms(info.tcp_time),
+                ms(info.udp_time),
+                ms(timings.model),
+                ms(timings.total)
+            ),
+        ),
+    ]
+}
+
+pub fn settings(s: &KernelSettings, model: &Model) -> String {
+    let delay = match s.tw_reuse_delay_ms {
+        Some(ms) => format!("tcp_tw_reuse_delay {ms} ms"),
+        None => "no tcp_tw_reuse_delay (reuse after 1-2 s)".to_string(),
+    };
+    format!(
+        "kernel: port range {} ({} ports, {} reserved, {} marked by bind()); tcp_tw_reuse {}, tcp_timestamps {}, {delay}",
+        s.range,
+        s.range.len(),
+        s.range.len() - model.candidate_count() as usize,
+        model.bind_marked(),
+        s.tw_reuse,
+        if s.timestamps { "on" } else { "off" },
+    )
+}
+
+pub fn backend(info: &ReadInfo) -> String {
+    let mut line = format!(
+        "backend: TCP from {}, UDP from {}",
+        info.tcp_from, info.udp_from
+    );
+    match info.both_families {
+        Some(true) => line.push_str(" (filtered in the kernel, IPv4 and IPv6 in one walk)"),
+        Some(false) => line.push_str(" (filtered in the kernel, one request per family)"),
+        None => {}
+    }
+    for why in &info.fallback {
+        line.push_str(&format!("; netlink unavailable for {why}"));
+    }
+    line
+}
+
+/// What user space cannot see, said where it matters for this answer.
+pub fn notes(model: &Model, info: &ReadInfo, kinds: &[Kind]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let t = &model.totals;
+    if info.tcp_from == Source::Proc {
+        notes.push(
+            "read from /proc/net, which shows neither bound-only sockets nor explicitly bound ports: \
+             ports they hold count as free here"
+                .to_string(),
+        );
+    }
+    if kinds.contains(&Kind::Connect) && t.autobound_connected > 0 {
+        notes.push(format!(
+            "connect pools assume the {} connected sockets with automatically chosen ports got them \
+             from connect(); one that called bind(addr, 0) first also blocks its port for every other tuple",
+            t.autobound_connected
+        ));
+    }
+    if t.time_wait_reusable > 0 {
+        notes.push(format!(
+            "{} TIME_WAIT entries count as reusable, assuming their connections used TCP timestamps \
+             (user space cannot see it per connection)",
+            t.time_wait_reusable
+        ));
+    }
+    notes
+}
