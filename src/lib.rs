@@ -25,11 +25,12 @@ use std::time::Instant;
 use error::{Error, Result};
 use judge::State;
 use model::{Model, Pool, PoolsBuilder};
-use options::Config;
+use options::{Config, Format};
 use read::procnet::PROC_NET;
 use read::settings::{KernelSettings, SYSCTL_DIR};
 use read::{ReadInfo, Request};
 use report::Context;
+use report::prometheus::Snapshot;
 use scope::Scope;
 use scope::netns::Namespace;
 use scope::sweep::{Sweep, Visit};
@@ -50,7 +51,8 @@ pub fn check(config: &Config) -> Result<Outcome> {
     if config.processes {
         attribute(&mut measured, proc_net)?;
     }
-    Ok(render(&measured, config))
+    let listed = [Snapshot::new(None, &measured.report, &measured.model)];
+    Ok(render(&measured, config, &listed))
 }
 
 /// One namespace's tables, modelled and judged, and what the report adds.
@@ -101,18 +103,23 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     })
 }
 
-fn render(measured: &Measured, config: &Config) -> Outcome {
+/// The answer in the format asked for; `listed` are the namespaces the
+/// Prometheus text lists, worst first.
+fn render(measured: &Measured, config: &Config, listed: &[Snapshot]) -> Outcome {
     stage::enter(Stage::Reporting);
     let state = match measured.context.unknown {
         Some(_) => State::Unknown,
         None => measured.report.state,
     };
-    let text = report::render(
-        &measured.report,
-        &measured.model,
-        &config.thresholds,
-        &measured.context,
-    );
+    let text = match config.format {
+        Format::Nagios => report::render(
+            &measured.report,
+            &measured.model,
+            &config.thresholds,
+            &measured.context,
+        ),
+        Format::Prometheus => report::prometheus::render(state, listed),
+    };
     Outcome { state, text }
 }
 
@@ -148,6 +155,11 @@ fn check_namespaces(config: &Config) -> Result<Outcome> {
     let mut judged: Vec<(judge::Rank, String)> = Vec::new();
     let mut skipped = Vec::new();
     let mut failed: Vec<(Namespace, Error)> = Vec::new();
+    // The namespaces the Prometheus text lists: the worst `top`, kept in
+    // bounded memory (a judged report is small; the model is not kept).
+    let prometheus = config.format == Format::Prometheus;
+    let keep = config.top.max(1);
+    let mut listed: Vec<(judge::Rank, Snapshot)> = Vec::new();
     sweep.visit(
         |proc_net| measure(config, proc_net),
         |ns, visit| {
@@ -156,6 +168,13 @@ fn check_namespaces(config: &Config) -> Result<Outcome> {
                     let (pool, state) = &m.report.worst;
                     let rank = judge::rank(&m.report);
                     judged.push((rank, report::namespaces::judged(&ns, *state, pool)));
+                    if prometheus {
+                        let label = report::namespaces::metric_label(&ns);
+                        listed.push((rank, Snapshot::new(Some(label), &m.report, &m.model)));
+                        if listed.len() >= 2 * keep {
+                            worst_first(&mut listed, keep);
+                        }
+                    }
                     if worst
                         .as_ref()
                         .is_none_or(|(_, w)| rank > judge::rank(&w.report))
@@ -236,11 +255,20 @@ fn check_namespaces(config: &Config) -> Result<Outcome> {
     }
     m.context.add_lines(lines);
     m.context.scope = Some(format!("netns {}", report::namespaces::label(&ns)));
+    worst_first(&mut listed, keep);
+    let listed: Vec<Snapshot> = listed.into_iter().map(|(_, s)| s).collect();
     // A namespace that could not be read outranks one that is fine.
     if let Some((bad, e)) = failed.first()
         && m.report.state < State::Unknown
     {
         m.context.unknown = Some(report::namespaces::unreadable(bad, e));
     }
-    Ok(render(&m, config))
+    Ok(render(&m, config, &listed))
+}
+
+/// Sorts worst first (a stable sort: ties keep the order they were
+/// judged in) and keeps `n`.
+fn worst_first<T>(ranked: &mut Vec<(judge::Rank, T)>, n: usize) {
+    ranked.sort_by_key(|(rank, _)| std::cmp::Reverse(*rank));
+    ranked.truncate(n);
 }

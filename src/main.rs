@@ -1,14 +1,18 @@
-//! The binary: parse options, run the check under a watchdog, print, exit.
+//! The binary: parse options, run the check under a watchdog, deliver the
+//! answer (to stdout, or to `--output-file`, replaced atomically), exit.
 //! The only place that turns an error into an exit code.
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::process::exit;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use check_ephemeral::options::{self, Parsed};
+use check_ephemeral::options::{self, Format, Parsed};
 use check_ephemeral::report;
 use check_ephemeral::stage;
 
@@ -16,6 +20,16 @@ const UNKNOWN: i32 = 3;
 
 /// Set once the answer is being printed, so a late watchdog stays quiet.
 static ANSWERED: AtomicBool = AtomicBool::new(false);
+/// Failures go to stderr, and stdout stays untouched (Prometheus output, an
+/// output file): whoever reads the metrics must never read a reason instead.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Where an answer goes.
+enum To<'a> {
+    Stdout,
+    Stderr,
+    File(&'a Path),
+}
 
 fn main() {
     // A panic is a bug, but even then the caller gets one UNKNOWN line and
@@ -27,27 +41,35 @@ fn main() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
-        print_and_exit(
-            &report::unknown(&format!("internal error: {message}")),
-            UNKNOWN,
-        );
+        fail(&format!("internal error: {message}"));
     }));
 
     // Reading options may read an --extra-opts file, which can stall too:
     // the default timeout applies until the options say otherwise.
     let args: Vec<OsString> = std::env::args_os().collect();
+    QUIET.store(options::early_quiet(&args), Ordering::SeqCst);
     let watchdog =
         start_watchdog(options::early_timeout(&args).unwrap_or(options::DEFAULT_TIMEOUT));
     stage::enter(stage::Stage::ReadingOptions);
     let config = match options::parse(args) {
         Ok(Parsed::Run(config)) => config,
-        Ok(Parsed::Print(text)) => print_and_exit(&text, 0),
-        Err(e) => print_and_exit(&report::unknown(&e.to_string()), UNKNOWN),
+        Ok(Parsed::Print(text)) => deliver(To::Stdout, &text, 0),
+        Err(e) => fail(&e.to_string()),
     };
+    QUIET.store(config.quiet_failures(), Ordering::SeqCst);
     set_timeout(&watchdog, config.timeout);
     match check_ephemeral::check(&config) {
-        Ok(outcome) => print_and_exit(&outcome.text, outcome.state.exit_code()),
-        Err(e) => print_and_exit(&report::unknown(&e.to_string()), UNKNOWN),
+        Ok(outcome) => {
+            // Prometheus reads the state from ephemeral_check_state; the
+            // exit code says only whether the metrics were made.
+            let code = match config.format {
+                Format::Nagios => outcome.state.exit_code(),
+                Format::Prometheus => 0,
+            };
+            let to = config.output_file.as_deref().map_or(To::Stdout, To::File);
+            deliver(to, &outcome.text, code)
+        }
+        Err(e) => fail(&e.to_string()),
     }
 }
 
@@ -72,7 +94,7 @@ fn start_watchdog(timeout: Duration) -> Thread {
             TIMEOUT_S.load(Ordering::SeqCst),
             stage::current().describe()
         );
-        print_and_exit(&report::unknown(&reason), UNKNOWN);
+        fail(&reason);
     });
     let thread = handle.thread().clone();
     set_timeout(&thread, timeout);
@@ -86,18 +108,36 @@ fn set_timeout(watchdog: &Thread, timeout: Duration) {
     watchdog.unpark();
 }
 
-fn print_and_exit(text: &str, code: i32) -> ! {
+/// UNKNOWN with its reason: on stdout, or on stderr when stdout (or the
+/// output file) is for metrics only.
+fn fail(reason: &str) -> ! {
+    let to = if QUIET.load(Ordering::SeqCst) {
+        To::Stderr
+    } else {
+        To::Stdout
+    };
+    deliver(to, &report::unknown(reason), UNKNOWN)
+}
+
+fn deliver(to: To, text: &str, code: i32) -> ! {
     if !ANSWERED.swap(true, Ordering::SeqCst) {
-        let mut stdout = std::io::stdout().lock();
-        let written = stdout
-            .write_all(text.as_bytes())
-            .and_then(|()| stdout.flush());
-        if let Err(e) = written {
+        let written = match to {
+            To::Stdout => write_all(&mut io::stdout().lock(), text)
+                .map_err(|e| format!("cannot write the output to stdout: {e}")),
+            To::Stderr => write_all(&mut io::stderr().lock(), text)
+                .map_err(|e| format!("cannot write to stderr: {e}")),
+            To::File(path) => replace(path, text).map_err(|e| {
+                format!(
+                    "cannot write the output to {}: {e}",
+                    check_ephemeral::error::shown(path)
+                )
+            }),
+        };
+        if let Err(reason) = written {
             // The caller cannot read the answer (a full disk, a reader
             // gone): the state alone would be a verdict without its reason,
             // so the exit says UNKNOWN and stderr says why.
-            let reason = format!("cannot write the output to stdout: {e}");
-            let _ = std::io::stderr().write_all(report::unknown(&reason).as_bytes());
+            let _ = io::stderr().write_all(report::unknown(&reason).as_bytes());
             exit(UNKNOWN);
         }
         exit(code);
@@ -106,4 +146,43 @@ fn print_and_exit(text: &str, code: i32) -> ! {
     loop {
         std::thread::park();
     }
+}
+
+fn write_all(out: &mut impl Write, text: &str) -> io::Result<()> {
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// Replaces `path` with `text` so that a reader sees the old file or the
+/// new one, never half of one: a temporary file in the same directory
+/// (so the rename stays on one file system), written, synced, renamed over
+/// it. Its name ends in `.tmp`, which the textfile collector (`*.prom`)
+/// skips. On failure the old file stays as it was.
+fn replace(path: &Path, text: &str) -> io::Result<()> {
+    let temp = temporary(path);
+    let _ = fs::remove_file(&temp);
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&temp)?;
+        // Readable by the collector's user whatever the umask.
+        file.set_permissions(fs::Permissions::from_mode(0o644))?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written
+}
+
+/// `dir/.name.PID.tmp` for `dir/name`.
+fn temporary(path: &Path) -> PathBuf {
+    let mut name = OsString::from(".");
+    name.push(path.file_name().unwrap_or(path.as_os_str()));
+    name.push(format!(".{}.tmp", std::process::id()));
+    path.with_file_name(name)
 }

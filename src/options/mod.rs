@@ -6,6 +6,7 @@
 
 use std::ffi::OsString;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -104,6 +105,14 @@ struct Args {
     #[arg(long = "processes")]
     processes: bool,
 
+    /// What to print: the plugin's status line and perfdata, or the Prometheus text format for node_exporter's textfile collector (exit 0 whenever the metrics were made)
+    #[arg(long = "format", value_enum, default_value = "nagios")]
+    format: FormatArg,
+
+    /// Write the output to this file instead of stdout, atomically (a temporary file in the same directory, then rename); on failure the previous file stays and the reason goes to stderr
+    #[arg(long = "output-file", value_name = "PATH", value_parser = output_file_value)]
+    output_file: Option<PathBuf>,
+
     /// Read options from SECTION (default check_ephemeral) of an ini FILE (default: MP_CONFIG_FILE, then the standard monitoring-plugins.ini places); the command line wins
     #[arg(long = "extra-opts", value_name = "[SECTION][@FILE]", num_args = 0..=1,
           default_missing_value = "", action = ArgAction::Append)]
@@ -133,6 +142,22 @@ enum BackendArg {
     Netlink,
     /// /proc/net only (cannot see bound-only sockets or explicit binds)
     Proc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    /// status line, long output and perfdata, exit code by state
+    Nagios,
+    /// text exposition format, state in ephemeral_check_state
+    Prometheus,
+}
+
+/// What the plugin prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Nagios,
+    Prometheus,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -183,6 +208,17 @@ pub struct Config {
     pub verbose: u8,
     pub netns: Scope,
     pub processes: bool,
+    pub format: Format,
+    /// `--output-file`: where the output goes instead of stdout.
+    pub output_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Whether a failure is said on stderr rather than stdout: a collector
+    /// reading stdout or the file must never take a reason for metrics.
+    pub fn quiet_failures(&self) -> bool {
+        self.format == Format::Prometheus || self.output_file.is_some()
+    }
 }
 
 /// A run of the check, or text to print with exit 0 (`--help`, `--version`).
@@ -211,6 +247,32 @@ pub fn early_timeout(args: &[OsString]) -> Option<Duration> {
     timeout_value(value?)
         .ok()
         .map(|s| Duration::from_secs(u64::from(s)))
+}
+
+/// Whether the command line asks for Prometheus output or an output file,
+/// read before the options are parsed, so that even a usage error goes to
+/// stderr then (an `--extra-opts` file is not looked at: it may be what fails).
+pub fn early_quiet(args: &[OsString]) -> bool {
+    let mut args = args.iter().skip(1).map(|a| a.to_str());
+    let mut quiet = false;
+    while let Some(Some(arg)) = args.next() {
+        match arg {
+            "--" => break,
+            "--format" => quiet |= args.next().flatten() == Some("prometheus"),
+            "--format=prometheus" => quiet = true,
+            _ => quiet |= arg == "--output-file" || arg.starts_with("--output-file="),
+        }
+    }
+    quiet
+}
+
+/// `--output-file`: a path that names a file (not empty, not ending in `/`).
+fn output_file_value(text: &str) -> std::result::Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    match path.file_name() {
+        Some(_) if !text.ends_with('/') => Ok(path),
+        _ => Err(format!("{text:?} does not name a file")),
+    }
 }
 
 /// A whole number from `lo` to `hi`, refused with a message that says so.
@@ -287,6 +349,14 @@ fn config(args: Args) -> Result<Config> {
         .collect();
     kinds.sort();
     kinds.dedup();
+    if args.processes && args.format == FormatArg::Prometheus {
+        // Processes are named in the long output; a label per process
+        // would be an unbounded series set.
+        return Err(Error::Usage(
+            "--processes names processes in the Nagios long output; it has no Prometheus form"
+                .into(),
+        ));
+    }
     if kinds.is_empty() {
         return Err(Error::Usage(
             "--pools: name at least one of connect, bind, udp".into(),
@@ -313,6 +383,11 @@ fn config(args: Args) -> Result<Config> {
         },
         processes: args.processes,
         verbose: args.verbose.min(3),
+        format: match args.format {
+            FormatArg::Nagios => Format::Nagios,
+            FormatArg::Prometheus => Format::Prometheus,
+        },
+        output_file: args.output_file,
     })
 }
 
@@ -345,6 +420,43 @@ mod tests {
         assert_eq!(early(&["--timeout", "0"]), None);
         assert_eq!(early(&["-w", "5"]), None);
         assert_eq!(early(&["--", "-t", "3"]), None);
+    }
+
+    #[test]
+    fn prometheus_output_is_known_before_parsing() {
+        let quiet = |args: &[&str]| {
+            let argv: Vec<OsString> = std::iter::once("check_ephemeral")
+                .chain(args.iter().copied())
+                .map(OsString::from)
+                .collect();
+            early_quiet(&argv)
+        };
+        assert!(quiet(&["--format", "prometheus", "-w", "bad"]));
+        assert!(quiet(&["--format=prometheus"]));
+        assert!(quiet(&["--output-file", "/x.prom"]));
+        assert!(quiet(&["--output-file=/x.prom", "--format", "nagios"]));
+        assert!(!quiet(&["--format", "nagios"]));
+        assert!(!quiet(&["--", "--format", "prometheus"]));
+    }
+
+    #[test]
+    fn format_and_output_file() {
+        let c = run(&[]).unwrap();
+        assert_eq!((c.format, c.output_file), (Format::Nagios, None));
+        assert!(!run(&[]).unwrap().quiet_failures());
+        let c = run(&["--format", "prometheus", "--output-file", "/a/b.prom"]).unwrap();
+        assert_eq!(c.format, Format::Prometheus);
+        assert_eq!(c.output_file, Some(PathBuf::from("/a/b.prom")));
+        assert!(c.quiet_failures());
+        for bad in [
+            &["--output-file", ""][..],
+            &["--output-file", "/a/"],
+            &["--output-file", "/a/.."],
+            &["--format", "json"],
+            &["--format", "prometheus", "--processes"],
+        ] {
+            assert!(matches!(run(bad), Err(Error::Usage(_))), "{bad:?}");
+        }
     }
 
     #[test]

@@ -2,13 +2,15 @@
 //! from the judged report and the model: the status line, the long output
 //! and the perfdata (this file), the `-v` lines and notes (`verbose`), what
 //! is said of namespaces (`namespaces`) and processes (`processes`), and
-//! the UNKNOWN line. A new output format goes here.
+//! the UNKNOWN line; `prometheus` renders the same report as metrics. A new
+//! output format goes here.
 
 use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
 pub mod namespaces;
 pub mod processes;
+pub mod prometheus;
 pub mod verbose;
 
 use crate::judge::range::Range;

@@ -20,6 +20,16 @@ pub fn label(ns: &Namespace) -> String {
     clean(&text)
 }
 
+/// The `netns` label of a namespace's metrics: its name, else its inode,
+/// which stays the same for the namespace's life (the process that showed
+/// it may not).
+pub fn metric_label(ns: &Namespace) -> String {
+    match &ns.name {
+        Some(name) => name.clone(),
+        None => format!("inode {}", ns.id.ino),
+    }
+}
+
 /// What `--netns` says of the namespace it judged, each fact once:
 /// `web1: inode 4026532301, entered through /run/netns/web1`.
 pub fn entered(ns: &Namespace) -> String {

@@ -1,0 +1,421 @@
+//! `--format prometheus`: the judged report in the text exposition format
+//! that node_exporter's textfile collector reads. The same [`Report`] the
+//! Nagios text is made from, rendered a second way.
+//!
+//! Metric families are declared once, in tables: [`POOL_FIGURES`] for the
+//! per-pool figures (a new optional figure is one more row whose value is
+//! `None` where it is not defined), [`host_figures`] for the per-namespace
+//! ones. Pools of every kind the report holds are listed with the labels
+//! their name has, so a new kind of pool needs no change here. Only the
+//! pools the report keeps (the top N of each kind) are written, so the
+//! series are bounded whatever the host holds.
+
+use std::fmt::Write as _;
+
+use crate::judge::{Report, State};
+use crate::model::{Model, Pool, PoolName};
+
+/// One namespace's judged report and figures: what the exposition lists.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// The `netns` label, when the check looked at other namespaces.
+    pub netns: Option<String>,
+    pub report: Report,
+    pub host: Host,
+}
+
+impl Snapshot {
+    pub fn new(netns: Option<String>, report: &Report, model: &Model) -> Snapshot {
+        Snapshot {
+            netns,
+            report: report.clone(),
+            host: Host::of(model),
+        }
+    }
+}
+
+/// The figures of a namespace as a whole, taken from the model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Host {
+    pub capacity: u64,
+    pub bind_marked: u64,
+    pub tuples: u64,
+    pub sockets: u64,
+    pub time_wait: u64,
+    pub time_wait_reusable: u64,
+}
+
+impl Host {
+    pub fn of(model: &Model) -> Host {
+        let t = &model.totals;
+        Host {
+            capacity: u64::from(model.candidate_count()),
+            bind_marked: u64::from(model.bind_marked()),
+            tuples: model.tuple_count() as u64,
+            sockets: t.sockets,
+            time_wait: t.time_wait,
+            time_wait_reusable: t.time_wait_reusable,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Type {
+    Gauge,
+    #[allow(
+        dead_code,
+        reason = "for kernel counters such as conntrack's insert_failed"
+    )]
+    Counter,
+}
+
+impl Type {
+    fn name(self) -> &'static str {
+        match self {
+            Type::Gauge => "gauge",
+            Type::Counter => "counter",
+        }
+    }
+}
+
+/// A per-pool figure: its metric, and its value for a pool where defined.
+struct PoolFigure {
+    name: &'static str,
+    help: &'static str,
+    value: fn(&Pool) -> Option<f64>,
+}
+
+const POOL_FIGURES: &[PoolFigure] = &[
+    PoolFigure {
+        name: "ephemeral_pool_free_ports",
+        help: "Ports a new caller of the pool is sure to get now.",
+        value: |p| Some(f64::from(p.free)),
+    },
+    PoolFigure {
+        name: "ephemeral_pool_capacity_ports",
+        help: "Ports a caller of the pool can get when nothing else holds any.",
+        value: |p| Some(f64::from(p.capacity)),
+    },
+    PoolFigure {
+        name: "ephemeral_pool_used_ratio",
+        help: "Used share of the pool's capacity, 0 to 1 (1 when it has no capacity at all).",
+        value: |p| Some(used_ratio(p)),
+    },
+];
+
+fn used_ratio(pool: &Pool) -> f64 {
+    if pool.capacity == 0 {
+        return 1.0;
+    }
+    f64::from(pool.used()) / f64::from(pool.capacity)
+}
+
+/// A per-namespace figure.
+struct HostFigure {
+    name: &'static str,
+    help: &'static str,
+    kind: Type,
+    value: Option<f64>,
+}
+
+fn host_figures(h: &Host) -> Vec<HostFigure> {
+    let figure = |name, help, n: u64| HostFigure {
+        name,
+        help,
+        kind: Type::Gauge,
+        value: Some(n as f64),
+    };
+    vec![
+        figure(
+            "ephemeral_range_capacity_ports",
+            "Ports of ip_local_port_range not in ip_local_reserved_ports.",
+            h.capacity,
+        ),
+        figure(
+            "ephemeral_bind_marked_ports",
+            "Candidate ports marked by bind(), which connect() skips.",
+            h.bind_marked,
+        ),
+        figure(
+            "ephemeral_connect_tuples",
+            "Connect pools (source, destination, destination port) holding sockets.",
+            h.tuples,
+        ),
+        figure(
+            "ephemeral_sockets",
+            "TCP and UDP sockets with the local port in the range.",
+            h.sockets,
+        ),
+        figure(
+            "ephemeral_time_wait_sockets",
+            "TCP sockets in TIME_WAIT with the local port in the range.",
+            h.time_wait,
+        ),
+        figure(
+            "ephemeral_time_wait_reusable_sockets",
+            "TIME_WAIT sockets a new connect() may take over now.",
+            h.time_wait_reusable,
+        ),
+    ]
+}
+
+/// The exposition of `snapshots` (worst first), with the overall `state`.
+pub fn render(state: State, snapshots: &[Snapshot]) -> String {
+    let mut out = Out::default();
+    out.family(
+        "ephemeral_check_state",
+        "The state the thresholds give: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+        Type::Gauge,
+    );
+    out.sample("ephemeral_check_state", &[], f64::from(state.exit_code()));
+
+    out.family(
+        "ephemeral_pools",
+        "Pools of each kind on the host that match the selection.",
+        Type::Gauge,
+    );
+    for s in snapshots {
+        for k in &s.report.kinds {
+            let labels = with_netns(s, vec![("kind", k.kind.name().to_string())]);
+            out.sample("ephemeral_pools", &labels, k.pools as f64);
+        }
+    }
+
+    for figure in POOL_FIGURES {
+        let samples: Vec<(Labels, f64)> = snapshots
+            .iter()
+            .flat_map(|s| {
+                s.report.kinds.iter().flat_map(move |k| {
+                    k.top.iter().filter_map(move |(pool, _)| {
+                        Some((with_netns(s, pool_labels(pool)), (figure.value)(pool)?))
+                    })
+                })
+            })
+            .collect();
+        if samples.is_empty() {
+            continue;
+        }
+        out.family(figure.name, figure.help, Type::Gauge);
+        for (labels, value) in &samples {
+            out.sample(figure.name, labels, *value);
+        }
+    }
+
+    let figures: Vec<(Labels, Vec<HostFigure>)> = snapshots
+        .iter()
+        .map(|s| (with_netns(s, Vec::new()), host_figures(&s.host)))
+        .collect();
+    for i in 0..figures.first().map_or(0, |(_, f)| f.len()) {
+        let first = &figures[0].1[i];
+        let samples: Vec<(&Labels, f64)> = figures
+            .iter()
+            .filter_map(|(labels, f)| Some((labels, f.get(i)?.value?)))
+            .collect();
+        if samples.is_empty() {
+            continue;
+        }
+        out.family(first.name, first.help, first.kind);
+        for (labels, value) in samples {
+            out.sample(first.name, labels, value);
+        }
+    }
+    out.text
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The labels a pool's name gives: `source`, `destination`, `port` where
+/// known; the address of a bind or UDP pool is its `source`.
+fn pool_labels(pool: &Pool) -> Labels {
+    let mut labels = vec![("kind", pool.kind.name().to_string())];
+    let (source, destination, port) = match pool.name {
+        PoolName::Tuple(t) => (Some(t.source), Some(t.destination), Some(t.port)),
+        PoolName::NewTuple {
+            source,
+            destination,
+            port,
+        } => (source, destination, port),
+        PoolName::Address(a) => (Some(a), None, None),
+    };
+    labels.extend(source.map(|s| ("source", s.to_string())));
+    labels.extend(destination.map(|d| ("destination", d.to_string())));
+    labels.extend(port.map(|p| ("port", p.to_string())));
+    labels
+}
+
+fn with_netns(snapshot: &Snapshot, mut labels: Labels) -> Labels {
+    if let Some(netns) = &snapshot.netns {
+        labels.push(("netns", netns.clone()));
+    }
+    labels
+}
+
+#[derive(Default)]
+struct Out {
+    text: String,
+}
+
+impl Out {
+    fn family(&mut self, name: &str, help: &str, kind: Type) {
+        let _ = writeln!(self.text, "# HELP {name} {}", escape_help(help));
+        let _ = writeln!(self.text, "# TYPE {name} {}", kind.name());
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, String)], value: f64) {
+        self.text.push_str(name);
+        if !labels.is_empty() {
+            let pairs: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+                .collect();
+            let _ = write!(self.text, "{{{}}}", pairs.join(","));
+        }
+        let _ = writeln!(self.text, " {}", number(value));
+    }
+}
+
+/// A sample value as the format writes it: plain decimals (Rust never uses
+/// an exponent for `f64`), and the format's own words for the specials.
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// A label value: backslash, double quote and line feed escaped.
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// HELP text: backslash and line feed escaped.
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::KindReport;
+    use crate::model::{Kind, StateCounts, Tuple};
+
+    fn pool(kind: Kind, name: PoolName, capacity: u32, free: u32) -> Pool {
+        Pool {
+            kind,
+            name,
+            capacity,
+            free,
+            counts: StateCounts::default(),
+        }
+    }
+
+    fn snapshot(netns: Option<&str>) -> Snapshot {
+        let tuple = Tuple {
+            source: "127.0.0.1".parse().unwrap(),
+            destination: "::1".parse().unwrap(),
+            port: 5432,
+        };
+        let connect = pool(Kind::Connect, PoolName::Tuple(tuple), 20, 5);
+        let bind = pool(
+            Kind::Bind,
+            PoolName::Address("0.0.0.0".parse().unwrap()),
+            20,
+            20,
+        );
+        let report = Report {
+            state: State::Critical,
+            worst: (connect, State::Critical),
+            kinds: vec![
+                KindReport {
+                    kind: Kind::Connect,
+                    judged: true,
+                    pools: 7,
+                    top: vec![(connect, State::Critical)],
+                },
+                KindReport {
+                    kind: Kind::Bind,
+                    judged: true,
+                    pools: 1,
+                    top: vec![(bind, State::Ok)],
+                },
+            ],
+        };
+        Snapshot {
+            netns: netns.map(str::to_string),
+            report,
+            host: Host {
+                capacity: 20,
+                time_wait: 3,
+                ..Host::default()
+            },
+        }
+    }
+
+    #[test]
+    fn one_namespace_in_full() {
+        let text = render(State::Critical, &[snapshot(None)]);
+        let expected = "\
+# HELP ephemeral_check_state The state the thresholds give: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+# TYPE ephemeral_check_state gauge
+ephemeral_check_state 2
+# HELP ephemeral_pools Pools of each kind on the host that match the selection.
+# TYPE ephemeral_pools gauge
+ephemeral_pools{kind=\"connect\"} 7
+ephemeral_pools{kind=\"bind\"} 1
+# HELP ephemeral_pool_free_ports Ports a new caller of the pool is sure to get now.
+# TYPE ephemeral_pool_free_ports gauge
+ephemeral_pool_free_ports{kind=\"connect\",source=\"127.0.0.1\",destination=\"::1\",port=\"5432\"} 5
+ephemeral_pool_free_ports{kind=\"bind\",source=\"0.0.0.0\"} 20
+";
+        assert!(text.starts_with(expected), "{text}");
+        assert!(text.contains(
+            "ephemeral_pool_used_ratio{kind=\"connect\",source=\"127.0.0.1\",destination=\"::1\",port=\"5432\"} 0.75\n"
+        ), "{text}");
+        assert!(text.contains("\nephemeral_time_wait_sockets 3\n"), "{text}");
+        assert!(
+            text.ends_with("ephemeral_time_wait_reusable_sockets 0\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn namespaces_are_labelled_and_families_stay_together() {
+        let text = render(
+            State::Critical,
+            &[snapshot(Some("web\"1")), snapshot(Some("db"))],
+        );
+        let names: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split(['{', ' ']).next().unwrap())
+            .collect();
+        let mut seen: Vec<&str> = names.clone();
+        seen.dedup();
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(seen.len(), unique.len(), "a family split up: {text}");
+        assert!(
+            text.contains("ephemeral_sockets{netns=\"web\\\"1\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("ephemeral_check_state 2\n"), "{text}");
+    }
+
+    #[test]
+    fn values_and_labels_are_escaped() {
+        assert_eq!(escape_label("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+        assert_eq!(escape_help("x\\y\nz"), "x\\\\y\\nz");
+        assert_eq!(number(0.5), "0.5");
+        assert_eq!(number(28232.0), "28232");
+        assert_eq!(number(1e21), "1000000000000000000000");
+        assert_eq!(number(f64::INFINITY), "+Inf");
+        let empty = pool(Kind::Udp, PoolName::Address("::".parse().unwrap()), 0, 0);
+        assert_eq!(used_ratio(&empty), 1.0);
+    }
+}
