@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod pace;
+
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener};

@@ -1,0 +1,347 @@
+//! The forecast: how fast a pool fills and where it is heading, from one
+//! snapshot of the pool (see the README's "Forecast" and the kernel's
+//! `tcp_time_wait`, `inet_twsk_schedule`, `tcp_twsk_unique` and
+//! `__inet_hash_connect`).
+//!
+//! It knows nothing of sockets or addresses, so any pool whose ports are held
+//! for a fixed time after a close can use it (TCP TIME_WAIT, a NAT table's
+//! closing entries): per pool its capacity, the ports held by anything that
+//! is not such an entry, and the entries by age. From the ages it reads the
+//! pace of new closes (what one snapshot tells: every entry was a close that
+//! many seconds ago), and from the pace and the schedule of expiries it
+//! projects the use the pool settles at and, if it will fill, when.
+//!
+//! Pure arithmetic on fixed-size histograms: no allocation per entry.
+
+mod walk;
+
+pub use walk::Walk;
+
+/// Ages are kept in 1 s buckets over one minute; older entries fall in the
+/// last bucket.
+pub const BUCKETS: usize = 60;
+
+/// The window the recent pace is read over, in seconds.
+const RECENT_S: usize = 10;
+/// A pace is "sustained" when the recent and the older rates differ by at
+/// most this share of the larger one.
+const SUSTAINED_SPREAD: f64 = 0.25;
+/// A pace counts as ended when the youngest entry is at least this old and
+/// older than this many of the recent mean gaps between closes.
+const ENDED_MIN_S: usize = 3;
+const ENDED_GAPS: f64 = 3.0;
+
+/// The entries that hold ports of one pool, by age in whole seconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ages {
+    /// How long a new entry will hold its port, in ms: 60 000 for a TCP
+    /// TIME_WAIT, the reuse delay where `connect()` takes entries over.
+    pub hold_ms: u32,
+    /// Entries older than this (ms) may have been taken over by a new
+    /// connection and so are missing from the history; `None` if none are.
+    pub censored_after_ms: Option<u32>,
+    pub buckets: [u32; BUCKETS],
+}
+
+impl Ages {
+    pub fn new(hold_ms: u32) -> Ages {
+        Ages {
+            hold_ms,
+            censored_after_ms: None,
+            buckets: [0; BUCKETS],
+        }
+    }
+
+    /// Adds an entry whose hold on its port ends in `remaining_ms` (for a
+    /// TIME_WAIT: `idiag_expires`, less what the reuse delay takes off).
+    pub fn add_remaining(&mut self, remaining_ms: u32) {
+        let age_ms = self.hold_ms.saturating_sub(remaining_ms);
+        self.add_age(age_ms);
+    }
+
+    pub fn add_age(&mut self, age_ms: u32) {
+        let i = ((age_ms / 1000) as usize).min(BUCKETS - 1);
+        self.buckets[i] = self.buckets[i].saturating_add(1);
+    }
+
+    pub fn merge(&mut self, other: &Ages) {
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets.iter()) {
+            *a = a.saturating_add(*b);
+        }
+    }
+
+    pub fn total(&self) -> u32 {
+        self.buckets.iter().fold(0u32, |a, b| a.saturating_add(*b))
+    }
+
+    /// The hold in whole seconds, at least 1 and at most one minute.
+    fn hold_s(&self) -> usize {
+        (self.hold_ms.div_ceil(1000) as usize).clamp(1, BUCKETS)
+    }
+
+    /// Seconds of history the ages can be read over.
+    fn history_s(&self) -> usize {
+        let censor = self
+            .censored_after_ms
+            .map_or(BUCKETS, |ms| (ms.div_ceil(1000) as usize).clamp(1, BUCKETS));
+        self.hold_s().min(censor)
+    }
+
+    fn sum(&self, from: usize, to: usize) -> u32 {
+        self.buckets[from.min(BUCKETS)..to.min(BUCKETS)]
+            .iter()
+            .fold(0u32, |a, b| a.saturating_add(*b))
+    }
+
+    /// Entries still holding a port `t` seconds from now: an entry of age
+    /// bucket `a` (age in [a, a+1) s) is taken to end at hold − a − 0.5 s.
+    fn remaining_at(&self, t: f64) -> f64 {
+        let hold = f64::from(self.hold_ms) / 1000.0;
+        let mut left = 0u64;
+        for (a, n) in self.buckets.iter().enumerate() {
+            let ends = (hold - a as f64 - 0.5).max(0.0);
+            if ends > t {
+                left += u64::from(*n);
+            }
+        }
+        left as f64
+    }
+}
+
+/// What the estimator saw in the ages; the report puts it in words.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Seen {
+    /// No entry at all.
+    Nothing,
+    /// Closes, but none for `quiet_s` seconds: a burst of `count` that ended.
+    Ended { count: u32, quiet_s: u32 },
+    /// About the same rate over the whole history of `span_s` seconds.
+    Sustained { span_s: u32 },
+    /// A pace that started about `ago_s` seconds ago (nothing older).
+    Started { ago_s: u32 },
+    /// The recent rate is above (`rising`) or below the older one.
+    Changed {
+        recent: f64,
+        older: f64,
+        rising: bool,
+    },
+    /// Only a short history (the hold is short): the rate over it.
+    Short { span_s: u32 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pace {
+    /// New closes per second the forecast assumes from now on.
+    pub per_second: f64,
+    pub seen: Seen,
+}
+
+/// Reads the pace of new closes from the ages: the rate of the most recent
+/// window, compared with the older part of the history so a finished burst
+/// is not taken for a pace that goes on.
+pub fn pace(ages: &Ages) -> Pace {
+    let history = ages.history_s();
+    let recent_s = RECENT_S.min(history);
+    let recent = ages.sum(0, recent_s);
+    let all = ages.sum(0, history);
+    if all == 0 {
+        return Pace {
+            per_second: 0.0,
+            seen: Seen::Nothing,
+        };
+    }
+    let youngest = ages.buckets.iter().position(|n| *n > 0).unwrap_or(BUCKETS);
+    let recent_rate = f64::from(recent) / recent_s as f64;
+    let mean_gap = if recent > 0 {
+        recent_s as f64 / f64::from(recent)
+    } else {
+        f64::INFINITY
+    };
+    if recent == 0 || (youngest >= ENDED_MIN_S && youngest as f64 >= ENDED_GAPS * mean_gap) {
+        return Pace {
+            per_second: 0.0,
+            seen: Seen::Ended {
+                count: all,
+                quiet_s: youngest as u32,
+            },
+        };
+    }
+    let older_s = history - recent_s;
+    if older_s < RECENT_S {
+        return Pace {
+            per_second: recent_rate,
+            seen: Seen::Short {
+                span_s: recent_s as u32,
+            },
+        };
+    }
+    let older = all - recent;
+    let older_rate = f64::from(older) / older_s as f64;
+    let spread = (recent_rate - older_rate).abs();
+    if spread <= SUSTAINED_SPREAD * recent_rate.max(older_rate) {
+        return Pace {
+            per_second: f64::from(all) / history as f64,
+            seen: Seen::Sustained {
+                span_s: history as u32,
+            },
+        };
+    }
+    let oldest = ages.buckets[..history]
+        .iter()
+        .rposition(|n| *n > 0)
+        .unwrap_or(0);
+    if recent_rate > older_rate && oldest + 2 < history {
+        // Nothing older than `oldest`: the pace began then, so its rate is
+        // what it made since.
+        return Pace {
+            per_second: f64::from(all) / (oldest + 1) as f64,
+            seen: Seen::Started {
+                ago_s: oldest as u32 + 1,
+            },
+        };
+    }
+    Pace {
+        per_second: recent_rate,
+        seen: Seen::Changed {
+            recent: recent_rate,
+            older: older_rate,
+            rising: recent_rate > older_rate,
+        },
+    }
+}
+
+/// One pool as the forecast sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolNow {
+    /// Ports the pool has when nothing holds any.
+    pub capacity: u32,
+    /// Ports held now by anything but the entries in `ages`.
+    pub holders: u32,
+    /// The entries that hold ports of this pool now.
+    pub ages: Ages,
+    /// Where `connect()` takes over old entries as it walks the range, the
+    /// walk decides how many ports the entries of this pool end up on.
+    pub walk: Option<Walk>,
+}
+
+/// Limits of the kernel that cut the projection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// At most this many entries can exist for the pool
+    /// (`tcp_max_tw_buckets`: past it the kernel destroys new TIME_WAITs).
+    pub max_entries: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Forecast {
+    pub pace: Pace,
+    /// Ports in use now.
+    pub used_now: u32,
+    /// Ports the pool settles at, at this pace (never below the use now);
+    /// above the capacity means it fills.
+    pub projected: f64,
+    /// `projected` in percent of the capacity; a pool without capacity is
+    /// 100 %.
+    pub projected_pct: f64,
+    /// Seconds until the pool is full at this pace, if it fills.
+    pub full_in_s: Option<f64>,
+}
+
+impl Forecast {
+    pub fn fills(&self) -> bool {
+        self.full_in_s.is_some()
+    }
+}
+
+/// The forecast of one pool.
+pub fn forecast(pool: &PoolNow, limits: Limits) -> Forecast {
+    forecast_at(pool, limits, pace(&pool.ages))
+}
+
+/// The forecast of one pool at a given pace (the estimator's, or a
+/// growth seen across runs).
+pub fn forecast_at(pool: &PoolNow, limits: Limits, pace: Pace) -> Forecast {
+    let capacity = f64::from(pool.capacity);
+    let entries_now = f64::from(pool.ages.total());
+    let used_now = pool.holders.saturating_add(pool.ages.total());
+    let used_now = used_now.min(pool.capacity);
+    let room = limits.max_entries.map_or(f64::INFINITY, f64::from);
+    let hold = f64::from(pool.ages.hold_ms) / 1000.0;
+    let rate = pace.per_second.max(0.0);
+    // Entries (or ports under a walk) `t` seconds from now.
+    let entries_at = |t: f64| -> f64 {
+        let fresh = rate * t.min(hold);
+        let held = match pool.walk {
+            Some(w) => {
+                let free = (capacity - f64::from(pool.holders)).max(0.0);
+                w.ports_at(rate, free, t, hold)
+                    .max(pool.ages.remaining_at(t))
+            }
+            None => pool.ages.remaining_at(t) + fresh,
+        };
+        held.min(room)
+    };
+    let steady = f64::from(pool.holders) + entries_at(f64::INFINITY.min(3600.0));
+    let projected = steady.max(f64::from(used_now));
+    let projected_pct = if pool.capacity == 0 {
+        100.0
+    } else {
+        projected * 100.0 / capacity
+    };
+    // Where the pool may touch full at all (an upper bound on the use at
+    // any time), find the first moment it does.
+    let full_in_s = if pool.capacity == 0 || used_now >= pool.capacity {
+        Some(0.0)
+    } else if f64::from(pool.holders) + (entries_now + rate * hold).min(room) + 0.5 < capacity
+        && steady + 0.5 < capacity
+    {
+        None
+    } else {
+        first_full(|t| f64::from(pool.holders) + entries_at(t), capacity, hold)
+    };
+    Forecast {
+        pace,
+        used_now,
+        projected,
+        projected_pct,
+        full_in_s,
+    }
+}
+
+/// The first moment `use_at` reaches the capacity (within half a port),
+/// scanning in quarter seconds over the hold, then up to an hour for a walk
+/// that fills slowly.
+fn first_full(use_at: impl Fn(f64) -> f64, capacity: f64, hold: f64) -> Option<f64> {
+    let full = |t: f64| use_at(t) + 0.5 >= capacity;
+    let mut t = 0.0;
+    while t <= hold + 1.0 {
+        if full(t) {
+            return Some(refine(&full, (t - 0.25).max(0.0), t));
+        }
+        t += 0.25;
+    }
+    let mut t = hold.ceil() + 1.0;
+    while t <= 3600.0 {
+        if full(t) {
+            return Some(refine(&full, t - 1.0, t));
+        }
+        t += 1.0;
+    }
+    None
+}
+
+/// Bisects between a moment that is not full and one that is.
+fn refine(full: &impl Fn(f64) -> bool, mut lo: f64, mut hi: f64) -> f64 {
+    for _ in 0..10 {
+        let mid = (lo + hi) / 2.0;
+        if full(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+//! Properties of the forecast over many random pools: the projection never
+//! falls below today's use, it grows with the pace and with the room the
+//! kernel leaves for entries, a faster pace never fills later, and a pool
+//! projected at or above its capacity is said to fill.
+//!
+//! The pools come from a small deterministic generator (xorshift), so a
+//! failure names a seed that reproduces it.
+
+#[path = "../src/model/forecast/mod.rs"]
+#[allow(dead_code)]
+mod forecast;
+
+use forecast::{Ages, Limits, Pace, PoolNow, Seen, Walk, forecast, forecast_at};
+
+const SCENARIOS: u64 = 2000;
+
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// A pool with a random capacity, holders, and entries spread over ages in
+/// a few random bursts; sometimes fed by a walk with reuse.
+fn random_pool(rng: &mut Rng) -> (PoolNow, Limits) {
+    let capacity = [0, 1, 10, 600, 28_232][rng.below(5) as usize] as u32;
+    let holders = rng.below(u64::from(capacity) + 1) as u32;
+    let hold_ms = [60_000, 1_000, 200, 120_000][rng.below(4) as usize];
+    let mut ages = Ages::new(hold_ms);
+    for _ in 0..rng.below(4) {
+        let from = rng.below(60);
+        let len = 1 + rng.below(30);
+        let per_s = rng.below(50);
+        for age in from..(from + len).min(60) {
+            for _ in 0..per_s {
+                ages.add_age(age as u32 * 1000 + rng.below(1000) as u32);
+            }
+        }
+    }
+    let walk = if rng.below(3) == 0 {
+        ages.censored_after_ms = Some(1_000);
+        Some(Walk { delay_ms: 1_000 })
+    } else {
+        None
+    };
+    let limits = Limits {
+        max_entries: if rng.below(3) == 0 {
+            Some(rng.below(2_000) as u32)
+        } else {
+            None
+        },
+    };
+    (
+        PoolNow {
+            capacity,
+            holders,
+            ages,
+            walk,
+        },
+        limits,
+    )
+}
+
+fn at(per_second: f64) -> Pace {
+    Pace {
+        per_second,
+        seen: Seen::Nothing,
+    }
+}
+
+fn each(mut property: impl FnMut(u64, &PoolNow, Limits)) {
+    for seed in 0..SCENARIOS {
+        let mut rng = Rng::new(seed);
+        let (pool, limits) = random_pool(&mut rng);
+        property(seed, &pool, limits);
+    }
+}
+
+#[test]
+fn projection_never_below_todays_use() {
+    each(|seed, pool, limits| {
+        let f = forecast(pool, limits);
+        assert!(
+            f.projected >= f64::from(f.used_now),
+            "seed {seed}: {f:?} of {pool:?}"
+        );
+        assert!(f.pace.per_second >= 0.0 && f.pace.per_second.is_finite());
+    });
+}
+
+#[test]
+fn projection_is_monotone_in_the_pace() {
+    each(|seed, pool, limits| {
+        let mut last: Option<forecast::Forecast> = None;
+        for pace in [0.0, 0.5, 1.0, 3.0, 10.0, 20.0, 100.0, 400.0, 5_000.0] {
+            let f = forecast_at(pool, limits, at(pace));
+            if let Some(l) = last {
+                assert!(
+                    f.projected >= l.projected,
+                    "seed {seed}: pace {pace} projects less: {f:?} < {l:?}"
+                );
+                let later = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                    (Some(x), Some(y)) => x > y + 1e-9,
+                    (None, Some(_)) => true,
+                    _ => false,
+                };
+                assert!(
+                    !later(f.full_in_s, l.full_in_s),
+                    "seed {seed}: pace {pace} fills later: {f:?} vs {l:?}"
+                );
+            }
+            last = Some(f);
+        }
+    });
+}
+
+#[test]
+fn more_room_for_entries_never_projects_less() {
+    each(|seed, pool, _| {
+        let tight = forecast(
+            pool,
+            Limits {
+                max_entries: Some(50),
+            },
+        );
+        let loose = forecast(pool, Limits { max_entries: None });
+        assert!(loose.projected >= tight.projected, "seed {seed}");
+    });
+}
+
+#[test]
+fn a_pool_projected_full_is_said_to_fill() {
+    each(|seed, pool, limits| {
+        let f = forecast(pool, limits);
+        if f.projected + 0.5 >= f64::from(pool.capacity) {
+            assert!(f.fills(), "seed {seed}: {f:?} of {pool:?}");
+        }
+        if let Some(s) = f.full_in_s {
+            assert!((0.0..=3600.0).contains(&s), "seed {seed}: {f:?}");
+        }
+    });
+}
