@@ -33,7 +33,7 @@ use report::Context;
 use report::prometheus::Snapshot;
 use scope::Scope;
 use scope::netns::Namespace;
-use scope::sweep::{Sweep, Visit};
+use scope::sweep::{Pace, SWEEP_SHARE, Sweep, Visit};
 use stage::Stage;
 
 /// The state to exit with and the text to print.
@@ -43,8 +43,14 @@ pub struct Outcome {
 }
 
 pub fn check(config: &Config) -> Result<Outcome> {
+    check_from(config, Instant::now())
+}
+
+/// [`check`] for a process that started at `started`: `-t` counts from
+/// there, and a namespace sweep spends only part of it.
+pub fn check_from(config: &Config, started: Instant) -> Result<Outcome> {
     if config.netns != Scope::Here {
-        return check_namespaces(config);
+        return check_namespaces(config, started);
     }
     let proc_net = Path::new(PROC_NET);
     let mut measured = measure(config, proc_net)?;
@@ -144,45 +150,56 @@ fn attributed(measured: &Measured) -> Vec<&Pool> {
         .collect()
 }
 
-/// `--netns` and `--all-netns`: every namespace measured from a thread
-/// inside it; the worst is reported in full, the others a line each. Only
-/// the worst namespace's model is kept, so memory stays that of one
-/// namespace however many the host has.
-fn check_namespaces(config: &Config) -> Result<Outcome> {
+/// `--netns` and `--all-netns`: every namespace measured by a pool of
+/// threads that enter them; the worst is reported in full, the others a
+/// line each. Only the worst namespace's model is kept, so memory stays
+/// that of a few namespaces however many the host has. Ties go to the
+/// namespace found first, and lists are in the order found within a rank,
+/// so the answer does not depend on which thread finished first.
+fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
     let sweep = Sweep::find(&config.netns)?;
     let all = config.netns == Scope::All;
-    let mut worst: Option<(Namespace, Measured)> = None;
-    let mut judged: Vec<(judge::Rank, String)> = Vec::new();
+    let (share, of) = SWEEP_SHARE;
+    let pace = Pace {
+        threads: config.threads,
+        until: Some(started + config.timeout * share / of),
+    };
+    let mut worst: Option<(usize, Namespace, Measured)> = None;
+    let mut judged: Vec<(judge::Rank, usize, String)> = Vec::new();
     let mut skipped = Vec::new();
-    let mut failed: Vec<(Namespace, Error)> = Vec::new();
+    let mut failed: Vec<(usize, Namespace, Error)> = Vec::new();
     // The namespaces the Prometheus text lists: the worst `top`, kept in
     // bounded memory (a judged report is small; the model is not kept).
     let prometheus = config.format == Format::Prometheus;
     let keep = config.top.max(1);
-    let mut listed: Vec<(judge::Rank, Snapshot)> = Vec::new();
-    sweep.visit(
+    let mut listed: Vec<(judge::Rank, usize, Snapshot)> = Vec::new();
+    let swept = sweep.visit(
+        pace,
         |proc_net| measure(config, proc_net),
-        |ns, visit| {
+        |index, ns, visit| {
             match visit {
                 Visit::Measured(m) => {
                     let (pool, state) = &m.report.worst;
                     let rank = judge::rank(&m.report);
-                    judged.push((rank, report::namespaces::judged(&ns, *state, pool)));
+                    let line = report::namespaces::judged(&ns, *state, pool);
+                    judged.push((rank, index, line));
                     if prometheus {
                         let label = report::namespaces::metric_label(&ns);
-                        listed.push((rank, Snapshot::new(Some(label), &m.report, &m.model)));
+                        let snapshot = Snapshot::new(Some(label), &m.report, &m.model);
+                        listed.push((rank, index, snapshot));
                         if listed.len() >= 2 * keep {
                             worst_first(&mut listed, keep);
                         }
                     }
-                    if worst
-                        .as_ref()
-                        .is_none_or(|(_, w)| rank > judge::rank(&w.report))
-                    {
-                        worst = Some((ns, m));
+                    let better = |(i, _, w): &(usize, Namespace, Measured)| {
+                        let theirs = judge::rank(&w.report);
+                        rank > theirs || (rank == theirs && index < *i)
+                    };
+                    if worst.as_ref().is_none_or(better) {
+                        worst = Some((index, ns, m));
                     }
                 }
-                Visit::Gone if all => skipped.push(ns),
+                Visit::Gone if all => skipped.push((index, ns)),
                 Visit::Gone => {
                     return Err(Error::Namespace {
                         path: ns.path,
@@ -191,20 +208,20 @@ fn check_namespaces(config: &Config) -> Result<Outcome> {
                 }
                 Visit::Failed(e @ Error::Privilege { .. }) => return Err(e),
                 Visit::Failed(e) if all => {
-                    judged.push((
-                        judge::Rank::unreadable(),
-                        report::namespaces::failed(&ns, &e),
-                    ));
-                    failed.push((ns, e));
+                    let line = report::namespaces::failed(&ns, &e);
+                    judged.push((judge::Rank::unreadable(), index, line));
+                    failed.push((index, ns, e));
                 }
                 Visit::Failed(e) => return Err(e),
             }
             Ok(())
         },
     )?;
-    let Some((ns, mut m)) = worst else {
+    skipped.sort_by_key(|(index, _)| *index);
+    failed.sort_by_key(|(index, _, _)| *index);
+    let Some((_, ns, mut m)) = worst else {
         return Err(match failed.into_iter().next() {
-            Some((_, e)) => e,
+            Some((_, _, e)) => e,
             None => Error::Namespace {
                 path: scope::netns::NAMED_DIR.into(),
                 reason:
@@ -224,18 +241,30 @@ fn check_namespaces(config: &Config) -> Result<Outcome> {
 
     let mut lines = Vec::new();
     if all {
-        judged.sort_by_key(|(rank, _)| std::cmp::Reverse(*rank));
-        let count = |s: State| judged.iter().filter(|(r, _)| r.state() == s).count();
+        judged.sort_by_key(|(rank, index, _)| (std::cmp::Reverse(*rank), *index));
+        let count = |s: State| judged.iter().filter(|(r, _, _)| r.state() == s).count();
         let states = [State::Critical, State::Warning, State::Unknown, State::Ok].map(count);
         let shown = config.top.min(judged.len());
         lines.push(report::namespaces::heading(
             states,
             judged.len(),
             skipped.len(),
+            swept.unjudged,
             shown,
         ));
-        lines.extend(judged.iter().take(shown).map(|(_, line)| line.clone()));
-        lines.extend(skipped.iter().map(report::namespaces::skipped));
+        lines.extend(judged.iter().take(shown).map(|(_, _, line)| line.clone()));
+        lines.extend(
+            skipped
+                .iter()
+                .map(|(_, ns)| report::namespaces::skipped(ns)),
+        );
+        if swept.unjudged > 0 {
+            lines.push(report::namespaces::unjudged(
+                swept.unjudged,
+                sweep.len(),
+                config.timeout,
+            ));
+        }
         if sweep.hidden() > 0 {
             lines.push(report::namespaces::hidden(
                 sweep.hidden(),
@@ -249,26 +278,34 @@ fn check_namespaces(config: &Config) -> Result<Outcome> {
             ("netns_warning", warning as u64),
             ("netns_unknown", unknown as u64),
             ("netns_skipped", skipped.len() as u64),
+            ("netns_unjudged", swept.unjudged as u64),
         ];
     } else {
         lines.push(report::namespaces::entered(&ns));
     }
     m.context.add_lines(lines);
-    m.context.scope = Some(format!("netns {}", report::namespaces::label(&ns)));
     worst_first(&mut listed, keep);
-    let listed: Vec<Snapshot> = listed.into_iter().map(|(_, s)| s).collect();
-    // A namespace that could not be read outranks one that is fine.
-    if let Some((bad, e)) = failed.first()
-        && m.report.state < State::Unknown
-    {
-        m.context.unknown = Some(report::namespaces::unreadable(bad, e));
+    let listed: Vec<Snapshot> = listed.into_iter().map(|(_, _, s)| s).collect();
+    m.context.scope = Some(report::namespaces::scope(&ns, swept.unjudged, sweep.len()));
+    // A namespace that could not be read, or one not judged at all,
+    // outranks one that is fine: a partial sweep is never an OK.
+    if m.report.state < State::Unknown {
+        if swept.unjudged > 0 {
+            m.context.unknown = Some(report::namespaces::partial(
+                swept.unjudged,
+                sweep.len(),
+                config.timeout,
+            ));
+        } else if let Some((_, bad, e)) = failed.first() {
+            m.context.unknown = Some(report::namespaces::unreadable(bad, e));
+        }
     }
     Ok(render(&m, config, &listed))
 }
 
-/// Sorts worst first (a stable sort: ties keep the order they were
-/// judged in) and keeps `n`.
-fn worst_first<T>(ranked: &mut Vec<(judge::Rank, T)>, n: usize) {
-    ranked.sort_by_key(|(rank, _)| std::cmp::Reverse(*rank));
+/// Sorts worst first, equals in the order found (whichever thread judged
+/// them first), and keeps `n`.
+fn worst_first<T>(ranked: &mut Vec<(judge::Rank, usize, T)>, n: usize) {
+    ranked.sort_by_key(|(rank, index, _)| (std::cmp::Reverse(*rank), *index));
     ranked.truncate(n);
 }

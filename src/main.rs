@@ -32,6 +32,8 @@ enum To<'a> {
 }
 
 fn main() {
+    // `-t` counts from here; the check is told so.
+    let started = Instant::now();
     // A panic is a bug, but even then the caller gets one UNKNOWN line and
     // exit 3, never a backtrace or exit 101.
     std::panic::set_hook(Box::new(|info| {
@@ -48,8 +50,10 @@ fn main() {
     // the default timeout applies until the options say otherwise.
     let args: Vec<OsString> = std::env::args_os().collect();
     QUIET.store(options::early_quiet(&args), Ordering::SeqCst);
-    let watchdog =
-        start_watchdog(options::early_timeout(&args).unwrap_or(options::DEFAULT_TIMEOUT));
+    let watchdog = start_watchdog(
+        started,
+        options::early_timeout(&args).unwrap_or(options::DEFAULT_TIMEOUT),
+    );
     stage::enter(stage::Stage::ReadingOptions);
     let config = match options::parse(args) {
         Ok(Parsed::Run(config)) => config,
@@ -58,7 +62,7 @@ fn main() {
     };
     QUIET.store(config.quiet_failures(), Ordering::SeqCst);
     set_timeout(&watchdog, config.timeout);
-    match check_ephemeral::check(&config) {
+    match check_ephemeral::check_from(&config, started) {
         Ok(outcome) => {
             // Prometheus reads the state from ephemeral_check_state; the
             // exit code says only whether the metrics were made.
@@ -79,8 +83,7 @@ static TIMEOUT_S: AtomicU64 = AtomicU64::new(0);
 
 /// Reports UNKNOWN naming the stage that ran out of time, once the
 /// deadline (counted from the start of the process) has passed.
-fn start_watchdog(timeout: Duration) -> Thread {
-    let started = Instant::now();
+fn start_watchdog(started: Instant, timeout: Duration) -> Thread {
     let handle = std::thread::spawn(move || {
         loop {
             let deadline = Duration::from_millis(DEADLINE_MS.load(Ordering::SeqCst));

@@ -101,6 +101,10 @@ struct Args {
     #[arg(long = "all-netns")]
     all_netns: bool,
 
+    /// Threads that judge namespaces at once with --netns or --all-netns (1-1024) [default: the CPUs this process may use]
+    #[arg(long = "threads", value_name = "N", value_parser = threads_value)]
+    threads: Option<u32>,
+
     /// Name the processes holding the sockets of the listed pools (pid, command, count)
     #[arg(long = "processes")]
     processes: bool,
@@ -207,6 +211,9 @@ pub struct Config {
     pub backend: Backend,
     pub verbose: u8,
     pub netns: Scope,
+    /// `--threads`: at most this many namespaces judged at once; `None`:
+    /// as many as the CPUs this process may use.
+    pub threads: Option<usize>,
     pub processes: bool,
     pub format: Format,
     /// `--output-file`: where the output goes instead of stdout.
@@ -281,6 +288,10 @@ fn whole_number(text: &str, lo: u32, hi: u32) -> std::result::Result<u32, String
         Ok(n) if (lo..=hi).contains(&n) => Ok(n),
         _ => Err(format!("not a whole number from {lo} to {hi}")),
     }
+}
+
+fn threads_value(text: &str) -> std::result::Result<u32, String> {
+    whole_number(text, 1, crate::scope::sweep::MAX_THREADS as u32)
 }
 
 fn top_value(text: &str) -> std::result::Result<u16, String> {
@@ -381,6 +392,7 @@ fn config(args: Args) -> Result<Config> {
             (Some(target), false) => Scope::One(target),
             (None, false) => Scope::Here,
         },
+        threads: args.threads.map(|n| n as usize),
         processes: args.processes,
         verbose: args.verbose.min(3),
         format: match args.format {
@@ -529,6 +541,8 @@ mod tests {
             &["-t", "0"],
             &["-t", "99999999999"],
             &["--backend", "magic"],
+            &["--threads", "0"],
+            &["--threads", "1025"],
             &["-w", "1", "-w", "2"],
             &["--nonsense"],
             &["extra"],

@@ -1,12 +1,15 @@
 //! What the output says of network namespaces (`--netns`, `--all-netns`):
 //! their names, one line per judged namespace, and what was left out.
 
+use std::time::Duration;
+
 use super::{clean, numbers, pool_label};
 use crate::error::Error;
 use crate::judge::State;
 use crate::model::Pool;
 use crate::scope::netns::Namespace;
 use crate::scope::procfs::{self, CAP_SYS_PTRACE, Capabilities, Refusal};
+use crate::scope::sweep::SWEEP_SHARE;
 
 /// `web1`, `inode 4026532301 (pid 812 nginx)` or `inode 4026532301 (/path)`.
 pub fn label(ns: &Namespace) -> String {
@@ -61,13 +64,62 @@ pub fn failed(ns: &Namespace, e: &Error) -> String {
     format!("  {}: UNKNOWN - {}", label(ns), clean(&e.to_string()))
 }
 
-/// How many namespaces were judged, in which states, and how many of them
-/// the lines below show.
-pub fn heading(judged: [usize; 4], total: usize, skipped: usize, shown: usize) -> String {
+/// How many namespaces were judged, in which states, how many were not,
+/// and how many of them the lines below show.
+pub fn heading(
+    judged: [usize; 4],
+    total: usize,
+    skipped: usize,
+    unjudged: usize,
+    shown: usize,
+) -> String {
     let [critical, warning, unknown, ok] = judged;
+    let unjudged = match unjudged {
+        0 => String::new(),
+        n => format!(", {n} not judged (out of time)"),
+    };
     format!(
-        "network namespaces: {total} judged ({critical} CRITICAL, {warning} WARNING, {unknown} UNKNOWN, {ok} OK), {skipped} skipped; worst {shown}:"
+        "network namespaces: {total} judged ({critical} CRITICAL, {warning} WARNING, {unknown} UNKNOWN, {ok} OK), {skipped} skipped{unjudged}; worst {shown}:"
     )
+}
+
+/// What the status line names before the pool: the worst namespace, and
+/// how many were not judged when the sweep ran out of time, so that a
+/// partial sweep never reads as a full one.
+pub fn scope(ns: &Namespace, unjudged: usize, found: usize) -> String {
+    match unjudged {
+        0 => format!("netns {}", label(ns)),
+        n => format!("netns {}, {n} of {found} not judged", label(ns)),
+    }
+}
+
+/// Why a sweep that found no pool in trouble in the namespaces it judged is
+/// UNKNOWN: it did not judge them all.
+pub fn partial(unjudged: usize, found: usize, timeout: Duration) -> String {
+    format!(
+        "{unjudged} of {found} network namespaces not judged: out of time (-t {} s)",
+        timeout.as_secs()
+    )
+}
+
+/// The long-output line of a sweep that ran out of time.
+pub fn unjudged(unjudged: usize, found: usize, timeout: Duration) -> String {
+    format!(
+        "not judged: {unjudged} of {found} network namespaces, out of time: no namespace is started after {} of -t {} s; \
+         raise -t, or see --threads",
+        seconds(timeout * SWEEP_SHARE.0 / SWEEP_SHARE.1),
+        timeout.as_secs()
+    )
+}
+
+/// `7.5 s`, `10 s`.
+fn seconds(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }
 
 /// A namespace that vanished between being found and being read.
@@ -132,6 +184,29 @@ mod tests {
             entered(&ns),
             "network namespace web1: inode 4026531833, entered through /run/netns/web1"
         );
+    }
+
+    #[test]
+    fn a_partial_sweep_says_so_everywhere() {
+        let mut ns = namespace("/run/netns/web1");
+        ns.name = Some("web1".into());
+        assert_eq!(scope(&ns, 0, 200), "netns web1");
+        assert_eq!(scope(&ns, 37, 200), "netns web1, 37 of 200 not judged");
+        let t = Duration::from_secs(10);
+        assert_eq!(
+            partial(37, 200, t),
+            "37 of 200 network namespaces not judged: out of time (-t 10 s)"
+        );
+        assert!(
+            unjudged(37, 200, Duration::from_secs(2))
+                .contains("no namespace is started after 1.5 s of -t 2 s"),
+        );
+        let h = heading([0, 1, 0, 162], 163, 0, 37, 5);
+        assert!(
+            h.contains(", 0 skipped, 37 not judged (out of time); worst 5:"),
+            "{h}"
+        );
+        assert!(!heading([0, 0, 0, 1], 1, 0, 0, 1).contains("not judged"));
     }
 
     #[test]

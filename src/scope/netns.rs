@@ -219,8 +219,9 @@ pub fn run_in<T: Send>(
 }
 
 /// Moves the calling thread into `ns`; false if it is gone, or if its path
-/// now leads to another namespace (a pid reused).
-fn enter(ns: &Namespace, access: Access) -> Result<bool> {
+/// now leads to another namespace (a pid reused). A thread may move from
+/// one namespace to the next: the sweep's threads do.
+pub(super) fn enter(ns: &Namespace, access: Access) -> Result<bool> {
     let failed = |reason: String| Error::Namespace {
         path: ns.path.clone(),
         reason,

@@ -1,15 +1,36 @@
 //! Visiting network namespaces (`--netns`, `--all-netns`): finding them,
 //! checking the privileges first, and running the caller's measurement in
-//! each from a thread inside it, one after another, handing each result on
-//! as it comes so that the caller keeps only what it needs.
+//! each from a bounded pool of threads, handing each result on as it comes
+//! so that the caller keeps only what it needs.
+//!
+//! Each thread of the pool takes the next namespace in the order found,
+//! enters it with `setns()` (which moves only that thread) and measures it,
+//! then takes the next. A thread is as fast as the kernel's walks allow,
+//! and those walks only read: threads beyond the CPUs the process may use
+//! would only queue. Results come back in the order they finish; each
+//! carries its position in the order found, so that the caller can merge
+//! them into an answer that does not depend on the scheduling.
+//!
+//! No namespace is started after the deadline: the ones left are counted,
+//! and the caller says so.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
 
 use super::Scope;
 use super::access::{self, Access};
 use super::netns::{self, Found, Namespace};
 use crate::error::{Error, Result};
 use crate::stage::{self, Stage};
+
+/// The most threads `--threads` may ask for.
+pub const MAX_THREADS: usize = 1024;
+
+/// The share of `-t` a sweep may spend starting namespaces (3/4): those
+/// under way when it runs out, and the report, need the rest.
+pub const SWEEP_SHARE: (u32, u32) = (3, 4);
 
 /// The namespaces to visit and how they may be entered.
 pub struct Sweep {
@@ -23,6 +44,30 @@ pub enum Visit<T> {
     /// It no longer exists (its last process exited, its name was deleted).
     Gone,
     Failed(Error),
+}
+
+/// How a sweep runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    /// Threads at most; `None`: the CPUs this process may use.
+    pub threads: Option<usize>,
+    /// No namespace but the first is started after this.
+    pub until: Option<Instant>,
+}
+
+/// What a finished sweep did not do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Namespaces found but never started: the deadline had passed.
+    pub unjudged: usize,
+    /// Threads that ran.
+    pub threads: usize,
+}
+
+/// The CPUs this process may run on (its affinity mask and cgroup quota),
+/// at least one.
+pub fn usable_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl Sweep {
@@ -42,22 +87,115 @@ impl Sweep {
         Ok(Sweep { access, found })
     }
 
-    /// Runs `measure` inside every namespace, in the order found, and hands
-    /// each result to `take`; stops at the first error `take` returns.
+    /// How many namespaces were found.
+    pub fn len(&self) -> usize {
+        self.found.namespaces.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.found.namespaces.is_empty()
+    }
+
+    /// Runs `measure` inside every namespace on a pool of threads and hands
+    /// each result to `take` with the namespace's position in the order
+    /// found. When `take` returns an error, no further namespace is started
+    /// and, once those under way are done, the error of the earliest
+    /// namespace is returned: namespaces start in order, so that is the
+    /// same error whatever the scheduling.
     pub fn visit<T: Send>(
         &self,
+        pace: Pace,
         measure: impl Fn(&Path) -> Result<T> + Sync,
-        mut take: impl FnMut(Namespace, Visit<T>) -> Result<()>,
-    ) -> Result<()> {
-        for ns in &self.found.namespaces {
-            let visit = match netns::run_in(ns, self.access, &measure) {
-                Ok(Some(t)) => Visit::Measured(t),
-                Ok(None) => Visit::Gone,
-                Err(e) => Visit::Failed(e),
-            };
-            take(ns.clone(), visit)?;
+        mut take: impl FnMut(usize, Namespace, Visit<T>) -> Result<()>,
+    ) -> Result<Swept> {
+        let namespaces = &self.found.namespaces;
+        let total = namespaces.len();
+        let wanted = pace
+            .threads
+            .unwrap_or_else(usable_cpus)
+            .clamp(1, MAX_THREADS)
+            .min(total.max(1));
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let access = self.access;
+        let worker = |tx: mpsc::SyncSender<(usize, Visit<T>)>| {
+            loop {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let late = pace.until.is_some_and(|until| Instant::now() >= until);
+                // The first namespace is always judged: an answer needs one.
+                let index = if late {
+                    match next.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst) {
+                        Ok(_) => 0,
+                        Err(_) => break,
+                    }
+                } else {
+                    next.fetch_add(1, Ordering::SeqCst)
+                };
+                let Some(ns) = namespaces.get(index) else {
+                    break;
+                };
+                let visit = match netns::enter(ns, access) {
+                    Ok(true) => match measure(Path::new(netns::THREAD_NET)) {
+                        Ok(t) => Visit::Measured(t),
+                        Err(e) => Visit::Failed(e),
+                    },
+                    Ok(false) => Visit::Gone,
+                    Err(e) => Visit::Failed(e),
+                };
+                if tx.send((index, visit)).is_err() {
+                    break;
+                }
+            }
+        };
+        let mut first_error: Option<(usize, Error)> = None;
+        let mut threads = 0;
+        std::thread::scope(|scope| {
+            // A bounded queue: a thread waits rather than pile up results.
+            let (tx, rx) = mpsc::sync_channel(wanted);
+            for n in 0..wanted {
+                let tx = tx.clone();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("netns sweep {n}"))
+                    .spawn_scoped(scope, || worker(tx));
+                match spawned {
+                    Ok(_) => threads += 1,
+                    // Fewer threads only make the sweep slower.
+                    Err(_) if threads > 0 => break,
+                    Err(e) => {
+                        let path = namespaces.first().map(|ns| ns.path.clone());
+                        first_error = Some((
+                            0,
+                            Error::Namespace {
+                                path: path.unwrap_or_else(|| netns::NAMED_DIR.into()),
+                                reason: format!("cannot start a thread to enter it: {e}"),
+                            },
+                        ));
+                    }
+                }
+            }
+            drop(tx);
+            for (index, visit) in rx {
+                let Some(ns) = namespaces.get(index) else {
+                    continue;
+                };
+                if let Err(e) = take(index, ns.clone(), visit) {
+                    stop.store(true, Ordering::SeqCst);
+                    if first_error.as_ref().is_none_or(|(i, _)| index < *i) {
+                        first_error = Some((index, e));
+                    }
+                }
+            }
+        });
+        if let Some((_, e)) = first_error {
+            return Err(e);
         }
-        Ok(())
+        let started = next.load(Ordering::SeqCst).min(total);
+        Ok(Swept {
+            unjudged: total - started,
+            threads,
+        })
     }
 
     /// Runs `f` once more inside `ns`; `Ok(None)` if it is gone.

@@ -1,0 +1,271 @@
+//! `--all-netns` over many namespaces, against the real kernel: the pool
+//! of threads gives the answer one thread gives, a sweep that runs out of
+//! time says so, and two hundred namespaces are all judged within the
+//! default timeout.
+//!
+//! Namespaces are made with `ip netns add` under names no one else uses and
+//! deleted by a guard, also when a test fails; sockets are put into them
+//! from threads that enter them with setns(). Only loopback addresses.
+//! Other namespaces of the host come and go while these tests run, so the
+//! tests look only at the lines of their own. Needs root: elsewhere the
+//! tests skip with a printed reason, and under `CI=true` they fail instead.
+
+mod lab;
+
+use std::ffi::CString;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use lab::{BIN, parse_perfdata};
+
+static SERIAL: AtomicUsize = AtomicUsize::new(0);
+
+/// Why these tests cannot run here; under CI that is a failure.
+fn skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let why = if unsafe { libc::geteuid() } != 0 {
+        "needs root to make and enter network namespaces"
+    } else if Command::new("ip").arg("-V").output().is_err() {
+        "needs `ip` (iproute2)"
+    } else {
+        return false;
+    };
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: cannot run under CI: {why}");
+    }
+    let _ = writeln!(io::stderr(), "skipped {test}: {why}");
+    true
+}
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A named network namespace that lives as long as the guard.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let n = SERIAL.fetch_add(1, Ordering::SeqCst);
+        let name = format!("ce-{tag}-{}-{n}", std::process::id());
+        assert!(ip(&["netns", "add", &name]), "ip netns add {name}");
+        Netns { name }
+    }
+
+    /// Runs `f` on a thread inside the namespace. Sockets it makes belong
+    /// to the namespace for as long as they are open.
+    fn inside<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        let path = PathBuf::from("/run/netns").join(&self.name);
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    let file = File::open(&path).expect("open the namespace");
+                    // SAFETY: a valid namespace fd; affects only this thread.
+                    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+                    assert_eq!(rc, 0, "setns: {}", io::Error::last_os_error());
+                    f()
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        ip(&["netns", "delete", &self.name]);
+    }
+}
+
+/// A namespace with a range of 10 ports and `n` of them taken by
+/// connections to a listener on 127.0.0.1:5000.
+fn loaded(tag: &str, n: usize) -> (Netns, Vec<TcpStream>, TcpListener) {
+    let ns = Netns::new(tag);
+    assert!(ip(&["-n", &ns.name, "link", "set", "lo", "up"]), "lo up");
+    let (clients, listener) = ns.inside(|| {
+        std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", "40000 40009")
+            .expect("set the port range");
+        let listener = TcpListener::bind("127.0.0.1:5000").expect("listen");
+        let clients = (0..n)
+            .map(|_| TcpStream::connect("127.0.0.1:5000").expect("connect"))
+            .collect();
+        (clients, listener)
+    });
+    (ns, clients, listener)
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+}
+
+impl Run {
+    fn perf(&self, label: &str) -> f64 {
+        match parse_perfdata(&self.stdout).get(label) {
+            Some(v) => *v,
+            None => panic!("no perfdata {label} in:\n{}", self.stdout),
+        }
+    }
+
+    fn status_line(&self) -> &str {
+        self.stdout.lines().next().unwrap_or("")
+    }
+}
+
+fn check(args: &[&str]) -> Run {
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run check_ephemeral");
+    assert!(
+        out.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
+}
+
+#[test]
+fn threads_do_not_change_the_answer() {
+    if skip("threads_do_not_change_the_answer") {
+        return;
+    }
+    // Ties in every state: the order among equals must not depend on which
+    // thread finished first.
+    let tag = "same";
+    let loads = [9, 7, 9, 3, 7, 9, 3, 10];
+    let made: Vec<_> = loads.iter().map(|&n| loaded(tag, n)).collect();
+    let mine = format!("  ce-{tag}-{}-", std::process::id());
+    let ours = |run: &Run| -> Vec<String> {
+        assert!((0..=2).contains(&run.code), "{}", run.stdout);
+        run.stdout
+            .lines()
+            .filter(|l| l.starts_with(&mine))
+            .map(str::to_string)
+            .collect()
+    };
+    let one = ours(&check(&["--all-netns", "--top", "100", "--threads", "1"]));
+    assert_eq!(one.len(), loads.len(), "{one:#?}");
+    for threads in ["2", "8", "1024"] {
+        for _ in 0..3 {
+            let run = check(&["--all-netns", "--top", "100", "--threads", threads]);
+            assert_eq!(ours(&run), one, "--threads {threads}:\n{}", run.stdout);
+        }
+    }
+    // The full one first, then the ties in the order found.
+    assert!(one[0].contains(": CRITICAL - "), "{one:#?}");
+    drop(made);
+}
+
+#[test]
+fn a_sweep_out_of_time_says_so() {
+    if skip("a_sweep_out_of_time_says_so") {
+        return;
+    }
+    let _a = Netns::new("late");
+    let _b = Netns::new("late");
+    // The options file is a FIFO written only after 3/4 of -t has passed:
+    // the sweep may then start just one namespace.
+    let n = SERIAL.fetch_add(1, Ordering::SeqCst);
+    let fifo = std::env::temp_dir().join(format!("ce-late-{}-{n}.ini", std::process::id()));
+    let c = CString::new(fifo.to_str().expect("utf-8 path")).expect("no NUL");
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let release = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(3300));
+            // Without a reader (the check gone), this fails at once.
+            if let Ok(mut w) = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo)
+            {
+                let _ = w.write_all(b"[check_ephemeral]\n");
+            }
+        })
+    };
+    let extra = format!("--extra-opts=@{}", fifo.display());
+    let run = check(&["--all-netns", "-t", "4", "--threads", "1", &extra]);
+    let _ = release.join();
+    let _ = std::fs::remove_file(&fifo);
+
+    assert_eq!(run.perf("netns"), 1.0, "{}", run.stdout);
+    let found = 1.0 + run.perf("netns_unjudged") + run.perf("netns_skipped");
+    assert!(found >= 3.0, "{}", run.stdout);
+    let status = run.status_line();
+    if run.code == 3 {
+        assert!(
+            status.starts_with("EPHEMERAL UNKNOWN - ")
+                && status.contains(" network namespaces not judged: out of time (-t 4 s)"),
+            "{}",
+            run.stdout
+        );
+    } else {
+        assert!((1..=2).contains(&run.code), "{}", run.stdout);
+        assert!(status.contains(" not judged: "), "{}", run.stdout);
+    }
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("network namespaces: 1 judged (")
+                && l.contains(" not judged (out of time)")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("not judged: ")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn two_hundred_namespaces_are_judged_within_the_default_timeout() {
+    if skip("two_hundred_namespaces_are_judged_within_the_default_timeout") {
+        return;
+    }
+    let made = Instant::now();
+    let namespaces: Vec<Netns> = (0..200).map(|_| Netns::new("node")).collect();
+    // A listener and a UDP socket on ports of the range in each.
+    let sockets: Vec<(TcpListener, UdpSocket)> = namespaces
+        .iter()
+        .map(|ns| {
+            ns.inside(|| {
+                (
+                    TcpListener::bind("0.0.0.0:0").expect("listen"),
+                    UdpSocket::bind("0.0.0.0:0").expect("udp"),
+                )
+            })
+        })
+        .collect();
+    let _ = writeln!(
+        io::stderr(),
+        "made 200 namespaces in {:.1} s",
+        made.elapsed().as_secs_f64()
+    );
+    // The default -t: every namespace is judged before the sweep's share
+    // of it runs out.
+    let run = check(&["--all-netns", "--top", "0"]);
+    assert!((0..=2).contains(&run.code), "{}", run.stdout);
+    assert!(run.perf("netns") >= 200.0, "{}", run.stdout);
+    assert_eq!(run.perf("netns_unjudged"), 0.0, "{}", run.stdout);
+    drop(sockets);
+}
