@@ -14,7 +14,8 @@
 //! - makes every mount read-only.
 //!
 //! Every case ends with exit 0 or a correct fallback, or with exit 3 and
-//! one line that names the file or the stage. Needs root; outside CI the
+//! one line that names the file or the stage (in `--format prometheus` on
+//! stderr, leaving the previous `--output-file` as it was). Needs root; outside CI the
 //! tests skip with a printed reason when it is missing, under `CI=true`
 //! they fail.
 
@@ -654,4 +655,89 @@ fn the_check_writes_nothing_every_mount_read_only() {
         };
         assert_ok(&format!("read-only {args:?}"), &run(sandbox, args));
     }
+}
+
+#[test]
+fn in_prometheus_mode_a_failure_keeps_the_previous_file_and_says_why_on_stderr() {
+    if !ready("prometheus_failures") {
+        return;
+    }
+    let s = Scratch::new("prometheus");
+    let file = s.0.join("check_ephemeral.prom");
+    let path = file.to_str().expect("UTF-8 temp path");
+    let written = run(
+        Sandbox::default(),
+        &["--format", "prometheus", "--output-file", path],
+    );
+    assert_eq!(written.code, Some(0), "{written:#?}");
+    assert!(written.stdout.is_empty() && written.stderr.is_empty());
+    let previous = fs::read_to_string(&file).expect("the first run wrote the file");
+    assert!(
+        previous.starts_with("# HELP ephemeral_check_state "),
+        "{previous}"
+    );
+
+    let garbage = s.file("garbage", b"garbage\n", 0o644);
+    let locked = s.file("locked", b"32768 60999\n", 0o000);
+    let fifo = s.fifo("fifo");
+    let range = format!("{SYSCTL}/ip_local_port_range");
+    let cases: [(&str, Sandbox, &[&str], &[&str]); 3] = [
+        (
+            "garbage",
+            Sandbox::default().sysctl(&garbage, "ip_local_port_range"),
+            &[],
+            &[&range, "expected two port numbers"],
+        ),
+        (
+            "unreadable",
+            Sandbox::default()
+                .sysctl(&locked, "ip_local_port_range")
+                .nobody(),
+            &[],
+            &["cannot read", &range, "Permission denied"],
+        ),
+        (
+            "stalled",
+            Sandbox::default().sysctl(&fifo, "ip_local_port_range"),
+            &["-t", "1"],
+            &["timed out after 1 s while reading the kernel's port settings"],
+        ),
+    ];
+    for (what, sandbox, extra, needles) in cases {
+        let mut args = vec!["--format", "prometheus", "--output-file", path];
+        args.extend_from_slice(extra);
+        let failed = run(sandbox, &args);
+        assert_eq!(failed.code, Some(3), "{what}: {failed:#?}");
+        assert!(failed.stdout.is_empty(), "{what}: {failed:#?}");
+        assert!(
+            failed.stderr.starts_with("EPHEMERAL UNKNOWN - ") && failed.stderr.lines().count() == 1,
+            "{what}: {failed:#?}"
+        );
+        for needle in needles {
+            assert!(
+                failed.stderr.contains(needle),
+                "{what}: no {needle:?}: {failed:#?}"
+            );
+        }
+        let now = fs::read_to_string(&file).expect("the file is still there");
+        assert_eq!(now, previous, "{what}: the previous file changed");
+        let mut names: Vec<_> = fs::read_dir(&s.0)
+            .expect("list")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["check_ephemeral.prom", "fifo", "garbage", "locked"],
+            "{what}: a file was left behind"
+        );
+    }
+    // To stdout: nothing there, the reason on stderr.
+    let failed = run(
+        Sandbox::default().sysctl(&garbage, "ip_local_port_range"),
+        &["--format", "prometheus"],
+    );
+    assert_eq!(failed.code, Some(3), "{failed:#?}");
+    assert!(failed.stdout.is_empty(), "{failed:#?}");
+    assert!(failed.stderr.contains(&range), "{failed:#?}");
 }
