@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::{SysconfVar, sysconf};
 
+pub mod conntrack;
 pub mod diag;
 pub mod ports;
 pub mod procnet;

@@ -1,0 +1,382 @@
+//! The ctnetlink wire format (`include/uapi/linux/netfilter/nfnetlink.h`,
+//! `nfnetlink_conntrack.h`): dump requests, and conntrack entries and
+//! statistics read in place from the reply, nested attributes walked
+//! without allocating. Pure functions of bytes; the socket I/O is in
+//! `conntrack`. Netlink message framing is shared with sock_diag
+//! ([`Messages`](crate::read::diag::wire::Messages)).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::read::diag::wire::NLMSG_HDRLEN;
+
+/// `NFNL_SUBSYS_CTNETLINK`: the high byte of every message type here.
+const SUBSYS_CTNETLINK: u16 = 1;
+/// `IPCTNL_MSG_CT_NEW`: the type the kernel gives every entry of a dump.
+pub const MSG_CT_NEW: u8 = 0;
+/// `IPCTNL_MSG_CT_GET`: with NLM_F_DUMP, every entry of the namespace.
+pub const MSG_CT_GET: u8 = 1;
+/// `IPCTNL_MSG_CT_GET_STATS_CPU`: one message per CPU, its counters.
+pub const MSG_CT_GET_STATS_CPU: u8 = 4;
+/// `IPCTNL_MSG_CT_GET_STATS`: the namespace's entry count and the maximum.
+pub const MSG_CT_GET_STATS: u8 = 5;
+
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_DUMP: u16 = 0x300;
+/// The 4-byte `nfgenmsg` after the netlink header: family, version, res_id.
+const NFGENMSG_LEN: usize = 4;
+
+pub const AF_UNSPEC: u8 = 0;
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+
+/// Attribute types carry two flag bits (nested, network byte order).
+const NLA_TYPE_MASK: u16 = 0x3fff;
+
+// Top-level attributes of an entry (enum ctattr_type).
+const CTA_TUPLE_ORIG: u16 = 1;
+const CTA_TUPLE_REPLY: u16 = 2;
+const CTA_STATUS: u16 = 3;
+const CTA_PROTOINFO: u16 = 4;
+const CTA_TIMEOUT: u16 = 7;
+const CTA_ZONE: u16 = 18;
+// Inside a tuple (ctattr_tuple, ctattr_ip, ctattr_l4proto).
+const CTA_TUPLE_IP: u16 = 1;
+const CTA_TUPLE_PROTO: u16 = 2;
+const CTA_IP_V4_SRC: u16 = 1;
+const CTA_IP_V4_DST: u16 = 2;
+const CTA_IP_V6_SRC: u16 = 3;
+const CTA_IP_V6_DST: u16 = 4;
+const CTA_PROTO_NUM: u16 = 1;
+const CTA_PROTO_SRC_PORT: u16 = 2;
+const CTA_PROTO_DST_PORT: u16 = 3;
+// Inside CTA_PROTOINFO.
+const CTA_PROTOINFO_TCP: u16 = 1;
+const CTA_PROTOINFO_TCP_STATE: u16 = 1;
+// Per-CPU statistics (ctattr_stats_cpu) and the global ones.
+const CTA_STATS_INSERT_FAILED: u16 = 9;
+const CTA_STATS_DROP: u16 = 10;
+const CTA_STATS_EARLY_DROP: u16 = 11;
+const CTA_STATS_GLOBAL_ENTRIES: u16 = 1;
+const CTA_STATS_GLOBAL_MAX_ENTRIES: u16 = 2;
+
+/// Entry status bits (`enum ip_conntrack_status`).
+pub const IPS_SEEN_REPLY: u32 = 1 << 1;
+pub const IPS_ASSURED: u32 = 1 << 2;
+pub const IPS_CONFIRMED: u32 = 1 << 3;
+pub const IPS_SRC_NAT: u32 = 1 << 4;
+pub const IPS_DYING: u32 = 1 << 9;
+
+/// The conntrack TCP states (`enum tcp_conntrack`), not the socket ones.
+pub const CT_TCP_ESTABLISHED: u8 = 3;
+pub const CT_TCP_TIME_WAIT: u8 = 7;
+pub const CT_TCP_CLOSE: u8 = 8;
+
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+
+/// A dump request: header and `nfgenmsg`, 20 bytes.
+pub struct Request {
+    bytes: [u8; NLMSG_HDRLEN + NFGENMSG_LEN],
+}
+
+impl Request {
+    /// Asks for every record of `message` (one of the `MSG_CT_*`) of
+    /// `family` (AF_UNSPEC: both).
+    pub fn dump(message: u8, family: u8, seq: u32) -> Request {
+        let mut bytes = [0u8; NLMSG_HDRLEN + NFGENMSG_LEN];
+        let len = bytes.len() as u32;
+        let kind = (SUBSYS_CTNETLINK << 8) | u16::from(message);
+        bytes[0..4].copy_from_slice(&len.to_ne_bytes());
+        bytes[4..6].copy_from_slice(&kind.to_ne_bytes());
+        bytes[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        bytes[8..12].copy_from_slice(&seq.to_ne_bytes());
+        bytes[16] = family;
+        Request { bytes }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// The ctnetlink message number of a reply's `nlmsg_type`, if it is one.
+pub fn ctnetlink_message(kind: u16) -> Option<u8> {
+    (kind >> 8 == SUBSYS_CTNETLINK).then_some((kind & 0xff) as u8)
+}
+
+/// One direction of a connection as conntrack keys it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuple {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// Ports; 0 for protocols without ports (ICMP carries ids instead).
+    pub src_port: u16,
+    pub dst_port: u16,
+}
+
+/// One conntrack entry: the fields the NAT pools and the forecast use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// IP protocol number (6 TCP, 17 UDP, ...).
+    pub protocol: u8,
+    /// As the first packet came (a pod's own address and port).
+    pub orig: Tuple,
+    /// As the answers come back: its destination is the address and port
+    /// the entry occupies on this host, after any source NAT.
+    pub reply: Tuple,
+    pub status: u32,
+    /// Seconds until the entry expires.
+    pub timeout_s: u32,
+    /// The conntrack TCP state, for TCP entries that report it.
+    pub tcp_state: Option<u8>,
+    pub zone: u16,
+}
+
+impl Entry {
+    /// Whether the source was rewritten: the reply comes back to another
+    /// address or port than the first packet left from.
+    pub fn is_source_nat(&self) -> bool {
+        self.reply.dst != self.orig.src || self.reply.dst_port != self.orig.src_port
+    }
+
+    /// Seconds a TCP entry in TIME_WAIT still holds its reply tuple.
+    pub fn time_wait_left_s(&self) -> Option<u32> {
+        (self.tcp_state == Some(CT_TCP_TIME_WAIT)).then_some(self.timeout_s)
+    }
+}
+
+/// Netlink attributes of one level, walked in place.
+#[derive(Clone)]
+pub struct Attrs<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Attrs<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Attrs { buf }
+    }
+}
+
+impl<'a> Iterator for Attrs<'a> {
+    /// The attribute type (flags masked off) and its value.
+    type Item = Result<(u16, &'a [u8]), &'static str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buf.is_empty() {
+            return None;
+        }
+        let Some(head) = self.buf.get(..4) else {
+            self.buf = &[];
+            return Some(Err("a conntrack attribute header is cut short"));
+        };
+        let len = usize::from(u16::from_ne_bytes([head[0], head[1]]));
+        let kind = u16::from_ne_bytes([head[2], head[3]]) & NLA_TYPE_MASK;
+        if len < 4 || len > self.buf.len() {
+            self.buf = &[];
+            return Some(Err("a conntrack attribute length is out of bounds"));
+        }
+        let value = &self.buf[4..len];
+        let next = ((len + 3) & !3).min(self.buf.len());
+        self.buf = &self.buf[next..];
+        Some(Ok((kind, value)))
+    }
+}
+
+fn be16(v: &[u8]) -> Option<u16> {
+    Some(u16::from_be_bytes(v.get(..2)?.try_into().ok()?))
+}
+
+fn be32(v: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(v.get(..4)?.try_into().ok()?))
+}
+
+/// The payload after the `nfgenmsg`, and its family and res_id.
+fn split_nfgenmsg(payload: &[u8]) -> Result<(u8, u16, &[u8]), &'static str> {
+    let Some(head) = payload.get(..NFGENMSG_LEN) else {
+        return Err("a ctnetlink message is shorter than its nfgenmsg");
+    };
+    Ok((
+        head[0],
+        u16::from_be_bytes([head[2], head[3]]),
+        &payload[NFGENMSG_LEN..],
+    ))
+}
+
+/// Reads one entry of a `MSG_CT_GET` reply (the payload after the netlink
+/// header). An entry without both tuples, or with an address that does not
+/// fit its family, is an error; unknown attributes are skipped.
+pub fn parse_entry(payload: &[u8]) -> Result<Entry, &'static str> {
+    let (family, _, attrs) = split_nfgenmsg(payload)?;
+    if family != AF_INET && family != AF_INET6 {
+        return Err("a conntrack entry has an unknown address family");
+    }
+    let mut orig = None;
+    let mut reply = None;
+    let mut entry = Entry {
+        protocol: 0,
+        orig: empty_tuple(),
+        reply: empty_tuple(),
+        status: 0,
+        timeout_s: 0,
+        tcp_state: None,
+        zone: 0,
+    };
+    for attr in Attrs::new(attrs) {
+        let (kind, value) = attr?;
+        match kind {
+            CTA_TUPLE_ORIG => orig = Some(parse_tuple(value)?),
+            CTA_TUPLE_REPLY => reply = Some(parse_tuple(value)?),
+            CTA_STATUS => entry.status = be32(value).ok_or("a conntrack status is cut short")?,
+            CTA_TIMEOUT => {
+                entry.timeout_s = be32(value).ok_or("a conntrack timeout is cut short")?;
+            }
+            CTA_ZONE => entry.zone = be16(value).ok_or("a conntrack zone is cut short")?,
+            CTA_PROTOINFO => entry.tcp_state = parse_tcp_state(value)?,
+            _ => {}
+        }
+    }
+    let (Some((p1, o)), Some((p2, r))) = (orig, reply) else {
+        return Err("a conntrack entry lacks a tuple");
+    };
+    if p1 != p2 {
+        return Err("a conntrack entry's tuples disagree on the protocol");
+    }
+    entry.protocol = p1;
+    entry.orig = o;
+    entry.reply = r;
+    Ok(entry)
+}
+
+fn empty_tuple() -> Tuple {
+    Tuple {
+        src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        src_port: 0,
+        dst_port: 0,
+    }
+}
+
+/// A nested `CTA_TUPLE_*`: addresses, protocol and ports.
+fn parse_tuple(buf: &[u8]) -> Result<(u8, Tuple), &'static str> {
+    let mut tuple = empty_tuple();
+    let (mut src, mut dst, mut protocol) = (false, false, None);
+    for attr in Attrs::new(buf) {
+        match attr? {
+            (CTA_TUPLE_IP, ip) => {
+                for attr in Attrs::new(ip) {
+                    let (kind, v) = attr?;
+                    let addr = match kind {
+                        CTA_IP_V4_SRC | CTA_IP_V4_DST => v
+                            .get(..4)
+                            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                            .map(|b| IpAddr::V4(Ipv4Addr::from(b))),
+                        CTA_IP_V6_SRC | CTA_IP_V6_DST => v
+                            .get(..16)
+                            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                            .map(|b| IpAddr::V6(Ipv6Addr::from(b)).to_canonical()),
+                        _ => continue,
+                    };
+                    let addr = addr.ok_or("a conntrack address is cut short")?;
+                    if matches!(kind, CTA_IP_V4_SRC | CTA_IP_V6_SRC) {
+                        (tuple.src, src) = (addr, true);
+                    } else {
+                        (tuple.dst, dst) = (addr, true);
+                    }
+                }
+            }
+            (CTA_TUPLE_PROTO, proto) => {
+                for attr in Attrs::new(proto) {
+                    let (kind, v) = attr?;
+                    let short = "a conntrack protocol field is cut short";
+                    match kind {
+                        CTA_PROTO_NUM => protocol = Some(*v.first().ok_or(short)?),
+                        CTA_PROTO_SRC_PORT => tuple.src_port = be16(v).ok_or(short)?,
+                        CTA_PROTO_DST_PORT => tuple.dst_port = be16(v).ok_or(short)?,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    match (src && dst, protocol) {
+        (true, Some(p)) => Ok((p, tuple)),
+        _ => Err("a conntrack tuple lacks an address or its protocol"),
+    }
+}
+
+/// The TCP state inside `CTA_PROTOINFO`, if the entry is TCP.
+fn parse_tcp_state(buf: &[u8]) -> Result<Option<u8>, &'static str> {
+    for attr in Attrs::new(buf) {
+        if let (CTA_PROTOINFO_TCP, tcp) = attr? {
+            for attr in Attrs::new(tcp) {
+                if let (CTA_PROTOINFO_TCP_STATE, v) = attr? {
+                    return Ok(v.first().copied());
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The counters of one CPU that say the table is refusing connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuStats {
+    pub cpu: u16,
+    /// Entries that could not be inserted: among them, a NAT port search
+    /// that found no free reply tuple.
+    pub insert_failed: u32,
+    /// Packets dropped for it.
+    pub drop: u32,
+    /// Entries evicted early because the table was full.
+    pub early_drop: u32,
+}
+
+/// Reads one message of a `MSG_CT_GET_STATS_CPU` reply.
+pub fn parse_cpu_stats(payload: &[u8]) -> Result<CpuStats, &'static str> {
+    let (_, cpu, attrs) = split_nfgenmsg(payload)?;
+    let mut stats = CpuStats {
+        cpu,
+        ..CpuStats::default()
+    };
+    for attr in Attrs::new(attrs) {
+        let (kind, v) = attr?;
+        let slot = match kind {
+            CTA_STATS_INSERT_FAILED => &mut stats.insert_failed,
+            CTA_STATS_DROP => &mut stats.drop,
+            CTA_STATS_EARLY_DROP => &mut stats.early_drop,
+            _ => continue,
+        };
+        *slot = be32(v).ok_or("a conntrack counter is cut short")?;
+    }
+    Ok(stats)
+}
+
+/// The table's size: entries of this namespace, and the host's maximum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableStats {
+    pub entries: u32,
+    pub max: u32,
+}
+
+/// Reads the message of a `MSG_CT_GET_STATS` reply.
+pub fn parse_table_stats(payload: &[u8]) -> Result<TableStats, &'static str> {
+    let (_, _, attrs) = split_nfgenmsg(payload)?;
+    let (mut entries, mut max) = (None, None);
+    for attr in Attrs::new(attrs) {
+        let (kind, v) = attr?;
+        match kind {
+            CTA_STATS_GLOBAL_ENTRIES => entries = be32(v),
+            CTA_STATS_GLOBAL_MAX_ENTRIES => max = be32(v),
+            _ => {}
+        }
+    }
+    match (entries, max) {
+        (Some(entries), Some(max)) => Ok(TableStats { entries, max }),
+        _ => Err("the conntrack statistics lack the entry count or the maximum"),
+    }
+}
+
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+mod tests;
