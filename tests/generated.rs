@@ -1,7 +1,8 @@
-//! Files generated from the clap option definitions, so the man page and the
-//! Icinga 2 CheckCommand cannot drift from `--help`: each test renders the
-//! file from `options::command()` and fails if the committed copy differs.
-//! After changing an option, regenerate both with
+//! Files generated from other files, so they cannot drift: the man page
+//! (clap_mangen) and the Icinga 2 CheckCommand from the clap option
+//! definitions, and the RPM's copies of the snippets that name the plugin's
+//! path. Each test renders the file and fails if the committed copy differs.
+//! After changing an option or a snippet, regenerate them all with
 //! `CHECK_EPHEMERAL_REGENERATE=1 cargo test --test generated`.
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,8 @@ use std::path::{Path, PathBuf};
 use check_ephemeral::options;
 use check_ephemeral::options::extra_opts::{DEFAULT_SECTION, INI_NAMES, INI_PATHS};
 use clap::{Arg, ArgAction};
+use clap_mangen::Man;
+use roff::{Roff, bold, italic, roman};
 
 const REGENERATE: &str = "CHECK_EPHEMERAL_REGENERATE";
 
@@ -71,165 +74,158 @@ fn defaults(arg: &Arg) -> Vec<String> {
         .collect()
 }
 
-fn possible(arg: &Arg) -> Vec<String> {
-    if !arg.get_action().takes_values() {
-        return Vec::new();
-    }
-    arg.get_possible_values()
-        .iter()
-        .filter(|p| !p.is_hide_set())
-        .map(|p| p.get_name().to_string())
-        .collect()
-}
-
-fn value_name(arg: &Arg) -> Option<String> {
-    if !arg.get_action().takes_values() {
-        return None;
-    }
-    Some(
-        arg.get_value_names()
-            .and_then(|v| v.first())
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| arg.get_id().to_string().to_uppercase()),
-    )
-}
-
 fn is_flag(arg: &Arg) -> bool {
     !arg.get_action().takes_values()
 }
 
 // ---------------------------------------------------------------- man page
 
-/// roff text: backslashes and hyphens escaped, no line starting with a dot.
-fn roff(text: &str) -> String {
-    let escaped = text.replace('\\', "\\e").replace('-', "\\-");
-    escaped
-        .lines()
-        .map(|l| {
-            if l.starts_with('.') || l.starts_with('\'') {
-                format!("\\&{l}")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+/// clap_mangen's sections render with roff's two-line apostrophe preamble
+/// each; the page needs it once, at the top.
+fn without_preamble(section: Vec<u8>) -> String {
+    let text = String::from_utf8(section).unwrap();
+    let mut lines = text.lines().peekable();
+    while lines
+        .peek()
+        .is_some_and(|l| l.starts_with(".ie \\n(.g .ds Aq") || l.starts_with(".el .ds Aq"))
+    {
+        lines.next();
+    }
+    lines.map(|l| format!("{l}\n")).collect()
 }
 
-fn render_manpage() -> String {
-    let mut cmd = options::command();
-    cmd.build();
-    let name = cmd.get_name().to_string();
-    let version = env!("CARGO_PKG_VERSION");
-    let mut m = String::new();
-    m.push_str(".\\\" Generated from the option definitions by tests/generated.rs; do not edit.\n");
-    m.push_str(&format!(
-        ".\\\" Regenerate: {REGENERATE}=1 cargo test \\-\\-test generated\n"
-    ));
-    m.push_str(&format!(
-        ".TH CHECK_EPHEMERAL 8 \"\" \"{name} {version}\" \"Monitoring Plugins\"\n"
-    ));
-    m.push_str(".nh\n.ad l\n");
-    let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
-    m.push_str(&format!(
-        ".SH NAME\n{} \\- {}\n",
-        roff(&name),
-        roff(about.trim_end_matches('.'))
-    ));
-    m.push_str(&format!(
-        ".SH SYNOPSIS\n.B {}\n[\\fIOPTIONS\\fR]\n",
-        roff(&name)
-    ));
-    m.push_str(".SH DESCRIPTION\n");
-    let long_about = cmd.get_long_about().map(|a| a.to_string()).unwrap_or(about);
-    for (i, para) in long_about.split("\n\n").enumerate() {
-        if i > 0 {
-            m.push_str(".PP\n");
-        }
-        m.push_str(&roff(para.trim()));
-        m.push('\n');
+/// The sections --help has no place for: ranges, exit status, files,
+/// examples, see also. Written with the roff crate, which escapes the text.
+fn manpage_extra_sections() -> String {
+    let mut r = Roff::new();
+    r.control("SH", ["RANGES"]).text([
+        roman("A range is "),
+        bold("[@][start:][end]"),
+        roman(" as in the Monitoring Plugins: "),
+        italic("start"),
+        roman(" defaults to 0, "),
+        bold("~"),
+        roman(" means minus infinity and a missing "),
+        italic("end"),
+        roman(" plus infinity. Without "),
+        bold("@"),
+        roman(
+            " the check alerts when the value is outside the range, with it when the value is \
+             inside, endpoints included: ",
+        ),
+        bold("10"),
+        roman(" alerts above 10, "),
+        bold("10:"),
+        roman(" below 10, "),
+        bold("@10:20"),
+        roman(" from 10 to 20."),
+    ]);
+    r.control("SH", ["EXIT STATUS"]);
+    for (code, meaning) in [
+        ("0", "OK"),
+        ("1", "WARNING"),
+        ("2", "CRITICAL"),
+        (
+            "3",
+            "UNKNOWN: a bad option or config file, unreadable kernel state, or a timeout",
+        ),
+    ] {
+        r.control("TP", [])
+            .text([bold(code)])
+            .text([roman(meaning)]);
     }
-    m.push_str(".SH OPTIONS\n");
-    for arg in cmd.get_arguments() {
-        let mut names = Vec::new();
-        if let Some(s) = arg.get_short() {
-            names.push(format!("\\fB\\-{s}\\fR"));
-        }
-        if let Some(l) = arg.get_long() {
-            names.push(format!("\\fB\\-\\-{}\\fR", roff(l)));
-        }
-        let mut head = names.join(", ");
-        if let Some(v) = value_name(arg) {
-            let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
-            if optional {
-                head.push_str(&format!("[=\\fI{}\\fR]", roff(&v)));
-            } else {
-                head.push_str(&format!(" \\fI{}\\fR", roff(&v)));
-            }
-        }
-        m.push_str(&format!(".TP\n{head}\n"));
-        let mut text = help(arg);
-        if matches!(
-            arg.get_action(),
-            ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong
-        ) {
-            text = "Print help and exit".to_string();
-        }
-        let defaults = defaults(arg);
-        if !defaults.is_empty() {
-            text.push_str(&format!(" [default: {}]", defaults.join(",")));
-        }
-        let possible = possible(arg);
-        if !possible.is_empty() {
-            text.push_str(&format!(" [possible values: {}]", possible.join(", ")));
-        }
-        m.push_str(&roff(&text));
-        m.push('\n');
-    }
-    m.push_str(
-        ".SH RANGES\n\
-         A range is \\fB[@][\\fIstart\\fB:][\\fIend\\fB]\\fR as in the Monitoring Plugins: \
-         \\fIstart\\fR defaults to 0, \\fB~\\fR means minus infinity and a missing \\fIend\\fR \
-         plus infinity. Without \\fB@\\fR the check alerts when the value is outside the range, \
-         with \\fB@\\fR when it is inside, endpoints included: \\fB10\\fR alerts above 10, \
-         \\fB10:\\fR below 10, \\fB@10:20\\fR from 10 to 20.\n",
-    );
-    m.push_str(
-        ".SH EXIT STATUS\n\
-         .TP\n0\nOK\n.TP\n1\nWARNING\n.TP\n2\nCRITICAL\n.TP\n3\n\
-         UNKNOWN: a bad option or config file, unreadable kernel state, or a timeout\n",
-    );
-    m.push_str(&format!(
-        ".SH FILES\n\
-         \\fB\\-\\-extra\\-opts\\fR reads section \\fB{}\\fR unless told otherwise, from the file after \
-         \\fB@\\fR, else from \\fB$MP_CONFIG_FILE\\fR, else from the first of {} found in a \
-         directory of \\fB$NAGIOS_CONFIG_PATH\\fR (colon separated), else from the first of these \
-         that exists:\n",
-        roff(DEFAULT_SECTION),
-        roff(&INI_NAMES.join(", ")),
-    ));
+    r.control("SH", ["FILES"]).text([
+        bold("--extra-opts"),
+        roman(" reads section "),
+        bold(DEFAULT_SECTION),
+        roman(" unless told otherwise, from the file after "),
+        bold("@"),
+        roman(", else from "),
+        bold("$MP_CONFIG_FILE"),
+        roman(format!(
+            ", else from the first of {} found in a directory of ",
+            INI_NAMES.join(", ")
+        )),
+        bold("$NAGIOS_CONFIG_PATH"),
+        roman(" (colon separated), else from the first of these that exists:"),
+    ]);
     for path in INI_PATHS {
-        m.push_str(&format!(".br\n{}\n", roff(path)));
+        r.control("br", []).text([roman(path)]);
     }
-    m.push_str(
-        ".PP\n\
-         Lines starting with \\fB#\\fR or \\fB;\\fR are comments; \\fB[section]\\fR starts a section; \
-         \\fBkey = value\\fR gives an option, \\fB\\-k\\fR for a one\\-letter key and \\fB\\-\\-key\\fR \
-         for a longer one; \\fBkey =\\fR with nothing after it is a flag. There is no quoting. \
-         The file's options come first, so an option given on the command line replaces every \
-         occurrence of the same option in the file (repeatable options included).\n\
-         .PP\n\
-         /usr/share/doc/check\\-ephemeral/check_ephemeral.conf.example documents every option.\n",
+    r.control("PP", []).text([
+        roman("Lines starting with "),
+        bold("#"),
+        roman(" or "),
+        bold(";"),
+        roman(" are comments; "),
+        bold("[section]"),
+        roman(" starts a section; "),
+        bold("key = value"),
+        roman(" gives an option, "),
+        bold("-k"),
+        roman(" for a one-letter key and "),
+        bold("--key"),
+        roman(" for a longer one; "),
+        bold("key ="),
+        roman(
+            " with nothing after it is a flag. There is no quoting. The file's options come \
+             first, so an option given on the command line replaces every occurrence of the \
+             same option in the file (repeatable options included).",
+        ),
+    ]);
+    r.control("PP", []).text([roman(
+        "/usr/share/doc/check-ephemeral/check_ephemeral.conf.example documents every option.",
+    )]);
+    r.control("SH", ["EXAMPLES"]).control("nf", []);
+    for example in [
+        "check_ephemeral -w 70 -c 90",
+        "check_ephemeral --free-critical 1000: --pools connect --destination 10.0.0.9:5432",
+        "check_ephemeral --extra-opts=db@/etc/nagios/check_ephemeral.ini",
+    ] {
+        r.text([roman(example)]);
+    }
+    r.control("fi", []);
+    r.control("SH", ["SEE ALSO"]).text([
+        bold("sysctl"),
+        roman("(8) and the kernel's Documentation/networking/ip-sysctl.rst (ip_local_port_range, ip_local_reserved_ports), "),
+        bold("ss"),
+        roman("(8), "),
+        bold("nrpe"),
+        roman("(8), "),
+        bold("icinga2"),
+        roman("(8)"),
+    ]);
+    without_preamble(r.render().into_bytes())
+}
+
+/// The man page: clap_mangen renders title, name, synopsis, description and
+/// options from the clap definitions; the sections --help lacks follow.
+fn render_manpage() -> String {
+    let man = Man::new(options::command());
+    // The title line is written here: clap_mangen leaves an empty date out
+    // of .TH altogether, which shifts the source and manual into the wrong
+    // fields.
+    let mut m = format!(
+        ".\\\" Generated from the option definitions by tests/generated.rs; do not edit.\n\
+         .\\\" Regenerate: {REGENERATE}=1 cargo test \\-\\-test generated\n\
+         .ie \\n(.g .ds Aq \\(aq\n\
+         .el .ds Aq '\n\
+         .TH CHECK_EPHEMERAL 8 \"\" \"check_ephemeral {}\" \"Monitoring Plugins\"\n",
+        env!("CARGO_PKG_VERSION")
     );
-    m.push_str(
-        ".SH EXAMPLES\n\
-         .nf\n\
-         check_ephemeral \\-w 70 \\-c 90\n\
-         check_ephemeral \\-\\-free\\-critical 1000: \\-\\-pools connect \\-\\-destination 10.0.0.9:5432\n\
-         check_ephemeral \\-\\-extra\\-opts=db@/etc/nagios/check_ephemeral.ini\n\
-         .fi\n",
-    );
-    m.push_str(".SH SEE ALSO\n\\fBsysctl\\fR(8) and the kernel's Documentation/networking/ip\\-sysctl.rst (ip_local_port_range, ip_local_reserved_ports), \\fBss\\fR(8), \\fBnrpe\\fR(8), \\fBicinga2\\fR(8)\n");
+    type Section = fn(&Man, &mut dyn std::io::Write) -> std::io::Result<()>;
+    let sections: [Section; 4] = [
+        Man::render_name_section,
+        Man::render_synopsis_section,
+        Man::render_description_section,
+        Man::render_options_section,
+    ];
+    for section in sections {
+        let mut out = Vec::new();
+        section(&man, &mut out).unwrap();
+        m.push_str(&without_preamble(out));
+    }
+    m.push_str(&manpage_extra_sections());
     m
 }
 
@@ -356,4 +352,81 @@ fn example_config_names_every_option() {
         });
         assert!(named, "check_ephemeral.conf.example does not show --{long}");
     }
+}
+
+// ------------------------------------------------------------ RPM variants
+
+/// Where the Debian package (and the files under packaging/) put the plugin,
+/// and where the RPM does: Fedora and RHEL keep plugins in
+/// %{_libdir}/nagios/plugins, /usr/lib64 on x86_64 and aarch64.
+const DEB_PLUGIN_DIR: &str = "/usr/lib/nagios/plugins";
+const RPM_PLUGIN_DIR: &str = "/usr/lib64/nagios/plugins";
+
+/// The files the RPM installs that name the plugin's path (sudo matches exact
+/// paths, systemd and NRPE run them): each is its Debian original with the
+/// path changed, under packaging/rpm/.
+const RPM_VARIANTS: [(&str, &str); 4] = [
+    (
+        "packaging/nrpe/check_ephemeral.cfg",
+        "packaging/rpm/nrpe-check_ephemeral.cfg",
+    ),
+    (
+        "packaging/nagios/check_ephemeral.cfg",
+        "packaging/rpm/nagios-commands.cfg",
+    ),
+    ("packaging/sudoers/check_ephemeral", "packaging/rpm/sudoers"),
+    (
+        "packaging/systemd/check_ephemeral-prometheus.service",
+        "packaging/rpm/check_ephemeral-prometheus.service",
+    ),
+];
+
+fn render_rpm_variant(original: &str) -> String {
+    let text = std::fs::read_to_string(repo(original)).unwrap();
+    assert!(
+        text.contains(DEB_PLUGIN_DIR),
+        "{original} names no plugin path"
+    );
+    format!(
+        "# Generated from {original} by tests/generated.rs;\n\
+         # do not edit. The RPM keeps the plugin in {RPM_PLUGIN_DIR}.\n\
+         # Regenerate: {REGENERATE}=1 cargo test --test generated\n{}",
+        text.replace(DEB_PLUGIN_DIR, RPM_PLUGIN_DIR)
+    )
+}
+
+#[test]
+fn rpm_variants_name_the_rpm_plugin_dir() {
+    for (original, variant) in RPM_VARIANTS {
+        check_committed(variant, &render_rpm_variant(original));
+    }
+}
+
+#[test]
+fn every_packaged_file_naming_the_plugin_path_has_an_rpm_variant() {
+    // A new file under packaging/ that names the Debian path must get an RPM
+    // variant too, or the RPM would point at a plugin that is not there.
+    let mut naming = Vec::new();
+    let mut dirs = vec![repo("packaging")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if !path.ends_with("rpm") {
+                    dirs.push(path);
+                }
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if text.contains(DEB_PLUGIN_DIR) && name != "README.md" {
+                let relative = path.strip_prefix(repo("")).unwrap();
+                naming.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    naming.sort();
+    let mut expected: Vec<String> = RPM_VARIANTS.iter().map(|(o, _)| o.to_string()).collect();
+    expected.sort();
+    assert_eq!(naming, expected);
 }

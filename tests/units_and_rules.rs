@@ -1,0 +1,90 @@
+//! The systemd units and the example alerting rules as files: what the
+//! service runs and how the timer starts it, and the rules through promtool
+//! (syntax, and their unit tests: each alert fires on its series, in time).
+//! systemd-analyze checks the units as the packages install them, in
+//! tests/packaging.rs.
+
+use std::process::Command;
+
+mod pkg;
+use pkg::*;
+
+// ------------------------------------------------------------------- units
+
+#[test]
+fn the_service_writes_the_textfile_every_minute_once_enabled() {
+    let service = std::fs::read_to_string(repo("packaging/systemd").join(SERVICE)).unwrap();
+    let timer = std::fs::read_to_string(repo("packaging/systemd").join(TIMER)).unwrap();
+    let lines = |unit: &str| -> Vec<String> {
+        unit.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let service = lines(&service);
+    let timer = lines(&timer);
+    let has = |unit: &[String], line: &str| unit.iter().any(|l| l == line);
+    assert!(has(
+        &service,
+        "ExecStart=/usr/lib/nagios/plugins/check_ephemeral --format prometheus \
+         --output-file /var/lib/prometheus/node-exporter/check_ephemeral.prom -w 70 -c 90"
+    ));
+    assert!(has(&service, "Type=oneshot"));
+    assert!(has(
+        &service,
+        "ReadWritePaths=-/var/lib/prometheus/node-exporter"
+    ));
+    // sock_diag answers for the namespace the socket lives in: the unit
+    // must stay in the host's.
+    assert!(!service.iter().any(|l| l.starts_with("PrivateNetwork")));
+    // Started by the timer only: no [Install] of its own.
+    assert!(!has(&service, "[Install]"));
+    assert!(has(&timer, "OnCalendar=minutely"));
+    assert!(has(&timer, "WantedBy=timers.target"));
+}
+
+// ------------------------------------------------------------ alert rules
+
+/// The metrics the rules may use: the textfile the service writes, and
+/// node_exporter's own file age.
+const METRICS: [&str; 8] = [
+    "ephemeral_pool_free_ports",
+    "ephemeral_pool_capacity_ports",
+    "ephemeral_pool_used_ratio",
+    "ephemeral_pool_new_connections_per_second",
+    "ephemeral_pool_full_in_seconds",
+    "ephemeral_check_state",
+    "ephemeral_conntrack_insert_failed_total",
+    "node_textfile_mtime_seconds",
+];
+
+#[test]
+fn example_alert_rules_pass_promtool_and_fire_as_meant() {
+    let test = "example_alert_rules_pass_promtool_and_fire_as_meant";
+    if !ready(test, &[have("promtool", "Debian package prometheus")]) {
+        return;
+    }
+    let rules = repo("packaging/prometheus/check_ephemeral.rules.yml");
+    let out = ok(Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&rules));
+    assert!(out.contains("SUCCESS: 4 rules found"), "{out}");
+    // The rule tests: each alert fires on the series it is for, at the time
+    // its `for` allows, with the text filled in; not before, not elsewhere.
+    let out = ok(Command::new("promtool")
+        .args(["test", "rules", "check_ephemeral.rules.test.yml"])
+        .current_dir(repo("packaging/prometheus")));
+    assert!(out.contains("SUCCESS"), "{out}");
+
+    let text = std::fs::read_to_string(&rules).unwrap();
+    for expr in text.lines().filter_map(|l| l.trim().strip_prefix("expr: ")) {
+        let named: Vec<&str> = expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("ephemeral_") || w.starts_with("node_"))
+            .collect();
+        assert!(!named.is_empty(), "{expr}");
+        for metric in named {
+            assert!(METRICS.contains(&metric), "{metric} in {expr}");
+        }
+    }
+}
