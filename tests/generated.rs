@@ -176,6 +176,17 @@ fn manpage_extra_sections() -> String {
     r.control("PP", []).text([roman(
         "/usr/share/doc/check-ephemeral/check_ephemeral.conf.example documents every option.",
     )]);
+    r.control("PP", []).text([
+        roman("The packages install "),
+        bold("check_ephemeral-prometheus.timer"),
+        roman(
+            ", which, once enabled, runs the check every minute with \
+             --format prometheus and writes \
+             /var/lib/prometheus/node-exporter/check_ephemeral.prom for node_exporter's \
+             textfile collector; example alerting rules are in \
+             /usr/share/doc/check-ephemeral/examples/prometheus-rules.yml.",
+        ),
+    ]);
     r.control("SH", ["EXAMPLES"]).control("nf", []);
     for example in [
         "check_ephemeral -w 70 -c 90",

@@ -1,9 +1,10 @@
 //! The systemd units and the example alerting rules as files: what the
-//! service runs and how the timer starts it, and the rules through promtool
-//! (syntax, and their unit tests: each alert fires on its series, in time).
-//! systemd-analyze checks the units as the packages install them, in
-//! tests/packaging.rs.
+//! service runs and how the timer starts it, its command line run with the
+//! unit's capabilities, and the rules through promtool (syntax, and their
+//! unit tests: each alert fires on its series, in time). systemd-analyze
+//! checks the units as the packages install them, in tests/packaging.rs.
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 mod pkg;
@@ -41,6 +42,86 @@ fn the_service_writes_the_textfile_every_minute_once_enabled() {
     assert!(!has(&service, "[Install]"));
     assert!(has(&timer, "OnCalendar=minutely"));
     assert!(has(&timer, "WantedBy=timers.target"));
+}
+
+/// The value of `key=` in the service (the last one, as systemd reads it).
+fn service_setting(key: &str) -> String {
+    let service = std::fs::read_to_string(repo("packaging/systemd").join(SERVICE)).unwrap();
+    service
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in {SERVICE}"))
+        .to_string()
+}
+
+#[test]
+fn the_service_command_writes_the_textfile_with_the_units_capabilities() {
+    // What systemd would run, with what the unit leaves it of root's
+    // privileges (CapabilityBoundingSet=, NoNewPrivileges=, UMask=), set up
+    // by setpriv; the filesystem and system call confinement need systemd
+    // itself and are checked by systemd-analyze in tests/packaging.rs.
+    let test = "the_service_command_writes_the_textfile_with_the_units_capabilities";
+    if !ready(
+        test,
+        &[
+            root(),
+            have("setpriv", "Debian package util-linux"),
+            have("promtool", "Debian package prometheus"),
+        ],
+    ) {
+        return;
+    }
+    let textfiles = TempDir::new("textfile");
+    let exec = service_setting("ExecStart");
+    let target = "/var/lib/prometheus/node-exporter/check_ephemeral.prom";
+    let mut args: Vec<String> = exec.split(' ').map(String::from).collect();
+    assert_eq!(args[0], "/usr/lib/nagios/plugins/check_ephemeral");
+    args[0] = env!("CARGO_BIN_EXE_check_ephemeral").to_string();
+    let prom = textfiles.join("check_ephemeral.prom");
+    let at = args.iter().position(|a| a == target).unwrap();
+    args[at] = prom.display().to_string();
+
+    let caps = service_setting("CapabilityBoundingSet");
+    let bounding: Vec<String> = caps
+        .split(' ')
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect();
+    assert_eq!(service_setting("NoNewPrivileges"), "yes");
+    let umask = service_setting("UMask");
+    let out = run(Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask {umask} && exec \"$@\""))
+        .arg("sh")
+        .arg(tool("setpriv").unwrap())
+        .arg(format!("--bounding-set=-all,{}", bounding.join(",")))
+        .args(["--inh-caps=-all", "--no-new-privs", "--"])
+        .args(&args));
+    assert!(
+        out.status.success(),
+        "{exec}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // node_exporter, running as its own user, can read the file.
+    let mode = std::fs::metadata(&prom).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644);
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    // promtool reads the metrics from stdin only.
+    let lint = run(Command::new("sh")
+        .args(["-c", "exec promtool check metrics < \"$1\"", "sh"])
+        .arg(&prom));
+    assert!(
+        lint.status.success(),
+        "{metrics}\n{}",
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    for metric in ["ephemeral_pool_used_ratio", "ephemeral_check_state"] {
+        assert!(
+            metrics.contains(&format!("# TYPE {metric} gauge")),
+            "{metrics}"
+        );
+    }
 }
 
 // ------------------------------------------------------------ alert rules
