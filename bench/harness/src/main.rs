@@ -9,10 +9,14 @@
 //!   them alone, in interleaved rounds and prints one TSV line for each;
 //! - `report FILE DATE`: turns the collected TSV lines (and perf's
 //!   `profile-NAME.txt` files next to them, if any) into the Markdown
-//!   report.
+//!   report;
+//! - `node NAME CHECK ROUNDS PREFIX COUNT TABLES`: times `--all-netns`
+//!   against judging namespaces PREFIX-1 ... PREFIX-COUNT one by one, run
+//!   from the host's namespace.
 
 mod kernel;
 mod measure;
+mod node;
 mod populate;
 mod profile;
 mod report;
@@ -28,10 +32,12 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["populate", rest @ ..] => populate::main(rest),
         ["measure", rest @ ..] => measure::main(rest),
+        ["node", rest @ ..] => node::main(rest),
         ["report", rest @ ..] => report::main(rest),
         _ => Err(
             "usage: bench-harness populate mix N | populate web INBOUND OUTBOUND | \
-             measure NAME CHECK RUNS WARMUP | report FILE DATE"
+             measure NAME CHECK RUNS WARMUP | node NAME CHECK ROUNDS PREFIX COUNT TABLES | \
+             report FILE DATE"
                 .to_string(),
         ),
     };

@@ -126,7 +126,7 @@ struct Sample {
 
 /// TCP sockets of every namespace of the host, TIME_WAIT included (the
 /// kernel's slab counts): the kernel's walks visit all of them.
-fn host_tcp_sockets() -> String {
+pub fn host_tcp_sockets() -> String {
     let slabs = ["TCP", "TCPv6", "tw_sock_TCP", "tw_sock_TCPv6"];
     std::fs::read_to_string("/proc/slabinfo")
         .ok()
@@ -154,7 +154,7 @@ fn open_files() -> String {
 }
 
 /// The machine's 1-minute load average: others' work skews wall times.
-fn load_average() -> String {
+pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|s| s.split_whitespace().next().map(str::to_string))
@@ -231,7 +231,7 @@ fn run(tool: &Tool) -> Result<Sample, String> {
 }
 
 /// Reaps `pid`: its wait status, peak RSS (KiB) and CPU milliseconds.
-fn wait4(pid: u32) -> Result<(i32, u64, f64), String> {
+pub fn wait4(pid: u32) -> Result<(i32, u64, f64), String> {
     let pid = pid as libc::pid_t;
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.

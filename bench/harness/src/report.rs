@@ -32,6 +32,7 @@ pub fn main(args: &[&str]) -> Result<(), String> {
     let dir = Path::new(file).parent().unwrap_or(Path::new("."));
     let profiles = profile::read_all(dir, names());
     profile::print(names(), &profiles);
+    crate::node::print(dir, nproc())?;
     let judged = targets::judge(&pops);
     println!("\n## Targets\n");
     if judged.is_empty() {
