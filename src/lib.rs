@@ -124,7 +124,7 @@ fn render(measured: &Measured, config: &Config, listed: &[Snapshot]) -> Outcome 
             &config.thresholds,
             &measured.context,
         ),
-        Format::Prometheus => report::prometheus::render(state, listed),
+        Format::Prometheus => report::prometheus::render(state, listed, &measured.context.counts),
     };
     Outcome { state, text }
 }

@@ -366,3 +366,50 @@ fn an_output_file_that_cannot_be_replaced_stays_and_stderr_says_why() {
         "{out:?}"
     );
 }
+
+#[test]
+fn namespaces_are_labelled_and_promtool_finds_them_clean() {
+    if !have("namespaces_labelled", PROMTOOL) {
+        return;
+    }
+    let Some((one, all)) = lab::run("namespaces_labelled", Settings::default(), |lab| {
+        load(lab);
+        (
+            check(&["--format", "prometheus", "--netns", "/proc/self/ns/net"]),
+            check(&["--format", "prometheus", "--all-netns", "--top", "3"]),
+        )
+    }) else {
+        return;
+    };
+    for (what, out) in [("--netns", &one), ("--all-netns", &all)] {
+        let metrics = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{what}: {out:?}");
+        assert_eq!(promtool_complaints(&metrics), "", "{what}:\n{metrics}");
+        let s = samples(&metrics);
+        for (name, labels) in s.keys() {
+            let per_namespace = name.starts_with("ephemeral_pool")
+                || name == "ephemeral_sockets"
+                || name == "ephemeral_range_capacity_ports";
+            assert!(
+                !per_namespace || labels.get("netns").is_some_and(|n| !n.is_empty()),
+                "{what}: {name} {labels:?} has no netns label:\n{metrics}"
+            );
+        }
+    }
+    let s = samples(&text(&one.stdout));
+    assert!(
+        s.keys()
+            .any(|(name, labels)| name == "ephemeral_pool_free_ports"
+                && labels.get("port").map(String::as_str) == Some("5432")
+                && labels.get("netns").is_some_and(|n| n.starts_with("inode "))),
+        "{s:?}"
+    );
+    let s = samples(&text(&all.stdout));
+    let judged = ("ephemeral_netns_judged".to_string(), BTreeMap::new());
+    assert!(s.get(&judged).is_some_and(|n| *n >= 2.0), "{s:?}");
+    let namespaces: std::collections::BTreeSet<&String> = s
+        .keys()
+        .filter_map(|(_, labels)| labels.get("netns"))
+        .collect();
+    assert!((1..=3).contains(&namespaces.len()), "{namespaces:?}");
+}

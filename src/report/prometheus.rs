@@ -159,8 +159,44 @@ fn host_figures(h: &Host) -> Vec<HostFigure> {
     ]
 }
 
-/// The exposition of `snapshots` (worst first), with the overall `state`.
-pub fn render(state: State, snapshots: &[Snapshot]) -> String {
+/// The counts of a sweep of namespaces (the perfdata after the pools'),
+/// as metrics: the help of those known, a plain one for any other.
+const COUNTS: &[(&str, &str, &str)] = &[
+    (
+        "netns",
+        "ephemeral_netns_judged",
+        "Network namespaces judged.",
+    ),
+    (
+        "netns_critical",
+        "ephemeral_netns_critical",
+        "Judged network namespaces in the state CRITICAL.",
+    ),
+    (
+        "netns_warning",
+        "ephemeral_netns_warning",
+        "Judged network namespaces in the state WARNING.",
+    ),
+    (
+        "netns_unknown",
+        "ephemeral_netns_unknown",
+        "Network namespaces that could not be read.",
+    ),
+    (
+        "netns_skipped",
+        "ephemeral_netns_skipped",
+        "Network namespaces that disappeared while the check ran.",
+    ),
+    (
+        "netns_unjudged",
+        "ephemeral_netns_unjudged",
+        "Network namespaces left unjudged when the time ran short.",
+    ),
+];
+
+/// The exposition of `snapshots` (worst first), with the overall `state`
+/// and the `counts` of a sweep of namespaces.
+pub fn render(state: State, snapshots: &[Snapshot], counts: &[(&str, u64)]) -> String {
     let mut out = Out::default();
     out.family(
         "ephemeral_check_state",
@@ -171,7 +207,7 @@ pub fn render(state: State, snapshots: &[Snapshot]) -> String {
 
     out.family(
         "ephemeral_pools",
-        "Pools of each kind on the host that match the selection.",
+        "Pools of each kind in the namespace that match the selection.",
         Type::Gauge,
     );
     for s in snapshots {
@@ -218,6 +254,18 @@ pub fn render(state: State, snapshots: &[Snapshot]) -> String {
         for (labels, value) in samples {
             out.sample(first.name, labels, value);
         }
+    }
+
+    for &(label, n) in counts {
+        let (name, help) = match COUNTS.iter().find(|(l, _, _)| *l == label) {
+            Some((_, name, help)) => (name.to_string(), help.to_string()),
+            None => (
+                format!("ephemeral_{label}"),
+                format!("The perfdata count {label}."),
+            ),
+        };
+        out.family(&name, &help, Type::Gauge);
+        out.sample(&name, &[], n as f64);
     }
     out.text
 }
@@ -358,12 +406,12 @@ mod tests {
 
     #[test]
     fn one_namespace_in_full() {
-        let text = render(State::Critical, &[snapshot(None)]);
+        let text = render(State::Critical, &[snapshot(None)], &[]);
         let expected = "\
 # HELP ephemeral_check_state The state the thresholds give: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 # TYPE ephemeral_check_state gauge
 ephemeral_check_state 2
-# HELP ephemeral_pools Pools of each kind on the host that match the selection.
+# HELP ephemeral_pools Pools of each kind in the namespace that match the selection.
 # TYPE ephemeral_pools gauge
 ephemeral_pools{kind=\"connect\"} 7
 ephemeral_pools{kind=\"bind\"} 1
@@ -385,10 +433,9 @@ ephemeral_pool_free_ports{kind=\"bind\",source=\"0.0.0.0\"} 20
 
     #[test]
     fn namespaces_are_labelled_and_families_stay_together() {
-        let text = render(
-            State::Critical,
-            &[snapshot(Some("web\"1")), snapshot(Some("db"))],
-        );
+        let counts = [("netns", 2), ("netns_critical", 2), ("netns_new", 0)];
+        let snapshots = [snapshot(Some("web\"1")), snapshot(Some("db"))];
+        let text = render(State::Critical, &snapshots, &counts);
         let names: Vec<&str> = text
             .lines()
             .filter(|l| !l.starts_with('#'))
@@ -405,6 +452,8 @@ ephemeral_pool_free_ports{kind=\"bind\",source=\"0.0.0.0\"} 20
             "{text}"
         );
         assert!(text.contains("ephemeral_check_state 2\n"), "{text}");
+        assert!(text.contains("\nephemeral_netns_critical 2\n"), "{text}");
+        assert!(text.ends_with("\nephemeral_netns_new 0\n"), "{text}");
     }
 
     #[test]
