@@ -78,28 +78,30 @@ impl Type {
     }
 }
 
-/// A per-pool figure: its metric, and its value for a pool where defined.
+/// A per-pool figure: its metric, and its value for a pool of the report
+/// where defined (a figure the report keeps beside the pools, such as a
+/// forecast, is looked up there).
 struct PoolFigure {
     name: &'static str,
     help: &'static str,
-    value: fn(&Pool) -> Option<f64>,
+    value: fn(&Report, &Pool) -> Option<f64>,
 }
 
 const POOL_FIGURES: &[PoolFigure] = &[
     PoolFigure {
         name: "ephemeral_pool_free_ports",
         help: "Ports a new caller of the pool is sure to get now.",
-        value: |p| Some(f64::from(p.free)),
+        value: |_, p| Some(f64::from(p.free)),
     },
     PoolFigure {
         name: "ephemeral_pool_capacity_ports",
         help: "Ports a caller of the pool can get when nothing else holds any.",
-        value: |p| Some(f64::from(p.capacity)),
+        value: |_, p| Some(f64::from(p.capacity)),
     },
     PoolFigure {
         name: "ephemeral_pool_used_ratio",
         help: "Used share of the pool's capacity, 0 to 1 (1 when it has no capacity at all).",
-        value: |p| Some(used_ratio(p)),
+        value: |_, p| Some(used_ratio(p)),
     },
 ];
 
@@ -223,7 +225,8 @@ pub fn render(state: State, snapshots: &[Snapshot], counts: &[(&str, u64)]) -> S
             .flat_map(|s| {
                 s.report.kinds.iter().flat_map(move |k| {
                     k.top.iter().filter_map(move |(pool, _)| {
-                        Some((with_netns(s, pool_labels(pool)), (figure.value)(pool)?))
+                        let value = (figure.value)(&s.report, pool)?;
+                        Some((with_netns(s, pool_labels(pool)), value))
                     })
                 })
             })
