@@ -88,17 +88,31 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     stage::enter(Stage::Modelling);
     let modelling = Instant::now();
     let model = builder.finish();
-    let report = judge::judge(&model, &config.selection, &config.thresholds, config.top);
+    let max_tw_buckets = read::settings::max_tw_buckets(Path::new(SYSCTL_DIR));
+    let forecaster = model::outlook::Forecaster::new(&model, max_tw_buckets);
+    let report = judge::judge_with(
+        &model,
+        &config.selection,
+        &config.thresholds,
+        config.top,
+        Some((&config.forecast, &forecaster)),
+    );
     let timings = report::verbose::Timings {
         settings: settings_time,
         model: modelling.elapsed(),
         total: started.elapsed(),
     };
+    let mut verbose_lines = report::verbose::lines(&settings, &model, &info, timings);
+    verbose_lines.extend(report::forecast::lines(&report));
     let context = Context {
         verbose: config.verbose,
         top: config.top,
         notes: report::verbose::notes(&model, &info, &config.selection.kinds),
-        verbose_lines: report::verbose::lines(&settings, &model, &info, timings),
+        verbose_lines,
+        full_in: (
+            config.forecast.full_in_warning.clone(),
+            config.forecast.full_in_critical.clone(),
+        ),
         ..Context::default()
     };
     Ok(Measured {

@@ -6,11 +6,9 @@
 //! The pools come from a small deterministic generator (xorshift), so a
 //! failure names a seed that reproduces it.
 
-#[path = "../src/model/forecast/mod.rs"]
-#[allow(dead_code)]
-mod forecast;
-
-use forecast::{Ages, Limits, Pace, PoolNow, Seen, Walk, forecast, forecast_at};
+use check_ephemeral::model::forecast::{
+    self, Ages, Limits, Pace, PoolNow, Seen, Walk, forecast, forecast_at,
+};
 
 const SCENARIOS: u64 = 2000;
 

@@ -6,9 +6,12 @@
 use std::cmp::{Ordering, Reverse};
 use std::net::IpAddr;
 
+pub mod foresee;
 pub mod range;
 
+use crate::model::outlook::Forecaster;
 use crate::model::{Kind, Model, Pool, PoolName, Tuple};
+use foresee::{ForecastRule, Foreseen, Outlook};
 use range::Range;
 
 /// Plugin states, ordered so that `max` is the worst by the plugin rule:
@@ -154,6 +157,8 @@ pub struct Report {
     pub state: State,
     pub worst: (Pool, State),
     pub kinds: Vec<KindReport>,
+    /// The forecasts, where the forecast was judged.
+    pub outlook: Outlook,
 }
 
 /// How bad a judged result is, for ordering namespaces: the worst state,
@@ -179,7 +184,21 @@ pub fn rank(report: &Report) -> Rank {
     Rank(*state, hundredths, Reverse(pool.free))
 }
 
+/// Judges the level alone.
 pub fn judge(model: &Model, selection: &Selection, thresholds: &Thresholds, top: usize) -> Report {
+    judge_with(model, selection, thresholds, top, None)
+}
+
+/// Judges the level and, given a rule and a forecaster, the forecast.
+pub fn judge_with(
+    model: &Model,
+    selection: &Selection,
+    thresholds: &Thresholds,
+    top: usize,
+    forecast: Option<(&ForecastRule, &Forecaster)>,
+) -> Report {
+    let forecast = forecast.filter(|(rule, _)| rule.enabled);
+    let mut outlook = Outlook::default();
     let kinds: Vec<KindReport> = Kind::ALL
         .into_iter()
         .map(|kind| {
@@ -188,14 +207,31 @@ pub fn judge(model: &Model, selection: &Selection, thresholds: &Thresholds, top:
             // A tuple with no socket stands in when none matched: it is
             // judged and shown, but not counted as one of the host's pools.
             let mut stand_in = false;
-            let state = |pool: &Pool| {
-                if judged {
-                    thresholds.judge(pool)
-                } else {
-                    State::Ok
+            let mut state = |pool: &Pool| {
+                if !judged {
+                    return State::Ok;
                 }
+                let level = thresholds.judge(pool);
+                let Some((rule, forecaster)) = forecast else {
+                    return level;
+                };
+                let Some(f) = forecaster.of(pool) else {
+                    return level;
+                };
+                let state = rule.judge(thresholds, pool, &f);
+                let seen = Foreseen {
+                    pool: *pool,
+                    forecast: f,
+                    level,
+                    state,
+                };
+                outlook.offer(kind, seen);
+                state
             };
-            let offer = |worst: &mut Worst, pool: Pool| worst.offer(pool, state(&pool));
+            let mut offer = |worst: &mut Worst, pool: Pool| {
+                let s = state(&pool);
+                worst.offer(pool, s)
+            };
             match kind {
                 Kind::Connect => match selection.single_tuple() {
                     Some(tuple) => offer(&mut worst, model.connect_pool(tuple)),
@@ -233,11 +269,24 @@ pub fn judge(model: &Model, selection: &Selection, thresholds: &Thresholds, top:
                 }
             }
             let pools = worst.seen - usize::from(stand_in);
+            let top = worst.into_sorted();
+            if let Some((rule, forecaster)) = forecast.filter(|_| judged) {
+                for (pool, state) in &top {
+                    if let Some(f) = forecaster.of(pool) {
+                        outlook.listed.push(Foreseen {
+                            pool: *pool,
+                            forecast: f,
+                            level: thresholds.judge(pool),
+                            state: rule.judge(thresholds, pool, &f).max(*state),
+                        });
+                    }
+                }
+            }
             KindReport {
                 kind,
                 judged,
                 pools,
-                top: worst.into_sorted(),
+                top,
             }
         })
         .collect();
@@ -251,6 +300,7 @@ pub fn judge(model: &Model, selection: &Selection, thresholds: &Thresholds, top:
         state: worst.1,
         worst,
         kinds,
+        outlook,
     }
 }
 

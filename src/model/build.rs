@@ -8,13 +8,24 @@ use super::*;
 
 /// When a TIME_WAIT entry stops blocking its tuple (`tcp_twsk_unique`).
 #[derive(Clone, Copy, Debug)]
-struct TwPolicy {
+pub struct TwPolicy {
     reuse: TwReuse,
     timestamps: bool,
-    delay_ms: u32,
+    pub delay_ms: u32,
 }
 
 impl TwPolicy {
+    /// Whether `connect()` takes over old TIME_WAIT entries between these
+    /// addresses (an interface bound with SO_BINDTODEVICE aside).
+    pub fn applies(&self, local: IpAddr, remote: IpAddr) -> bool {
+        self.timestamps
+            && match self.reuse {
+                TwReuse::Never => false,
+                TwReuse::Always => true,
+                TwReuse::LoopbackOnly => local.is_loopback() || remote.is_loopback(),
+            }
+    }
+
     /// The kernel cannot tell user space whether a TIME_WAIT had timestamps;
     /// this assumes it had them exactly when `tcp_timestamps` is on now.
     fn reusable(&self, s: &Socket) -> bool {
@@ -129,6 +140,7 @@ impl PoolsBuilder {
             tcp: self.tcp,
             udp: self.udp,
             totals: self.totals,
+            tw: self.tw,
         }
     }
 
@@ -212,6 +224,10 @@ impl Sink for PoolsBuilder {
         };
         let entry = self.tuples.entry(tuple).or_default();
         entry.counts.add(s.state, reusable);
+        if s.state == TcpState::TIME_WAIT {
+            let age_ms = TIME_WAIT_MS.saturating_sub(s.expires_ms);
+            entry.ages.add(age_ms);
+        }
         if !reusable {
             entry.blocking += 1;
             entry.ends |= u8::from(i == 0) | (u8::from(i == last) << 1);

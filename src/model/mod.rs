@@ -21,8 +21,11 @@ use crate::read::settings::{KernelSettings, TwReuse};
 use crate::read::socket::{Protocol, Sink, Socket, TcpState};
 
 mod build;
+pub mod forecast;
+pub mod outlook;
 
 use build::FastHash;
+pub use build::TwPolicy;
 pub use build::{Connectable, FxHasher, PoolsBuilder};
 
 /// TCP_TIMEWAIT_LEN: a TIME_WAIT lasts 60 s, so its age is 60 s minus what
@@ -239,6 +242,8 @@ struct TupleEntry {
     blocking: u32,
     /// Bit 0: the first port of the range is blocked; bit 1: the last.
     ends: u8,
+    /// The tuple's TIME_WAIT entries by age, for the forecast.
+    ages: outlook::TwAges,
 }
 
 /// Totals over everything read.
@@ -278,6 +283,8 @@ pub struct Model {
     tcp: Table,
     udp: Table,
     pub totals: Totals,
+    /// When a TIME_WAIT stops blocking `connect()`, for the forecast.
+    tw: TwPolicy,
 }
 
 impl Model {
@@ -312,8 +319,10 @@ impl Model {
 
     /// The pool of `tuple`, also when it holds no socket yet.
     pub fn connect_pool(&self, tuple: Tuple) -> Pool {
-        let entry = self.tuples.get(&tuple).copied().unwrap_or_default();
-        self.connect_pool_from(PoolName::Tuple(tuple), &entry)
+        match self.tuples.get(&tuple) {
+            Some(entry) => self.connect_pool_from(PoolName::Tuple(tuple), entry),
+            None => self.new_connect_pool(PoolName::Tuple(tuple)),
+        }
     }
 
     /// A tuple with no socket: what a connection to a new destination gets.

@@ -19,6 +19,7 @@ use crate::read::Backend;
 pub mod extra_opts;
 mod usage;
 
+use crate::judge::foresee::ForecastRule;
 use crate::judge::range::Range;
 use crate::judge::{Destination, Selection, Thresholds};
 use crate::model::Kind;
@@ -60,6 +61,18 @@ struct Args {
     /// Critical range over the worst pool's free port count (e.g. 100: alerts below 100)
     #[arg(long = "free-critical", value_name = "RANGE")]
     free_critical: Option<Range>,
+
+    /// Warning range over the seconds until the pool is full at the pace the forecast sees (e.g. @3600: alerts when full within an hour) [default: @3600]
+    #[arg(long = "full-in-warning", value_name = "RANGE")]
+    full_in_warning: Option<Range>,
+
+    /// Critical range over the seconds until the pool is full at the pace the forecast sees [default: @600]
+    #[arg(long = "full-in-critical", value_name = "RANGE")]
+    full_in_critical: Option<Range>,
+
+    /// Judge the level alone: no pace, no projection, no seconds until full
+    #[arg(long = "no-forecast")]
+    no_forecast: bool,
 
     /// Kinds of pool to judge, comma separated
     #[arg(
@@ -205,6 +218,8 @@ impl FromStr for DestinationArg {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub thresholds: Thresholds,
+    /// How the forecast is judged (`enabled` false: `--no-forecast`).
+    pub forecast: ForecastRule,
     pub selection: Selection,
     pub top: usize,
     pub timeout: Duration,
@@ -309,7 +324,8 @@ pub fn command() -> clap::Command {
     // parser refuses it and names the option: negative numbers everywhere,
     // and ranges such as -10:-5 for the thresholds.
     Args::command().mut_args(|arg| match arg.get_id().as_str() {
-        "warning" | "critical" | "free_warning" | "free_critical" => arg.allow_hyphen_values(true),
+        "warning" | "critical" | "free_warning" | "free_critical" | "full_in_warning"
+        | "full_in_critical" => arg.allow_hyphen_values(true),
         _ if arg.get_action().takes_values() => arg.allow_negative_numbers(true),
         _ => arg,
     })
@@ -373,8 +389,15 @@ fn config(args: Args) -> Result<Config> {
             "--pools: name at least one of connect, bind, udp".into(),
         ));
     }
+    let defaults = ForecastRule::default();
+    let forecast = ForecastRule {
+        enabled: !args.no_forecast,
+        full_in_warning: args.full_in_warning.or(defaults.full_in_warning),
+        full_in_critical: args.full_in_critical.or(defaults.full_in_critical),
+    };
     Ok(Config {
         thresholds,
+        forecast,
         selection: Selection {
             kinds,
             sources: args.sources.into_iter().map(canonical).collect(),

@@ -110,6 +110,14 @@ impl KernelSettings {
     }
 }
 
+/// `net.ipv4.tcp_max_tw_buckets` of `dir`: past it the kernel destroys
+/// new TIME_WAIT entries at once. `None` where it cannot be read; the
+/// forecast then assumes no cap.
+pub fn max_tw_buckets(dir: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(dir.join("tcp_max_tw_buckets")).ok()?;
+    parse_number(&text).ok()
+}
+
 fn read_file(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|source| Error::read(path, source))
 }

@@ -8,6 +8,7 @@
 use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
+pub mod forecast;
 pub mod namespaces;
 pub mod processes;
 pub mod prometheus;
@@ -33,6 +34,8 @@ pub struct Perfdata<'a> {
 pub enum Value {
     Count(u64),
     Percent(f64),
+    /// A measured quantity printed to two decimals (a rate, seconds).
+    Real(f64),
 }
 
 impl fmt::Display for Perfdata<'_> {
@@ -40,7 +43,7 @@ impl fmt::Display for Perfdata<'_> {
         write!(f, "{}=", self.label)?;
         match self.value {
             Value::Count(n) => write!(f, "{n}")?,
-            Value::Percent(p) => write!(f, "{p:.2}")?,
+            Value::Percent(p) | Value::Real(p) => write!(f, "{p:.2}")?,
         }
         f.write_str(self.uom)?;
         let field = |v: Option<String>| v.unwrap_or_default();
@@ -78,6 +81,8 @@ pub struct Context {
     pub unknown: Option<String>,
     pub notes: Vec<String>,
     pub verbose_lines: Vec<(u8, String)>,
+    /// `--full-in-warning`/`--full-in-critical`, for the perfdata.
+    pub full_in: (Option<Range>, Option<Range>),
 }
 
 impl Context {
@@ -105,16 +110,17 @@ pub fn render(
                 .map_or(String::new(), |s| format!("{}: ", clean(s)));
             let _ = writeln!(
                 out,
-                "{SERVICE} {} - {scope}{}: {}",
+                "{SERVICE} {} - {scope}{}: {}{}",
                 state.word(),
                 pool_label(worst),
-                numbers(worst, "ports free")
+                numbers(worst, "ports free"),
+                forecast::status_suffix(report).unwrap_or_default()
             );
         }
     }
     if context.top > 0 {
         for k in &report.kinds {
-            write_kind(&mut out, k);
+            write_kind(&mut out, k, report);
         }
     }
     for note in &context.notes {
@@ -131,6 +137,8 @@ pub fn render(
     }
     out.push_str(" | ");
     let mut perf = perfdata(report, model, thresholds);
+    let full_in = (context.full_in.0.as_ref(), context.full_in.1.as_ref());
+    perf.extend(forecast::perfdata(report, full_in));
     perf.extend(context.counts.iter().map(|&(label, n)| Perfdata {
         label,
         value: Value::Count(n),
@@ -146,7 +154,7 @@ pub fn render(
     out
 }
 
-fn write_kind(out: &mut String, k: &KindReport) {
+fn write_kind(out: &mut String, k: &KindReport, report: &Report) {
     let what = match (k.kind, k.pools) {
         (Kind::Connect, 1) => "tuple",
         (Kind::Connect, _) => "tuples",
@@ -183,6 +191,9 @@ fn write_kind(out: &mut String, k: &KindReport) {
             c.time_wait,
             c.other
         );
+        if let Some(f) = report.outlook.of(pool) {
+            let _ = writeln!(out, "{}", forecast::pool_line(f));
+        }
     }
 }
 

@@ -395,6 +395,7 @@ mod tests {
                     top: vec![(bind, State::Ok)],
                 },
             ],
+            outlook: Default::default(),
         };
         Snapshot {
             netns: netns.map(str::to_string),

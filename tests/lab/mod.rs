@@ -128,6 +128,13 @@ impl CheckRun {
             .unwrap_or_else(|| panic!("no pool {name} under {section} in:\n{}", self.stdout))
     }
 
+    pub fn perf_f64(&self, label: &str) -> f64 {
+        match self.perf.get(label) {
+            Some(v) => *v,
+            None => panic!("no perfdata {label} in:\n{}", self.stdout),
+        }
+    }
+
     pub fn perf(&self, label: &str) -> u32 {
         match self.perf.get(label) {
             Some(v) => *v as u32,

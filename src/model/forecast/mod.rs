@@ -111,7 +111,7 @@ impl Ages {
 /// What the estimator saw in the ages; the report puts it in words.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Seen {
-    /// No entry at all.
+    /// No entry holds a port of the pool.
     Nothing,
     /// Closes, but none for `quiet_s` seconds: a burst of `count` that ended.
     Ended { count: u32, quiet_s: u32 },
@@ -144,7 +144,7 @@ pub fn pace(ages: &Ages) -> Pace {
     let recent_s = RECENT_S.min(history);
     let recent = ages.sum(0, recent_s);
     let all = ages.sum(0, history);
-    if all == 0 {
+    if ages.total() == 0 {
         return Pace {
             per_second: 0.0,
             seen: Seen::Nothing,
@@ -161,7 +161,7 @@ pub fn pace(ages: &Ages) -> Pace {
         return Pace {
             per_second: 0.0,
             seen: Seen::Ended {
-                count: all,
+                count: ages.total(),
                 quiet_s: youngest as u32,
             },
         };
@@ -192,11 +192,20 @@ pub fn pace(ages: &Ages) -> Pace {
         .unwrap_or(0);
     if recent_rate > older_rate && oldest + 2 < history {
         // Nothing older than `oldest`: the pace began then, so its rate is
-        // what it made since.
+        // what it made since. The oldest second is only partly covered when
+        // the pace began within it: count the part its entries fill.
+        let before = all - ages.buckets[oldest];
+        let per_bucket = if oldest > 0 {
+            f64::from(before) / oldest as f64
+        } else {
+            f64::from(all)
+        };
+        let part = (f64::from(ages.buckets[oldest]) / per_bucket.max(1.0)).clamp(0.1, 1.0);
+        let span = oldest as f64 + part;
         return Pace {
-            per_second: f64::from(all) / (oldest + 1) as f64,
+            per_second: f64::from(all) / span,
             seen: Seen::Started {
-                ago_s: oldest as u32 + 1,
+                ago_s: (span.round() as u32).max(1),
             },
         };
     }

@@ -1,0 +1,200 @@
+//! The forecast stage: what the pure forecast (`forecast`) needs of each
+//! connect and bind pool, taken from the model, and the forecast of a pool.
+//!
+//! A connect pool's entries are its tuple's TIME_WAITs; where `connect()`
+//! takes entries over (TIME_WAIT reuse), only those younger than the reuse
+//! delay block it, and for that long. A bind pool's entries are every
+//! TIME_WAIT of its address, each holding its port for the whole minute
+//! (reuse does not help `bind()`); where the connections that leave them
+//! reuse TIME_WAIT, the `connect()` walk decides how many ports they touch.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::forecast::{self, Ages, BUCKETS, Forecast, Limits, PoolNow, Walk};
+use super::{Kind, Model, Pool, PoolName, TIME_WAIT_MS, Tuple};
+
+/// Whole seconds kept one by one: the window the recent pace is read over.
+const FINE_S: usize = 10;
+/// Older ages, in buckets of this many seconds.
+const COARSE_S: usize = 10;
+const COARSE: usize = (BUCKETS - FINE_S) / COARSE_S;
+
+/// A tuple's TIME_WAIT entries by age: 1 s buckets over the last 10 s,
+/// 10 s buckets over the rest of the minute. Inline and small (30 bytes),
+/// because every tuple carries one; a tuple holds at most one entry per
+/// port, so 16 bits are enough.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TwAges {
+    fine: [u16; FINE_S],
+    coarse: [u16; COARSE],
+}
+
+impl TwAges {
+    pub fn add(&mut self, age_ms: u32) {
+        let s = (age_ms / 1000) as usize;
+        let slot = if s < FINE_S {
+            &mut self.fine[s]
+        } else {
+            &mut self.coarse[((s - FINE_S) / COARSE_S).min(COARSE - 1)]
+        };
+        *slot = slot.saturating_add(1);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == TwAges::default()
+    }
+
+    /// Adds the entries younger than `below_s` to `ages`, a coarse bucket
+    /// spread evenly over its seconds.
+    fn add_to(&self, ages: &mut Ages, below_s: usize) {
+        let mut add = |i: usize, n: u32| {
+            if i < below_s.min(BUCKETS) {
+                ages.buckets[i] = ages.buckets[i].saturating_add(n);
+            }
+        };
+        for (i, n) in self.fine.iter().enumerate() {
+            add(i, u32::from(*n));
+        }
+        for (c, n) in self.coarse.iter().enumerate() {
+            let n = u32::from(*n);
+            let (each, extra) = (n / COARSE_S as u32, n % COARSE_S as u32);
+            for k in 0..COARSE_S {
+                add(
+                    FINE_S + c * COARSE_S + k,
+                    each + u32::from((k as u32) < extra),
+                );
+            }
+        }
+    }
+}
+
+/// The TIME_WAIT entries of one local address (or of all, for the
+/// wildcards), and whether every connection that left them reuses
+/// TIME_WAIT.
+#[derive(Clone, Debug)]
+struct AddrAges {
+    ages: Ages,
+    reuse: bool,
+}
+
+impl AddrAges {
+    fn new() -> AddrAges {
+        AddrAges {
+            ages: Ages::new(TIME_WAIT_MS),
+            reuse: true,
+        }
+    }
+
+    fn add(&mut self, a: &TwAges, reuse: bool) {
+        a.add_to(&mut self.ages, BUCKETS);
+        self.reuse &= reuse;
+    }
+}
+
+/// Forecasts the pools of one model.
+pub struct Forecaster<'a> {
+    model: &'a Model,
+    /// `net.ipv4.tcp_max_tw_buckets`, where it could be read.
+    max_tw_buckets: Option<u32>,
+    /// Per local address, summed once from the tuples.
+    addrs: HashMap<IpAddr, AddrAges>,
+    /// Every entry: what blocks the wildcards.
+    all: AddrAges,
+}
+
+impl<'a> Forecaster<'a> {
+    pub fn new(model: &'a Model, max_tw_buckets: Option<u32>) -> Forecaster<'a> {
+        let mut addrs: HashMap<IpAddr, AddrAges> = HashMap::new();
+        let mut all = AddrAges::new();
+        for (t, entry) in &model.tuples {
+            let a = &entry.ages;
+            if a.is_empty() {
+                continue;
+            }
+            let reuse = model.tw.applies(t.source, t.destination);
+            addrs
+                .entry(t.source)
+                .or_insert_with(AddrAges::new)
+                .add(a, reuse);
+            all.add(a, reuse);
+        }
+        Forecaster {
+            model,
+            max_tw_buckets,
+            addrs,
+            all,
+        }
+    }
+
+    /// The forecast of a connect or bind pool; `None` for the others.
+    pub fn of(&self, pool: &Pool) -> Option<Forecast> {
+        let now = self.input(pool)?;
+        let pool_tw = now.ages.total();
+        let others = self
+            .model
+            .totals
+            .time_wait
+            .saturating_sub(u64::from(pool_tw));
+        let limits = Limits {
+            max_entries: self.max_tw_buckets.map(|max| {
+                u32::try_from(u64::from(max).saturating_sub(others)).unwrap_or(u32::MAX)
+            }),
+        };
+        Some(forecast::forecast(&now, limits))
+    }
+
+    /// What the forecast needs of `pool`.
+    pub fn input(&self, pool: &Pool) -> Option<PoolNow> {
+        match (pool.kind, pool.name) {
+            (Kind::Connect, PoolName::Tuple(t)) => Some(self.connect_input(pool, t)),
+            (Kind::Connect, _) => Some(self.plain(pool, Ages::new(TIME_WAIT_MS))),
+            (Kind::Bind, PoolName::Address(addr)) => Some(self.bind_input(pool, addr)),
+            _ => None,
+        }
+    }
+
+    fn plain(&self, pool: &Pool, ages: Ages) -> PoolNow {
+        let held = ages.total().min(pool.used());
+        PoolNow {
+            capacity: pool.capacity,
+            holders: pool.used() - held,
+            ages,
+            walk: None,
+        }
+    }
+
+    fn connect_input(&self, pool: &Pool, t: Tuple) -> PoolNow {
+        let tw = &self.model.tw;
+        let (hold_ms, below_s) = if tw.applies(t.source, t.destination) {
+            (tw.delay_ms, (tw.delay_ms.div_ceil(1000) as usize).max(1))
+        } else {
+            (TIME_WAIT_MS, BUCKETS)
+        };
+        let mut ages = Ages::new(hold_ms);
+        if let Some(e) = self.model.tuples.get(&t) {
+            e.ages.add_to(&mut ages, below_s);
+        }
+        self.plain(pool, ages)
+    }
+
+    fn bind_input(&self, pool: &Pool, addr: IpAddr) -> PoolNow {
+        let seen = if addr.is_unspecified() {
+            Some(&self.all)
+        } else {
+            self.addrs.get(&addr)
+        };
+        let Some(seen) = seen else {
+            return self.plain(pool, Ages::new(TIME_WAIT_MS));
+        };
+        let mut now = self.plain(pool, seen.ages.clone());
+        // The walk applies where every connection that left an entry here
+        // could take entries over.
+        if seen.reuse && seen.ages.total() > 0 {
+            let delay_ms = self.model.tw.delay_ms;
+            now.ages.censored_after_ms = Some(delay_ms.max(1000));
+            now.walk = Some(Walk { delay_ms });
+        }
+        now
+    }
+}

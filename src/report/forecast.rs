@@ -1,0 +1,153 @@
+//! What is said of the forecast: the words on the status line when the
+//! forecast decides the state, the pace and projection of each listed
+//! pool, what the estimator saw (`-vv`), and the perfdata `connect_rate`,
+//! `connect_forecast_pct`, `connect_full_s` (and `bind_` alike) of the pool
+//! whose forecast is worst.
+
+use super::{Perfdata, Value, pool_label};
+use crate::judge::Report;
+use crate::judge::foresee::Foreseen;
+use crate::judge::range::Range;
+use crate::model::Kind;
+use crate::model::forecast::{Forecast, Seen};
+
+/// `; at 20 new connections/s full in 20 s`, when the forecast decided
+/// the state of the pool the status line names.
+pub fn status_suffix(report: &Report) -> Option<String> {
+    let f = report.outlook.of(&report.worst.0)?;
+    f.decided().then(|| format!("; {}", outlook(&f.forecast)))
+}
+
+/// `at 20 new connections/s full in 20 s`, or `... settles at 80% used`.
+fn outlook(f: &Forecast) -> String {
+    let pace = format!("at {} new connections/s", rate(f.pace.per_second));
+    match f.full_in_s {
+        Some(s) if s <= 0.0 => format!("{pace} full now"),
+        Some(s) => format!("{pace} full in {}", seconds(s)),
+        None => format!("{pace} settles at {:.1}% used", f.projected_pct),
+    }
+}
+
+/// The long-output line under a listed pool.
+pub fn pool_line(f: &Foreseen) -> String {
+    let mark = if f.decided() {
+        format!(" [{} by forecast]", f.state.word())
+    } else {
+        String::new()
+    };
+    if f.forecast.pace.per_second <= 0.0 && !f.decided() {
+        return "    forecast: no new connections seen".to_string();
+    }
+    format!(
+        "    forecast: {}; projected {:.1}% of capacity{mark}",
+        outlook(&f.forecast),
+        f.forecast.projected_pct
+    )
+}
+
+/// `-vv`: what the estimator saw for the worst forecast of each kind.
+pub fn lines(report: &Report) -> Vec<(u8, String)> {
+    report
+        .outlook
+        .worst
+        .iter()
+        .map(|(_, f)| {
+            (
+                2,
+                format!(
+                    "pace of {}: {}",
+                    pool_label(&f.pool),
+                    seen(&f.forecast.pace.seen, f.forecast.pace.per_second)
+                ),
+            )
+        })
+        .collect()
+}
+
+fn seen(s: &Seen, per_second: f64) -> String {
+    let r = rate(per_second);
+    match *s {
+        Seen::Nothing => "no TIME_WAIT entry holds a port of the pool: no pace seen".into(),
+        Seen::Ended { count, quiet_s } => format!(
+            "{count} closes in the last minute, none for {quiet_s} s: a burst that has ended, pace 0"
+        ),
+        Seen::Sustained { span_s } => {
+            format!("about the same rate over the last {span_s} s: a sustained pace of {r}/s")
+        }
+        Seen::Started { ago_s } => {
+            format!("nothing older than {ago_s} s: a pace that started then, {r}/s since")
+        }
+        Seen::Changed {
+            recent,
+            older,
+            rising,
+        } => format!(
+            "{} in the last 10 s against {} before: a {} pace, {r}/s",
+            rate(recent),
+            rate(older),
+            if rising { "rising" } else { "falling" }
+        ),
+        Seen::Short { span_s } => {
+            format!("{r}/s over the {span_s} s that entries block the pool")
+        }
+    }
+}
+
+fn rate(r: f64) -> String {
+    if r >= 10.0 || r == 0.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.1}")
+    }
+}
+
+fn seconds(s: f64) -> String {
+    if s < 120.0 {
+        format!("{:.0} s", s.ceil())
+    } else if s < 7200.0 {
+        format!("{:.0} min", (s / 60.0).round())
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
+}
+
+/// The forecast perfdata of each kind that has one.
+pub fn perfdata<'a>(
+    report: &Report,
+    full_in: (Option<&'a Range>, Option<&'a Range>),
+) -> Vec<Perfdata<'a>> {
+    let mut perf = Vec::new();
+    for (kind, rate_label, pct_label, full_label) in [
+        (
+            Kind::Connect,
+            "connect_rate",
+            "connect_forecast_pct",
+            "connect_full_s",
+        ),
+        (Kind::Bind, "bind_rate", "bind_forecast_pct", "bind_full_s"),
+    ] {
+        let Some(f) = report.outlook.worst_of(kind) else {
+            continue;
+        };
+        let f = &f.forecast;
+        let plain = |label, value, uom| Perfdata {
+            label,
+            value,
+            uom,
+            warn: None,
+            crit: None,
+            min: Some(0),
+            max: None,
+        };
+        perf.push(plain(rate_label, Value::Real(f.pace.per_second), ""));
+        perf.push(plain(pct_label, Value::Real(f.projected_pct), "%"));
+        if let Some(s) = f.full_in_s {
+            perf.push(Perfdata {
+                warn: full_in.0,
+                crit: full_in.1,
+                ..plain(full_label, Value::Real(s), "s")
+            });
+        }
+    }
+    perf
+}
