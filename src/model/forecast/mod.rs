@@ -29,6 +29,10 @@ const SUSTAINED_SPREAD: f64 = 0.25;
 /// A pace counts as ended when the youngest entry is at least this old and
 /// older than this many of the recent mean gaps between closes.
 const ENDED_MIN_S: usize = 3;
+/// A pace is read over at least this many seconds: closes all made in the
+/// last second are as likely a burst as the start of a pace, so they are
+/// spread over this span rather than taken as their own rate.
+const MIN_SPAN_S: f64 = 3.0;
 const ENDED_GAPS: f64 = 3.0;
 
 /// The entries that hold ports of one pool, by age in whole seconds.
@@ -203,7 +207,7 @@ pub fn pace(ages: &Ages) -> Pace {
         let part = (f64::from(ages.buckets[oldest]) / per_bucket.max(1.0)).clamp(0.1, 1.0);
         let span = oldest as f64 + part;
         return Pace {
-            per_second: f64::from(all) / span,
+            per_second: f64::from(all) / span.max(MIN_SPAN_S),
             seen: Seen::Started {
                 ago_s: (span.round() as u32).max(1),
             },
