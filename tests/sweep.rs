@@ -148,9 +148,10 @@ fn threads_do_not_change_the_answer() {
         return;
     }
     // Ties in every state: the order among equals must not depend on which
-    // thread finished first.
+    // thread finished first. None is full: a namespace with no port left
+    // would tie with those of other tests that run at the same time.
     let tag = "same";
-    let loads = [9, 7, 9, 3, 7, 9, 3, 10];
+    let loads = [9, 7, 9, 3, 7, 9, 3, 8];
     let made: Vec<_> = loads.iter().map(|&n| loaded(tag, n)).collect();
     let mine = format!("  ce-{tag}-{}-", std::process::id());
     let ours = |run: &Run| -> Vec<String> {
@@ -169,8 +170,8 @@ fn threads_do_not_change_the_answer() {
             assert_eq!(ours(&run), one, "--threads {threads}:\n{}", run.stdout);
         }
     }
-    // The full one first, then the ties in the order found.
-    assert!(one[0].contains(": CRITICAL - "), "{one:#?}");
+    // The fullest first, then the ties in the order found.
+    assert!(one[0].contains(": WARNING - "), "{one:#?}");
     drop(made);
 }
 

@@ -16,10 +16,11 @@ pub mod ports;
 pub mod procnet;
 pub mod settings;
 pub mod socket;
+pub mod sockstat;
 
 use crate::error::Result;
 use crate::stage::{self, Stage};
-use diag::{DumpStats, Netlink};
+use diag::{DumpStats, Netlink, Wanted};
 use ports::PortRange;
 use socket::{Protocol, Sink};
 
@@ -89,9 +90,18 @@ pub fn read_tables(request: Request, builder: &mut impl Sink) -> Result<ReadInfo
     stage::enter(Stage::ReadingTcp);
     let started = Instant::now();
     let mut netlink = None;
+    // Dumps that could return nothing are skipped (see `sockstat`).
+    let wanted = match backend {
+        Backend::Proc => Wanted::ALL,
+        _ => sockstat::Counts::read(proc_dir).map_or(Wanted::ALL, |c| Wanted {
+            connected_tcp: c.any_connected_tcp(),
+            udp: c.udp > 0,
+            udp6: c.udp6 > 0,
+        }),
+    };
     if backend != Backend::Proc {
         let attempt = Netlink::open().and_then(|mut nl| {
-            nl.read_tcp(range, builder)?;
+            nl.read_tcp(range, builder, wanted)?;
             Ok(nl)
         });
         match attempt {
@@ -117,7 +127,7 @@ pub fn read_tables(request: Request, builder: &mut impl Sink) -> Result<ReadInfo
     let started = Instant::now();
     let mut udp_done = false;
     if let Some(nl) = netlink.as_mut() {
-        match nl.read_udp(range, builder) {
+        match nl.read_udp(range, builder, wanted) {
             Ok(()) => {
                 info.udp_from = Source::Netlink;
                 udp_done = true;
@@ -157,11 +167,11 @@ pub fn read_again(
         None
     };
     match netlink.as_mut() {
-        Some(nl) if info.tcp_from == Source::Netlink => nl.read_tcp(range, sink)?,
+        Some(nl) if info.tcp_from == Source::Netlink => nl.read_tcp(range, sink, Wanted::ALL)?,
         _ => procnet::read_tcp(proc_dir, range, ticks, sink)?,
     }
     match netlink.as_mut() {
-        Some(nl) if info.udp_from == Source::Netlink => nl.read_udp(range, sink)?,
+        Some(nl) if info.udp_from == Source::Netlink => nl.read_udp(range, sink, Wanted::ALL)?,
         _ => procnet::read_udp(proc_dir, range, ticks, sink)?,
     }
     Ok(())

@@ -30,12 +30,16 @@ pub fn lines(
         (
             2,
             format!(
-                "read: {} TCP and {} UDP sockets in the range, {} tuple{}; {} netlink requests, {} records, {} bytes",
+                "read: {} TCP and {} UDP sockets in the range, {} tuple{}; {} netlink requests{}, {} records, {} bytes",
                 t.tcp_sockets,
                 t.udp_sockets,
                 model.tuple_count(),
                 if model.tuple_count() == 1 { "" } else { "s" },
                 info.netlink.requests,
+                match info.netlink.skipped {
+                    0 => String::new(),
+                    n => format!(" ({n} skipped: no such socket in the namespace)"),
+                },
                 info.netlink.messages,
                 info.netlink.bytes
             ),

@@ -10,6 +10,7 @@
 pub mod wire;
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
@@ -51,9 +52,34 @@ const RECV_BUFFER: usize = 64 * 1024;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DumpStats {
     pub requests: u32,
+    /// Requests not sent: the namespace has no socket they could return.
+    pub skipped: u32,
     pub messages: u64,
     pub bytes: u64,
 }
+
+/// Which dumps may find sockets; the others are skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    /// Connected TCP sockets (the bound ones are always dumped: no count
+    /// says whether there are any).
+    pub connected_tcp: bool,
+    pub udp: bool,
+    pub udp6: bool,
+}
+
+impl Wanted {
+    pub const ALL: Wanted = Wanted {
+        connected_tcp: true,
+        udp: true,
+        udp6: true,
+    };
+}
+
+/// Whether this kernel serves `TCPDIAG_GETSOCK`: 0 not known yet, 1 yes,
+/// 2 no. A fact of the kernel, the same in every namespace: learnt by the
+/// first dump, so that no other namespace sends a request it refuses.
+static BOTH_FAMILIES: AtomicU8 = AtomicU8::new(0);
 
 pub struct Netlink {
     fd: OwnedFd,
@@ -79,11 +105,16 @@ impl Netlink {
         })?;
         // A bigger buffer only saves work; the default also works.
         let _ = setsockopt(&fd, sockopt::RcvBuf, &(1 << 20));
+        let both_families = match BOTH_FAMILIES.load(Ordering::Relaxed) {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        };
         Ok(Netlink {
             fd,
             buf: vec![0; RECV_BUFFER],
             seq: 0,
-            both_families: None,
+            both_families,
             stats: DumpStats::default(),
         })
     }
@@ -94,20 +125,40 @@ impl Netlink {
     }
 
     /// Hands every TCP socket with its local port in `range` to `sink`:
-    /// first those that mark their port, then the connected ones.
-    pub fn read_tcp(&mut self, range: PortRange, sink: &mut impl Sink) -> Result<()> {
+    /// first those that mark their port, then the connected ones (unless
+    /// `wanted` says there are none).
+    pub fn read_tcp(
+        &mut self,
+        range: PortRange,
+        sink: &mut impl Sink,
+        wanted: Wanted,
+    ) -> Result<()> {
         let marks = wire::marks_filter(range);
         self.tcp_dump("bound TCP", MARKS_STATES, &marks, &mut |s| sink.marked(s))?;
+        if !wanted.connected_tcp {
+            self.stats.skipped += 1;
+            return Ok(());
+        }
         let all = wire::range_filter(range);
         self.tcp_dump("connected TCP", CONNECTED_STATES, &all, &mut |s| {
             sink.socket(s)
         })
     }
 
-    /// Hands every UDP socket with its local port in `range` to `sink`.
-    pub fn read_udp(&mut self, range: PortRange, sink: &mut impl Sink) -> Result<()> {
+    /// Hands every UDP socket with its local port in `range` to `sink`,
+    /// asking only for the families `wanted` says may have some.
+    pub fn read_udp(
+        &mut self,
+        range: PortRange,
+        sink: &mut impl Sink,
+        wanted: Wanted,
+    ) -> Result<()> {
         let filter = wire::range_filter(range);
-        for family in [wire::AF_INET, wire::AF_INET6] {
+        for (family, any) in [(wire::AF_INET, wanted.udp), (wire::AF_INET6, wanted.udp6)] {
+            if !any {
+                self.stats.skipped += 1;
+                continue;
+            }
             let kind = RequestKind::Family {
                 family,
                 protocol: Protocol::Udp,
@@ -136,6 +187,7 @@ impl Netlink {
             match self.dump(name, kind, states, filter, Protocol::Tcp, each) {
                 Ok(()) => {
                     self.both_families = Some(true);
+                    BOTH_FAMILIES.store(1, Ordering::Relaxed);
                     return Ok(());
                 }
                 // A kernel without the older request refuses it before
@@ -145,6 +197,7 @@ impl Netlink {
                         && matches!(errno, Errno::EINVAL | Errno::ENOENT | Errno::EOPNOTSUPP) =>
                 {
                     self.both_families = Some(false);
+                    BOTH_FAMILIES.store(2, Ordering::Relaxed);
                 }
                 Err(e) => return Err(e),
             }
