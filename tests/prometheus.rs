@@ -176,6 +176,23 @@ fn promtool_finds_the_metrics_clean_loaded_and_idle() {
     assert_eq!(db_pool("ephemeral_pool_capacity_ports"), Some(20.0));
     assert_eq!(db_pool("ephemeral_pool_free_ports"), Some(7.0));
     assert_eq!(db_pool("ephemeral_pool_used_ratio"), Some(0.65));
+    // The forecast's figures are there for a listed pool (its numbers are
+    // tests/forecast_agrees.rs's business); the seconds until full only
+    // for a pool that fills.
+    let pace = db_pool("ephemeral_pool_new_connections_per_second");
+    assert!(pace.is_some_and(|p| p >= 0.0), "{pace:?}");
+    let projected = db_pool("ephemeral_pool_projected_used_ratio");
+    assert!(
+        projected.is_some_and(|r| (0.65..=1.0).contains(&r)),
+        "{projected:?}"
+    );
+    let full_in = db_pool("ephemeral_pool_full_in_seconds");
+    if let Some(s) = full_in {
+        assert!(
+            s >= 0.0 && projected == Some(1.0),
+            "{full_in:?} {projected:?}"
+        );
+    }
 }
 
 /// The exporter, killed and reaped when the test ends, however it ends.
