@@ -136,7 +136,10 @@ struct HostFigure {
     value: Option<f64>,
 }
 
-fn host_figures(h: &Host) -> Vec<HostFigure> {
+/// The figures of one namespace, always in the same order (a figure not
+/// defined for a namespace is `None`, not left out). Figures the report
+/// keeps beside the pools are read from `_report`.
+fn host_figures(h: &Host, _report: &Report) -> Vec<HostFigure> {
     let figure = |name, help, n: u64| HostFigure {
         name,
         help,
@@ -258,7 +261,7 @@ pub fn render(state: State, snapshots: &[Snapshot], counts: &[(&str, u64)]) -> S
 
     let figures: Vec<(Labels, Vec<HostFigure>)> = snapshots
         .iter()
-        .map(|s| (with_netns(s, Vec::new()), host_figures(&s.host)))
+        .map(|s| (with_netns(s, Vec::new()), host_figures(&s.host, &s.report)))
         .collect();
     for i in 0..figures.first().map_or(0, |(_, f)| f.len()) {
         let first = &figures[0].1[i];
