@@ -52,6 +52,10 @@ pub enum Error {
         program: String,
     },
 
+    /// The conntrack table, asked for with `--pools nat`, cannot be read.
+    #[error("conntrack: {reason}")]
+    Conntrack { reason: String },
+
     /// A network namespace could not be entered or read.
     #[error("network namespace {}: {reason}", shown(path))]
     Namespace { path: PathBuf, reason: String },

@@ -24,8 +24,9 @@ use std::time::Instant;
 
 use error::{Error, Result};
 use judge::State;
-use model::{Model, Pool, PoolsBuilder};
+use model::{Kind, Model, NatBuilder, NatModel, Pool, PoolsBuilder};
 use options::{Config, Format};
+use read::conntrack::{self, EntriesRead, Unreadable};
 use read::procnet::PROC_NET;
 use read::settings::{KernelSettings, SYSCTL_DIR};
 use read::{ReadInfo, Request};
@@ -84,10 +85,17 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
         proc_dir: proc_net,
     };
     let info = read::read_tables(request, &mut builder)?;
+    let nat = if config.selection.kinds.contains(&Kind::Nat) {
+        stage::enter(Stage::ReadingConntrack);
+        read_nat(config, proc_net)?
+    } else {
+        NatRead::default()
+    };
 
     stage::enter(Stage::Modelling);
     let modelling = Instant::now();
-    let model = builder.finish();
+    let mut model = builder.finish();
+    model.nat = nat.model;
     let max_tw_buckets = read::settings::max_tw_buckets(Path::new(SYSCTL_DIR));
     let forecaster = model::outlook::Forecaster::new(&model, max_tw_buckets);
     let report = judge::judge_with(
@@ -104,7 +112,7 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     };
     let mut verbose_lines = report::verbose::lines(&settings, &model, &info, timings);
     verbose_lines.extend(report::forecast::lines(&report));
-    let context = Context {
+    let mut context = Context {
         verbose: config.verbose,
         top: config.top,
         notes: report::verbose::notes(&model, &info, &config.selection.kinds),
@@ -115,12 +123,86 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
         ),
         ..Context::default()
     };
+    context
+        .notes
+        .extend(nat.unread.as_ref().map(report::verbose::nat_note));
+    if let (Some(read), Some(nat)) = (&nat.read, &model.nat) {
+        context
+            .verbose_lines
+            .push((1, report::verbose::conntrack(read, nat)));
+    }
     Ok(Measured {
         model,
         info,
         report,
         context,
     })
+}
+
+/// What reading conntrack gave: the NAT model, or why there is none.
+#[derive(Default)]
+struct NatRead {
+    model: Option<NatModel>,
+    read: Option<EntriesRead>,
+    unread: Option<Unreadable>,
+}
+
+/// Reads the conntrack table into NAT pools. Its size and counters anyone
+/// may read; its entries need CAP_NET_ADMIN. Asked for by name, a table
+/// that cannot be read is an error; otherwise a note says why.
+fn read_nat(config: &Config, proc_net: &Path) -> Result<NatRead> {
+    let Some(mut figures) = conntrack::read_figures(Path::new(conntrack::NETFILTER_DIR), proc_net)
+    else {
+        if config.nat_required {
+            return Err(Error::Conntrack {
+                reason: "this namespace has no conntrack table (nf_conntrack is not loaded)".into(),
+            });
+        }
+        return Ok(NatRead::default());
+    };
+    let mut builder = NatBuilder::new(config.nat_ports);
+    // An empty table has no NAT pools; skipping its dump (a walk of the
+    // host's whole conntrack hash) keeps a sweep of idle namespaces cheap.
+    // Asked for by name, the dump still runs, so a missing privilege shows
+    // before the first NAT entry appears.
+    if figures.entries == 0 && !config.nat_required {
+        return Ok(NatRead {
+            model: Some(builder.finish(figures)),
+            read: None,
+            unread: None,
+        });
+    }
+    match conntrack::read_entries(proc_net, &mut |e| builder.add(e)) {
+        Ok(read) => {
+            if read.from == conntrack::EntriesFrom::Netlink
+                && let Some([insert_failed, drop, early_drop]) = conntrack::netlink_counters()
+            {
+                figures.insert_failed = insert_failed;
+                figures.drop = drop;
+                figures.early_drop = early_drop;
+            }
+            Ok(NatRead {
+                model: Some(builder.finish(figures)),
+                read: Some(read),
+                unread: None,
+            })
+        }
+        Err(Unreadable::Privilege) if config.nat_required => Err(Error::Privilege {
+            option: "--pools nat",
+            missing: "CAP_NET_ADMIN".into(),
+            grant: "cap_net_admin".into(),
+            program: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "check_ephemeral".into()),
+        }),
+        Err(Unreadable::Other(reason)) if config.nat_required => Err(Error::Conntrack { reason }),
+        // The table's size is judged even where its entries are hidden.
+        Err(why) => Ok(NatRead {
+            model: Some(NatBuilder::new(config.nat_ports).finish(figures)),
+            read: None,
+            unread: Some(why),
+        }),
+    }
 }
 
 /// The answer in the format asked for; `listed` are the namespaces the

@@ -12,6 +12,7 @@ pub enum Stage {
     ReadingTcp,
     ReadingUdp,
     ReadingSockets,
+    ReadingConntrack,
     Modelling,
     Reporting,
     FindingNamespaces,
@@ -19,13 +20,14 @@ pub enum Stage {
 }
 
 /// Every stage, in the order of the enum: the atomic holds an index.
-const ALL: [Stage; 10] = [
+const ALL: [Stage; 11] = [
     Stage::Starting,
     Stage::ReadingOptions,
     Stage::ReadingSettings,
     Stage::ReadingTcp,
     Stage::ReadingUdp,
     Stage::ReadingSockets,
+    Stage::ReadingConntrack,
     Stage::Modelling,
     Stage::Reporting,
     Stage::FindingNamespaces,
@@ -41,6 +43,7 @@ impl Stage {
             Stage::ReadingTcp => "reading the TCP socket table",
             Stage::ReadingUdp => "reading the UDP socket table",
             Stage::ReadingSockets => "reading the socket tables again for --processes",
+            Stage::ReadingConntrack => "reading the conntrack table",
             Stage::Modelling => "modelling the port pools",
             Stage::Reporting => "writing the report",
             Stage::FindingNamespaces => "finding the network namespaces",

@@ -10,7 +10,8 @@ pub mod foresee;
 pub mod range;
 
 use crate::model::outlook::Forecaster;
-use crate::model::{Kind, Model, Pool, PoolName, Tuple};
+use crate::model::{Kind, Model, NatKey, Pool, PoolName, Tuple};
+use crate::read::conntrack::TableFigures;
 use foresee::{ForecastRule, Foreseen, Outlook};
 use range::Range;
 
@@ -97,6 +98,16 @@ impl Selection {
                     .any(|d| d.addr == t.destination && d.port.is_none_or(|p| p == t.port)))
     }
 
+    /// `--source` narrows NAT pools by their NAT address, `--destination`
+    /// by where they lead, as for connect pools.
+    fn nat_matches(&self, k: &NatKey) -> bool {
+        self.tuple_matches(&Tuple {
+            source: k.address,
+            destination: k.destination,
+            port: k.port,
+        })
+    }
+
     /// One source and one destination with its port: exactly one tuple.
     fn single_tuple(&self) -> Option<Tuple> {
         match (self.sources.as_slice(), self.destinations.as_slice()) {
@@ -156,9 +167,37 @@ impl KindReport {
 pub struct Report {
     pub state: State,
     pub worst: (Pool, State),
+    /// The kinds with pools to show; `nat` only where conntrack has them.
     pub kinds: Vec<KindReport>,
     /// The forecasts, where the forecast was judged.
     pub outlook: Outlook,
+    /// The conntrack table, judged where NAT pools are asked for and the
+    /// table could be read.
+    pub conntrack: Option<TableReport>,
+}
+
+/// The conntrack table against its maximum, judged by the percentage
+/// thresholds (the free-port ones count ports, not entries).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TableReport {
+    pub figures: TableFigures,
+    pub state: State,
+}
+
+impl TableReport {
+    pub fn used_pct(&self) -> f64 {
+        let f = &self.figures;
+        if f.max == 0 {
+            return 0.0;
+        }
+        let pct = f.entries as f64 * 100.0 / f.max as f64;
+        (pct * 100.0).round() / 100.0
+    }
+
+    /// Whether the table, not a pool, is what the status line names.
+    pub fn is_worst(&self, report: &Report) -> bool {
+        self.state > report.worst.1
+    }
 }
 
 /// How bad a judged result is, for ordering namespaces: the worst state,
@@ -201,7 +240,7 @@ pub fn judge_with(
     let mut outlook = Outlook::default();
     let kinds: Vec<KindReport> = Kind::ALL
         .into_iter()
-        .map(|kind| {
+        .filter_map(|kind| {
             let judged = selection.kinds.contains(&kind);
             let mut worst = Worst::new(top.max(1));
             // A tuple with no socket stands in when none matched: it is
@@ -267,6 +306,19 @@ pub fn judge_with(
                         offer(&mut worst, pool);
                     }
                 }
+                Kind::Nat => {
+                    for pool in model.nat.iter().flat_map(|n| n.pools.iter()) {
+                        if let PoolName::Nat(k) = pool.name
+                            && selection.nat_matches(&k)
+                        {
+                            offer(&mut worst, *pool);
+                        }
+                    }
+                    if worst.seen == 0 {
+                        // No NAT here: nothing to show or judge.
+                        return None;
+                    }
+                }
             }
             let pools = worst.seen - usize::from(stand_in);
             let top = worst.into_sorted();
@@ -282,12 +334,12 @@ pub fn judge_with(
                     }
                 }
             }
-            KindReport {
+            Some(KindReport {
                 kind,
                 judged,
                 pools,
                 top,
-            }
+            })
         })
         .collect();
     let worst = kinds
@@ -296,11 +348,33 @@ pub fn judge_with(
         .map(|k| *k.worst())
         .min_by(|a, b| badness(a).cmp(&badness(b)))
         .unwrap_or_else(|| *kinds[0].worst());
+    let conntrack = model
+        .nat
+        .as_ref()
+        .filter(|_| selection.kinds.contains(&Kind::Nat))
+        .map(|n| {
+            let mut table = TableReport {
+                figures: n.table,
+                state: State::Ok,
+            };
+            let pct = table.used_pct();
+            let alerts = |r: &Option<Range>| r.as_ref().is_some_and(|r| r.alerts(pct));
+            table.state = if alerts(&thresholds.used_critical) {
+                State::Critical
+            } else if alerts(&thresholds.used_warning) {
+                State::Warning
+            } else {
+                State::Ok
+            };
+            table
+        });
+    let state = conntrack.map_or(worst.1, |t| t.state.max(worst.1));
     Report {
-        state: worst.1,
+        state,
         worst,
         kinds,
         outlook,
+        conntrack,
     }
 }
 
@@ -318,6 +392,7 @@ fn badness((pool, state): &(Pool, State)) -> Badness {
             port,
         } => (1, source, destination, port.unwrap_or(0)),
         PoolName::Address(a) => (2, Some(a), None, 0),
+        PoolName::Nat(k) => (3, Some(k.address), Some(k.destination), k.port),
     };
     (Reverse(*state), pool.free, Reverse(pool.used()), name)
 }

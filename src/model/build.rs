@@ -141,6 +141,7 @@ impl PoolsBuilder {
             udp: self.udp,
             totals: self.totals,
             tw: self.tw,
+            nat: None,
         }
     }
 

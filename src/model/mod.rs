@@ -10,7 +10,9 @@
 //! - a **bind pool** per local address, and the wildcards: what
 //!   `bind(addr, 0)` can still get, under the kernel's address-conflict rules;
 //! - a **UDP pool** per wildcard family: what an unbound UDP socket can
-//!   still autobind.
+//!   still autobind;
+//! - a **NAT pool** per (protocol, NAT address, destination, destination
+//!   port) of a masquerading node, from the conntrack table (`nat`).
 
 use std::collections::HashMap;
 
@@ -22,11 +24,13 @@ use crate::read::socket::{Protocol, Sink, Socket, TcpState};
 
 mod build;
 pub mod forecast;
+pub mod nat;
 pub mod outlook;
 
 use build::FastHash;
 pub use build::TwPolicy;
 pub use build::{Connectable, FxHasher, PoolsBuilder};
+pub use nat::{NatBuilder, NatKey, NatModel};
 
 /// TCP_TIMEWAIT_LEN: a TIME_WAIT lasts 60 s, so its age is 60 s minus what
 /// the kernel reports as left.
@@ -70,16 +74,18 @@ pub enum Kind {
     Connect,
     Bind,
     Udp,
+    Nat,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Connect, Kind::Bind, Kind::Udp];
+    pub const ALL: [Kind; 4] = [Kind::Connect, Kind::Bind, Kind::Udp, Kind::Nat];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Connect => "connect",
             Kind::Bind => "bind",
             Kind::Udp => "udp",
+            Kind::Nat => "nat",
         }
     }
 }
@@ -96,6 +102,8 @@ pub enum PoolName {
     },
     /// A local address, or a wildcard (`0.0.0.0`, `::`).
     Address(IpAddr),
+    /// The NAT ports of a masquerading node towards one destination port.
+    Nat(NatKey),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +115,10 @@ pub struct Pool {
     /// Ports a caller is sure to get now.
     pub free: u32,
     pub counts: StateCounts,
+    /// Where the kernel's search for a port is bounded (NAT ranges of more
+    /// than 128 ports): the chance, in parts per million, that a new
+    /// connection finds no port at this fill although some are free.
+    pub fail_ppm: Option<u32>,
 }
 
 impl Pool {
@@ -285,6 +297,8 @@ pub struct Model {
     pub totals: Totals,
     /// When a TIME_WAIT stops blocking `connect()`, for the forecast.
     tw: TwPolicy,
+    /// The NAT pools and the conntrack table, where they were read.
+    pub nat: Option<NatModel>,
 }
 
 impl Model {
@@ -345,6 +359,7 @@ impl Model {
             capacity: self.capacity,
             free,
             counts: entry.counts,
+            fail_ppm: None,
         }
     }
 
@@ -384,6 +399,7 @@ impl Model {
             capacity,
             free,
             counts,
+            fail_ppm: None,
         }
     }
 }

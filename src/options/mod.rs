@@ -15,6 +15,7 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 use crate::error::{Error, Result};
 use crate::read::Backend;
+use crate::read::ports::PortRange;
 
 pub mod extra_opts;
 mod usage;
@@ -74,15 +75,18 @@ struct Args {
     #[arg(long = "no-forecast")]
     no_forecast: bool,
 
-    /// Kinds of pool to judge, comma separated
+    /// Kinds of pool to judge, comma separated [default: connect,bind,udp, and nat where the conntrack table is readable and has NAT entries]
     #[arg(
         long = "pools",
         value_name = "KINDS",
         value_enum,
-        value_delimiter = ',',
-        default_value = "connect,bind,udp"
+        value_delimiter = ','
     )]
-    pools: Vec<PoolKind>,
+    pools: Option<Vec<PoolKind>>,
+
+    /// The NAT rule's own source-port range (masquerade to :LO-HI, --to-ports LO-HI) [default: the kernel's, 1024-65535]
+    #[arg(long = "nat-ports", value_name = "LO-HI", value_parser = nat_ports_value)]
+    nat_ports: Option<PortRange>,
 
     /// Judge only pools from this local address (repeatable)
     #[arg(long = "source", value_name = "ADDR")]
@@ -149,6 +153,8 @@ enum PoolKind {
     Connect,
     Bind,
     Udp,
+    /// source ports of a masquerading node, from conntrack (needs CAP_NET_ADMIN)
+    Nat,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -221,6 +227,11 @@ pub struct Config {
     /// How the forecast is judged (`enabled` false: `--no-forecast`).
     pub forecast: ForecastRule,
     pub selection: Selection,
+    /// `--pools` names `nat`: a conntrack table that cannot be read is an
+    /// error, not a note.
+    pub nat_required: bool,
+    /// `--nat-ports`: the NAT rule's own port range.
+    pub nat_ports: Option<PortRange>,
     pub top: usize,
     pub timeout: Duration,
     pub backend: Backend,
@@ -305,6 +316,20 @@ fn whole_number(text: &str, lo: u32, hi: u32) -> std::result::Result<u32, String
     }
 }
 
+/// `--nat-ports LO-HI`, e.g. `40000-40999`.
+fn nat_ports_value(text: &str) -> std::result::Result<PortRange, String> {
+    let bad = || format!("{text:?} is not LO-HI (ports 1-65535, LO <= HI)");
+    let (lo, hi) = text.split_once('-').ok_or_else(bad)?;
+    let port = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse::<u16>().ok())
+            .flatten()
+    };
+    let (lo, hi) = (port(lo).ok_or_else(bad)?, port(hi).ok_or_else(bad)?);
+    PortRange::new(lo, hi).map_err(|_| bad())
+}
+
 fn threads_value(text: &str) -> std::result::Result<u32, String> {
     whole_number(text, 1, crate::scope::sweep::MAX_THREADS as u32)
 }
@@ -365,15 +390,24 @@ fn config(args: Args) -> Result<Config> {
         free_warning: args.free_warning,
         free_critical: args.free_critical,
     };
-    let mut kinds: Vec<Kind> = args
+    // Asked for by name, NAT pools must be readable; in the default set
+    // they are judged where they can be, and a note says why not elsewhere.
+    let nat_required = args
         .pools
-        .iter()
-        .map(|k| match k {
-            PoolKind::Connect => Kind::Connect,
-            PoolKind::Bind => Kind::Bind,
-            PoolKind::Udp => Kind::Udp,
-        })
-        .collect();
+        .as_ref()
+        .is_some_and(|p| p.contains(&PoolKind::Nat));
+    let mut kinds: Vec<Kind> = match &args.pools {
+        None => Kind::ALL.to_vec(),
+        Some(pools) => pools
+            .iter()
+            .map(|k| match k {
+                PoolKind::Connect => Kind::Connect,
+                PoolKind::Bind => Kind::Bind,
+                PoolKind::Udp => Kind::Udp,
+                PoolKind::Nat => Kind::Nat,
+            })
+            .collect(),
+    };
     kinds.sort();
     kinds.dedup();
     if args.processes && args.format == FormatArg::Prometheus {
@@ -386,7 +420,7 @@ fn config(args: Args) -> Result<Config> {
     }
     if kinds.is_empty() {
         return Err(Error::Usage(
-            "--pools: name at least one of connect, bind, udp".into(),
+            "--pools: name at least one of connect, bind, udp, nat".into(),
         ));
     }
     let defaults = ForecastRule::default();
@@ -403,6 +437,8 @@ fn config(args: Args) -> Result<Config> {
             sources: args.sources.into_iter().map(canonical).collect(),
             destinations: args.destinations.into_iter().map(|d| d.0).collect(),
         },
+        nat_required,
+        nat_ports: args.nat_ports,
         top: usize::from(args.top),
         timeout: Duration::from_secs(u64::from(args.timeout)),
         backend: match args.backend {

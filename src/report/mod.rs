@@ -14,9 +14,11 @@ pub mod processes;
 pub mod prometheus;
 pub mod verbose;
 
+use crate::judge::TableReport;
 use crate::judge::range::Range;
 use crate::judge::{KindReport, Report, State, Thresholds};
 use crate::model::{Kind, Model, Pool, PoolName};
+use crate::read::socket::Protocol;
 
 pub const SERVICE: &str = "EPHEMERAL";
 
@@ -100,7 +102,7 @@ pub fn render(
     context: &Context,
 ) -> String {
     let mut out = String::new();
-    let (worst, state) = &report.worst;
+    let (worst, _) = &report.worst;
     match &context.unknown {
         Some(reason) => out.push_str(&unknown(reason)),
         None => {
@@ -108,12 +110,14 @@ pub fn render(
                 .scope
                 .as_deref()
                 .map_or(String::new(), |s| format!("{}: ", clean(s)));
+            let (label, figures) = match &report.conntrack {
+                Some(t) if t.is_worst(report) => ("conntrack table".to_string(), table_numbers(t)),
+                _ => (pool_label(worst), numbers(worst, "ports free")),
+            };
             let _ = writeln!(
                 out,
-                "{SERVICE} {} - {scope}{}: {}{}",
-                state.word(),
-                pool_label(worst),
-                numbers(worst, "ports free"),
+                "{SERVICE} {} - {scope}{label}: {figures}{}",
+                report.state.word(),
                 forecast::status_suffix(report).unwrap_or_default()
             );
         }
@@ -121,6 +125,9 @@ pub fn render(
     if context.top > 0 {
         for k in &report.kinds {
             write_kind(&mut out, k, report);
+        }
+        if let Some(t) = &report.conntrack {
+            write_table(&mut out, t);
         }
     }
     for note in &context.notes {
@@ -156,8 +163,8 @@ pub fn render(
 
 fn write_kind(out: &mut String, k: &KindReport, report: &Report) {
     let what = match (k.kind, k.pools) {
-        (Kind::Connect, 1) => "tuple",
-        (Kind::Connect, _) => "tuples",
+        (Kind::Connect | Kind::Nat, 1) => "tuple",
+        (Kind::Connect | Kind::Nat, _) => "tuples",
         (_, 1) => "address",
         (_, _) => "addresses",
     };
@@ -182,9 +189,17 @@ fn write_kind(out: &mut String, k: &KindReport, report: &Report) {
         } else {
             String::new()
         };
+        // Where the kernel's search is bounded, free ports do not promise
+        // a connection: say how likely one fails now.
+        let search = match pool.fail_ppm {
+            Some(ppm) if pool.capacity > 128 && ppm > 0 => {
+                format!("; a new connection fails with chance {}", chance(ppm))
+            }
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "  {}: {}{mark}; {} established, {} TIME_WAIT{reusable}, {} other",
+            "  {}: {}{mark}; {} established, {} TIME_WAIT{reusable}, {} other{search}",
             name_label(&pool.name),
             numbers(pool, "free"),
             c.established,
@@ -195,6 +210,24 @@ fn write_kind(out: &mut String, k: &KindReport, report: &Report) {
             let _ = writeln!(out, "{}", forecast::pool_line(f));
         }
     }
+}
+
+fn write_table(out: &mut String, t: &TableReport) {
+    let f = &t.figures;
+    let mark = match t.state {
+        State::Ok => "",
+        State::Warning => " [WARNING]",
+        State::Critical => " [CRITICAL]",
+        State::Unknown => " [UNKNOWN]",
+    };
+    let _ = writeln!(
+        out,
+        "conntrack table: {}{mark}; so far {} entries not inserted, {} packets dropped, {} entries evicted early",
+        table_numbers(t),
+        f.insert_failed,
+        f.drop,
+        f.early_drop
+    );
 }
 
 /// A pool's numbers: `412 of 28232 free (98.5% used)`.
@@ -232,6 +265,28 @@ fn name_label(name: &PoolName) -> String {
         }
         PoolName::Address(IpAddr::V6(a)) => format!("[{a}]"),
         PoolName::Address(a) => a.to_string(),
+        PoolName::Nat(k) => format!(
+            "{} {} -> {}",
+            protocol_name(k.protocol),
+            k.address,
+            endpoint(k.destination, Some(k.port))
+        ),
+    }
+}
+
+pub fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+    }
+}
+
+/// A chance in parts per million as a short percentage: `37.1%`, `<0.1%`.
+fn chance(ppm: u32) -> String {
+    match ppm {
+        0 => "0%".to_string(),
+        1..=999 => "<0.1%".to_string(),
+        _ => format!("{:.1}%", f64::from(ppm) / 1e4),
     }
 }
 
@@ -251,6 +306,7 @@ fn perfdata<'a>(report: &Report, model: &Model, th: &'a Thresholds) -> Vec<Perfd
             Kind::Connect => ("connect_used_pct", "connect_free"),
             Kind::Bind => ("bind_used_pct", "bind_free"),
             Kind::Udp => ("udp_used_pct", "udp_free"),
+            Kind::Nat => ("nat_used_pct", "nat_free"),
         };
         let judged = |r: &'a Option<Range>| if k.judged { r.as_ref() } else { None };
         perf.push(Perfdata {
@@ -271,6 +327,9 @@ fn perfdata<'a>(report: &Report, model: &Model, th: &'a Thresholds) -> Vec<Perfd
             min: Some(0),
             max: Some(u64::from(pool.capacity)),
         });
+    }
+    if let Some(table) = &report.conntrack {
+        perf.extend(table_perfdata(table, th));
     }
     let t = &model.totals;
     let counts = [
@@ -293,6 +352,53 @@ fn perfdata<'a>(report: &Report, model: &Model, th: &'a Thresholds) -> Vec<Perfd
         });
     }
     perf
+}
+
+/// The conntrack table: its fill (judged), its entries, and the kernel's
+/// count of entries it could not insert (a counter: NAT ports or table
+/// space already ran out).
+fn table_perfdata<'a>(table: &TableReport, th: &'a Thresholds) -> [Perfdata<'a>; 3] {
+    let f = &table.figures;
+    [
+        Perfdata {
+            label: "conntrack_used_pct",
+            value: Value::Percent(table.used_pct()),
+            uom: "%",
+            warn: th.used_warning.as_ref(),
+            crit: th.used_critical.as_ref(),
+            min: Some(0),
+            max: Some(100),
+        },
+        Perfdata {
+            label: "conntrack_entries",
+            value: Value::Count(f.entries),
+            uom: "",
+            warn: None,
+            crit: None,
+            min: Some(0),
+            max: Some(f.max),
+        },
+        Perfdata {
+            label: "conntrack_insert_failed",
+            value: Value::Count(f.insert_failed),
+            uom: "c",
+            warn: None,
+            crit: None,
+            min: Some(0),
+            max: None,
+        },
+    ]
+}
+
+/// The status line's words for a full conntrack table.
+fn table_numbers(table: &TableReport) -> String {
+    let f = &table.figures;
+    format!(
+        "{} of {} entries free ({:.1}% used)",
+        f.max.saturating_sub(f.entries),
+        f.max,
+        table.used_pct()
+    )
 }
 
 /// Text from the system (a namespace name, a command) made safe to print:

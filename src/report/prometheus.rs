@@ -12,6 +12,7 @@
 
 use std::fmt::Write as _;
 
+use super::protocol_name;
 use crate::judge::{Report, State};
 use crate::model::{Model, Pool, PoolName};
 
@@ -306,6 +307,10 @@ fn pool_labels(pool: &Pool) -> Labels {
             port,
         } => (source, destination, port),
         PoolName::Address(a) => (Some(a), None, None),
+        PoolName::Nat(k) => {
+            labels.push(("protocol", protocol_name(k.protocol).to_string()));
+            (Some(k.address), Some(k.destination), Some(k.port))
+        }
     };
     labels.extend(source.map(|s| ("source", s.to_string())));
     labels.extend(destination.map(|d| ("destination", d.to_string())));
@@ -381,6 +386,7 @@ mod tests {
             capacity,
             free,
             counts: StateCounts::default(),
+            fail_ppm: None,
         }
     }
 
@@ -415,6 +421,7 @@ mod tests {
                 },
             ],
             outlook: Default::default(),
+            conntrack: None,
         };
         Snapshot {
             netns: netns.map(str::to_string),

@@ -3,9 +3,46 @@
 
 use std::time::Duration;
 
-use crate::model::{Kind, Model};
+use crate::model::{Kind, Model, NatModel};
+use crate::read::conntrack::{EntriesFrom, EntriesRead, Unreadable};
 use crate::read::settings::KernelSettings;
 use crate::read::{ReadInfo, Source};
+
+/// Why NAT pools are not judged, in one note.
+pub fn nat_note(why: &Unreadable) -> String {
+    match why {
+        Unreadable::Privilege => {
+            "NAT pools not judged: reading the conntrack table needs CAP_NET_ADMIN, \
+             which this process does not have (run it as root, e.g. through a sudo rule); \
+             the conntrack table's size is judged"
+                .to_string()
+        }
+        Unreadable::Other(reason) => format!("NAT pools not judged: {reason}"),
+    }
+}
+
+/// The `-v` line on the conntrack table and the NAT range.
+pub fn conntrack(read: &EntriesRead, nat: &NatModel) -> String {
+    let from = match read.from {
+        EntriesFrom::Netlink => "netlink",
+        EntriesFrom::Proc => "/proc/net/nf_conntrack",
+    };
+    let range = if nat.given {
+        format!("NAT ports {} (--nat-ports)", nat.range)
+    } else {
+        format!(
+            "NAT ports {} (the kernel's default; --nat-ports names a rule's own)",
+            nat.range
+        )
+    };
+    format!(
+        "conntrack: {} entries from {from} in {:.2} ms, {} source-translated, {} NAT pools; {range}",
+        read.entries,
+        read.time.as_secs_f64() * 1000.0,
+        nat.translated,
+        nat.pools.len()
+    )
+}
 
 /// How long each step took, for `-vvv`.
 #[derive(Clone, Copy, Debug, Default)]

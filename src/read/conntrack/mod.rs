@@ -1,5 +1,315 @@
-//! Reads the conntrack table over ctnetlink: every entry of the calling
-//! thread's namespace, its per-CPU failure counters and its size.
+//! Reads the conntrack table of the calling thread's namespace: every entry
+//! over ctnetlink (needs CAP_NET_ADMIN), or `/proc/net/nf_conntrack` where
+//! netlink is refused for another reason; and the table's size and failure
+//! counters, which anyone may read from sysctls and `/proc/net/stat`.
+//! Entries go to a callback one at a time, parsed in place: nothing is
+//! allocated per entry.
 
 pub mod text;
 pub mod wire;
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto,
+    setsockopt, socket, sockopt,
+};
+
+use crate::read::diag::wire::{Messages, NLMSG_DONE, NLMSG_ERROR};
+use wire::{AF_UNSPEC, Entry, MSG_CT_GET, MSG_CT_GET_STATS_CPU, Request};
+
+const RECV_BUFFER: usize = 64 * 1024;
+
+/// The table's size and the counters that show it refusing connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableFigures {
+    /// Entries of this namespace (`nf_conntrack_count`).
+    pub entries: u64,
+    /// `nf_conntrack_max`: the host's limit.
+    pub max: u64,
+    /// Summed over CPUs since boot (or since the namespace was made).
+    pub insert_failed: u64,
+    pub drop: u64,
+    pub early_drop: u64,
+}
+
+/// Where the entries came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntriesFrom {
+    Netlink,
+    Proc,
+}
+
+/// What reading the entries found, for `-v`.
+#[derive(Clone, Copy, Debug)]
+pub struct EntriesRead {
+    pub from: EntriesFrom,
+    pub entries: u64,
+    pub time: Duration,
+}
+
+/// Why the entries could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unreadable {
+    /// The kernel wants CAP_NET_ADMIN in this namespace.
+    Privilege,
+    /// No conntrack here (not built, not loaded), or another failure.
+    Other(String),
+}
+
+/// Where the conntrack sysctls are.
+pub const NETFILTER_DIR: &str = "/proc/sys/net/netfilter";
+
+/// Reads the table's figures from the sysctls in `netfilter_dir` and
+/// `stat/nf_conntrack` under `proc_dir`; `None` when this kernel
+/// (namespace) has no conntrack.
+pub fn read_figures(netfilter_dir: &Path, proc_dir: &Path) -> Option<TableFigures> {
+    let number = |name: &str| -> Option<u64> {
+        let path = netfilter_dir.join(name);
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    };
+    let mut figures = TableFigures {
+        entries: number("nf_conntrack_count")?,
+        max: number("nf_conntrack_max")?,
+        ..TableFigures::default()
+    };
+    if let Ok(file) = std::fs::File::open(proc_dir.join("stat/nf_conntrack")) {
+        let sums = stat_sums(BufReader::new(file).lines().map_while(|l| l.ok()));
+        figures.insert_failed = sums[0];
+        figures.drop = sums[1];
+        figures.early_drop = sums[2];
+    }
+    Some(figures)
+}
+
+/// Sums the `insert_failed`, `drop` and `early_drop` columns (hex, one row
+/// per CPU) of `/proc/net/stat/nf_conntrack`, located by the header row.
+pub fn stat_sums(lines: impl Iterator<Item = String>) -> [u64; 3] {
+    let mut sums = [0u64; 3];
+    let mut columns: [Option<usize>; 3] = [None; 3];
+    for (i, line) in lines.enumerate() {
+        if i == 0 {
+            for (at, name) in line.split_whitespace().enumerate() {
+                let slot = match name {
+                    "insert_failed" => 0,
+                    "drop" => 1,
+                    "early_drop" => 2,
+                    _ => continue,
+                };
+                columns[slot] = Some(at);
+            }
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        for (sum, column) in sums.iter_mut().zip(columns) {
+            let value = column
+                .and_then(|c| fields.get(c))
+                .and_then(|f| u64::from_str_radix(f, 16).ok());
+            *sum = sum.saturating_add(value.unwrap_or(0));
+        }
+    }
+    sums
+}
+
+/// Hands every entry of the namespace to `each`: over netlink, else from
+/// `proc_dir/nf_conntrack`. Also returns the netlink per-CPU counters when
+/// netlink answered.
+pub fn read_entries(
+    proc_dir: &Path,
+    each: &mut dyn FnMut(&Entry),
+) -> Result<EntriesRead, Unreadable> {
+    let started = Instant::now();
+    let netlink = Ctnetlink::open().and_then(|mut nl| nl.entries(each));
+    let refused = match netlink {
+        Ok(entries) => {
+            return Ok(EntriesRead {
+                from: EntriesFrom::Netlink,
+                entries,
+                time: started.elapsed(),
+            });
+        }
+        Err(Failure::Refused(Errno::EPERM)) => return Err(Unreadable::Privilege),
+        Err(Failure::Refused(errno)) => format!("{errno} ({})", errno.desc()),
+        Err(Failure::Midway(reason)) => return Err(Unreadable::Other(reason)),
+    };
+    let path = proc_dir.join("nf_conntrack");
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(Unreadable::Privilege);
+        }
+        Err(_) => {
+            return Err(Unreadable::Other(format!(
+                "netlink conntrack: {refused}; no {}",
+                path.display()
+            )));
+        }
+    };
+    let mut entries = 0;
+    for line in BufReader::new(file).lines() {
+        let line = line.map_err(|e| Unreadable::Other(format!("{}: {e}", path.display())))?;
+        let entry = text::parse_line(&line)
+            .map_err(|reason| Unreadable::Other(format!("{}: {reason}", path.display())))?;
+        entries += 1;
+        each(&entry);
+    }
+    Ok(EntriesRead {
+        from: EntriesFrom::Proc,
+        entries,
+        time: started.elapsed(),
+    })
+}
+
+enum Failure {
+    /// The kernel (or the socket call) said no before any entry came.
+    Refused(Errno),
+    /// The dump broke after it began: entries may have been handed on.
+    Midway(String),
+}
+
+/// A `NETLINK_NETFILTER` socket asking ctnetlink.
+struct Ctnetlink {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+    seq: u32,
+}
+
+impl Ctnetlink {
+    fn open() -> Result<Ctnetlink, Failure> {
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkNetFilter,
+        )
+        .map_err(Failure::Refused)?;
+        let _ = setsockopt(&fd, sockopt::RcvBuf, &(1 << 20));
+        Ok(Ctnetlink {
+            fd,
+            buf: vec![0; RECV_BUFFER],
+            seq: 0,
+        })
+    }
+
+    fn entries(&mut self, each: &mut dyn FnMut(&Entry)) -> Result<u64, Failure> {
+        let mut count = 0;
+        self.dump(MSG_CT_GET, &mut |payload| {
+            let entry = wire::parse_entry(payload)?;
+            count += 1;
+            each(&entry);
+            Ok(())
+        })?;
+        Ok(count)
+    }
+
+    /// The per-CPU counters summed: insert_failed, drop, early_drop.
+    fn cpu_counters(&mut self) -> Result<[u64; 3], Failure> {
+        let mut sums = [0u64; 3];
+        self.dump(MSG_CT_GET_STATS_CPU, &mut |payload| {
+            let s = wire::parse_cpu_stats(payload)?;
+            for (sum, v) in sums.iter_mut().zip([s.insert_failed, s.drop, s.early_drop]) {
+                *sum = sum.saturating_add(u64::from(v));
+            }
+            Ok(())
+        })?;
+        Ok(sums)
+    }
+
+    fn dump(
+        &mut self,
+        message: u8,
+        each: &mut dyn FnMut(&[u8]) -> Result<(), &'static str>,
+    ) -> Result<(), Failure> {
+        self.seq = self.seq.wrapping_add(1);
+        let request = Request::dump(message, AF_UNSPEC, self.seq);
+        let kernel = NetlinkAddr::new(0, 0);
+        retry_eintr(|| {
+            sendto(
+                self.fd.as_raw_fd(),
+                request.as_bytes(),
+                &kernel,
+                MsgFlags::empty(),
+            )
+        })
+        .map_err(Failure::Refused)?;
+        let mut began = false;
+        let midway = |reason: &str| Failure::Midway(format!("netlink conntrack: {reason}"));
+        loop {
+            let n = retry_eintr(|| recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::MSG_TRUNC))
+                .map_err(|errno| midway(&format!("recv failed: {errno} ({})", errno.desc())))?;
+            if n > self.buf.len() {
+                return Err(midway("a reply is larger than the receive buffer"));
+            }
+            if n == 0 {
+                return Err(midway("the kernel closed the reply without NLMSG_DONE"));
+            }
+            for m in Messages::new(&self.buf[..n]) {
+                let m = m.map_err(&midway)?;
+                if m.seq != self.seq {
+                    continue;
+                }
+                match m.kind {
+                    NLMSG_DONE | NLMSG_ERROR => {
+                        let code = m.error_code();
+                        if code != 0 {
+                            let errno = Errno::from_raw(code);
+                            return Err(if began {
+                                midway(&format!("the dump broke off: {errno} ({})", errno.desc()))
+                            } else {
+                                Failure::Refused(errno)
+                            });
+                        }
+                        if m.kind == NLMSG_DONE {
+                            return Ok(());
+                        }
+                    }
+                    _ => {
+                        began = true;
+                        each(m.payload).map_err(&midway)?;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The per-CPU counters over netlink, where the entries came from there:
+/// the same numbers as `/proc/net/stat`, asked of the same socket.
+pub fn netlink_counters() -> Option<[u64; 3]> {
+    Ctnetlink::open().ok()?.cpu_counters().ok()
+}
+
+fn retry_eintr<T>(mut call: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
+    loop {
+        match call() {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// /proc/net/stat/nf_conntrack of a 6.18 kernel with two CPUs.
+    const STAT: &str = "\
+entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart
+0000000a  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000002 00000002 00000000 00000000  00000000 00000000 00000000 00000000
+0000000a  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000004 00000004 00000001 00000000  00000000 00000000 00000000 00000000";
+
+    #[test]
+    fn sums_the_failure_columns_over_cpus() {
+        let sums = stat_sums(STAT.lines().map(String::from));
+        assert_eq!(sums, [6, 6, 1]);
+        assert_eq!(stat_sums(std::iter::empty()), [0, 0, 0]);
+        assert_eq!(
+            stat_sums(["drop", "zz", ""].into_iter().map(String::from)),
+            [0, 0, 0]
+        );
+    }
+}

@@ -1,0 +1,313 @@
+//! NAT pools: the source ports a masquerading node (a container host, a NAT
+//! gateway) allocates from, one pool per (protocol, NAT address,
+//! destination, destination port), read from the conntrack table
+//! (`nf_nat_core.c`).
+//!
+//! A new translated connection needs a port P in the NAT range such that the
+//! reply tuple (destination:dport -> NAT address:P) is in no conntrack entry.
+//! So every entry whose reply tuple comes back to a port of the range holds
+//! that port, whether it was translated or not (the node's own connections
+//! from its address count too). Pools are shown only where at least one
+//! entry was source-translated, so inbound connections make none.
+//!
+//! The kernel searches a range of at most 128 ports exhaustively: the free
+//! count is exact. A larger one it searches from a random start for 128
+//! consecutive ports, then 64, 32, 16 and 8 from new random starts, so a
+//! connection can fail while ports are free: the chance of that at the
+//! present fill is given with the pool.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::build::FastHash;
+use super::{Kind, Pool, PoolName, StateCounts};
+use crate::read::conntrack::TableFigures;
+use crate::read::conntrack::wire::{CT_TCP_ESTABLISHED, CT_TCP_TIME_WAIT, Entry};
+use crate::read::ports::PortRange;
+use crate::read::socket::Protocol;
+
+/// `NF_NAT_MAX_ATTEMPTS`: the first round's length.
+const MAX_ATTEMPTS: u32 = 128;
+
+/// The range the kernel picks NAT ports from when the rule names none, for
+/// an original source port of 1024 or more (`nf_nat_l4proto_unique_tuple`;
+/// below 512 it is 1-511, below 1024 600-1023).
+pub const DEFAULT_RANGE: PortRange = PortRange {
+    lo: 1024,
+    hi: 65535,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NatKey {
+    pub protocol: Protocol,
+    /// The address the node translates to.
+    pub address: IpAddr,
+    pub destination: IpAddr,
+    pub port: u16,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    /// The NAT ports the pool's entries hold, one per entry.
+    ports: Vec<u16>,
+    translated: u32,
+    counts: StateCounts,
+}
+
+/// Takes conntrack entries one at a time; `finish` makes the pools.
+#[derive(Debug)]
+pub struct NatBuilder {
+    range: PortRange,
+    /// Whether the range is the rule's own (`--nat-ports`).
+    given: bool,
+    pools: HashMap<NatKey, Held, FastHash>,
+    /// Every entry read, and those that were source-translated.
+    pub entries: u64,
+    pub translated: u64,
+}
+
+impl NatBuilder {
+    /// `range`: the rule's own port range, if known; else the kernel's default.
+    pub fn new(range: Option<PortRange>) -> NatBuilder {
+        NatBuilder {
+            range: range.unwrap_or(DEFAULT_RANGE),
+            given: range.is_some(),
+            pools: HashMap::default(),
+            entries: 0,
+            translated: 0,
+        }
+    }
+
+    pub fn add(&mut self, e: &Entry) {
+        self.entries += 1;
+        let protocol = match e.protocol {
+            6 => Protocol::Tcp,
+            17 => Protocol::Udp,
+            _ => return,
+        };
+        let translated = e.is_source_nat();
+        self.translated += u64::from(translated);
+        if !self.range.contains(e.reply.dst_port) {
+            return;
+        }
+        let key = NatKey {
+            protocol,
+            address: e.reply.dst,
+            destination: e.reply.src,
+            port: e.reply.src_port,
+        };
+        let held = self.pools.entry(key).or_default();
+        held.ports.push(e.reply.dst_port);
+        held.translated += u32::from(translated);
+        match e.tcp_state {
+            Some(CT_TCP_ESTABLISHED) => held.counts.established += 1,
+            Some(CT_TCP_TIME_WAIT) => held.counts.time_wait += 1,
+            Some(_) => held.counts.other += 1,
+            // UDP (and other protocols without states): in use.
+            None => held.counts.established += 1,
+        }
+    }
+
+    pub fn finish(self, table: TableFigures) -> NatModel {
+        let range = self.range;
+        let mut pools: Vec<Pool> = self
+            .pools
+            .into_iter()
+            .filter(|(_, held)| held.translated > 0)
+            .map(|(key, mut held)| {
+                held.ports.sort_unstable();
+                held.ports.dedup();
+                let capacity = range.len() as u32;
+                let used = held.ports.len() as u32;
+                Pool {
+                    kind: Kind::Nat,
+                    name: PoolName::Nat(key),
+                    capacity,
+                    free: capacity.saturating_sub(used),
+                    counts: held.counts,
+                    fail_ppm: Some(fail_ppm(range, &held.ports)),
+                }
+            })
+            .collect();
+        pools.sort_by_key(|p| match p.name {
+            PoolName::Nat(k) => Some(k),
+            _ => None,
+        });
+        NatModel {
+            range,
+            given: self.given,
+            pools,
+            table,
+            entries: self.entries,
+            translated: self.translated,
+        }
+    }
+}
+
+/// The NAT pools and the table they live in.
+#[derive(Clone, Debug)]
+pub struct NatModel {
+    pub range: PortRange,
+    /// Whether `range` is the rule's own (`--nat-ports`) or the default.
+    pub given: bool,
+    pub pools: Vec<Pool>,
+    pub table: TableFigures,
+    pub entries: u64,
+    pub translated: u64,
+}
+
+/// The lengths of the kernel's search rounds for a range of `n` ports: 128
+/// (or all of a smaller range), halved with a new random start while the
+/// round had at least 16: 128, 64, 32, 16, 8.
+pub fn rounds(n: u32) -> impl Iterator<Item = u32> {
+    let mut next = Some(n.min(MAX_ATTEMPTS));
+    std::iter::from_fn(move || {
+        let a = next?;
+        next = (a < n && a >= 16).then_some(a / 2);
+        Some(a)
+    })
+}
+
+/// The chance, in parts per million, that the kernel's search finds no free
+/// port in `range` when `held` (sorted, distinct, inside the range) are
+/// taken. A round of `a` ports from a random start fails when all `a` are
+/// held: the number of such starts is the sum over the runs of held ports
+/// (the range wraps around) of `run - a + 1`.
+pub fn fail_ppm(range: PortRange, held: &[u16]) -> u32 {
+    let n = range.len() as u32;
+    if n == 0 || held.len() as u32 >= n {
+        return 1_000_000;
+    }
+    if held.is_empty() {
+        return 0;
+    }
+    // Runs of consecutive held ports; the range wraps, so a run that ends
+    // at the last port continues at the first.
+    let mut runs: Vec<u32> = Vec::new();
+    let mut prev: Option<u16> = None;
+    for &p in held {
+        match (prev, runs.last_mut()) {
+            (Some(q), Some(run)) if p == q.wrapping_add(1) => *run += 1,
+            _ => runs.push(1),
+        }
+        prev = Some(p);
+    }
+    if runs.len() > 1 && held[0] == range.lo && held[held.len() - 1] == range.hi {
+        let first = runs.remove(0);
+        if let Some(last) = runs.last_mut() {
+            *last += first;
+        }
+    }
+    let chance: f64 = rounds(n)
+        .map(|a| {
+            let starts: u64 = runs
+                .iter()
+                .map(|&r| u64::from(r.saturating_sub(a - 1)))
+                .sum();
+            starts as f64 / f64::from(n)
+        })
+        .product();
+    (chance * 1e6).round() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::conntrack::wire::Tuple;
+
+    fn range(lo: u16, hi: u16) -> PortRange {
+        PortRange { lo, hi }
+    }
+
+    #[test]
+    fn the_search_has_five_rounds_above_128_ports() {
+        assert_eq!(rounds(300).collect::<Vec<_>>(), [128, 64, 32, 16, 8]);
+        assert_eq!(rounds(128).collect::<Vec<_>>(), [128]);
+        assert_eq!(rounds(10).collect::<Vec<_>>(), [10]);
+    }
+
+    #[test]
+    fn small_ranges_fail_only_when_full() {
+        let r = range(40000, 40009);
+        let nine: Vec<u16> = (40000..40009).collect();
+        assert_eq!(fail_ppm(r, &nine), 0);
+        let ten: Vec<u16> = (40000..=40009).collect();
+        assert_eq!(fail_ppm(r, &ten), 1_000_000);
+    }
+
+    #[test]
+    fn one_free_port_in_300_fails_as_the_rounds_say() {
+        let r = range(40000, 40299);
+        for free in [40000, 40150, 40299] {
+            let held: Vec<u16> = (40000..=40299).filter(|&p| p != free).collect();
+            let expected: f64 = [128.0, 64.0, 32.0, 16.0, 8.0]
+                .iter()
+                .map(|a| (300.0 - a) / 300.0)
+                .product();
+            let got = f64::from(fail_ppm(r, &held)) / 1e6;
+            assert!((got - expected).abs() < 1e-6, "free {free}: {got}");
+        }
+    }
+
+    #[test]
+    fn scattered_free_ports_make_failure_unlikely() {
+        let r = range(1024, 65535);
+        let held: Vec<u16> = (1024..=65535).filter(|p| p % 100 != 0).collect();
+        assert_eq!(fail_ppm(r, &held), 0);
+    }
+
+    fn entry(src_port: u16, nat: &str, nat_port: u16, dport: u16, state: u8) -> Entry {
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        Entry {
+            protocol: 6,
+            orig: Tuple {
+                src: a("10.200.1.2"),
+                dst: a("93.184.216.34"),
+                src_port,
+                dst_port: dport,
+            },
+            reply: Tuple {
+                src: a("93.184.216.34"),
+                dst: a(nat),
+                src_port: dport,
+                dst_port: nat_port,
+            },
+            status: 0,
+            timeout_s: 100,
+            tcp_state: Some(state),
+            zone: 0,
+        }
+    }
+
+    #[test]
+    fn pools_per_destination_port_counting_every_entry_in_the_range() {
+        let mut b = NatBuilder::new(Some(range(40000, 40009)));
+        b.add(&entry(20001, "10.0.0.1", 40001, 443, CT_TCP_ESTABLISHED));
+        b.add(&entry(20002, "10.0.0.1", 40002, 443, CT_TCP_TIME_WAIT));
+        // The node's own connection: not translated, but holds 40003.
+        let mut own = entry(40003, "10.0.0.1", 40003, 443, CT_TCP_ESTABLISHED);
+        own.orig.src = own.reply.dst;
+        b.add(&own);
+        // Outside the range: holds nothing of it.
+        b.add(&entry(20004, "10.0.0.1", 50000, 443, CT_TCP_ESTABLISHED));
+        b.add(&entry(20005, "10.0.0.1", 40001, 8443, CT_TCP_ESTABLISHED));
+        // Only untranslated entries: no pool.
+        b.add(&own_to(80));
+        let m = b.finish(TableFigures::default());
+        assert_eq!(m.pools.len(), 2);
+        let https = m
+            .pools
+            .iter()
+            .find(|p| matches!(p.name, PoolName::Nat(k) if k.port == 443))
+            .unwrap();
+        assert_eq!((https.capacity, https.free), (10, 7));
+        assert_eq!((https.counts.established, https.counts.time_wait), (2, 1));
+        assert_eq!((m.entries, m.translated), (6, 4));
+    }
+
+    fn own_to(port: u16) -> Entry {
+        let mut e = entry(40005, "10.0.0.1", 40005, port, CT_TCP_ESTABLISHED);
+        e.orig.src = e.reply.dst;
+        e
+    }
+}
