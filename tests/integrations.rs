@@ -561,7 +561,10 @@ fn sudo_rule_example_parses_and_pins_the_command_lines() {
         .filter(|l| !l.starts_with('#') && l.contains("/check_ephemeral"));
     for line in commands {
         let command = line.trim_end_matches(['\\', ',']).trim();
-        assert!(command.contains(" --all-netns "), "{command}");
+        assert!(
+            command.contains(" --all-netns ") || command.contains(" --pools "),
+            "{command}"
+        );
     }
 }
 

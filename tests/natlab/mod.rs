@@ -194,6 +194,15 @@ impl Topology {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs a program inside one namespace; its exit code and stdout.
+    pub fn exec_status(&self, role: Role, program: &str, args: &[&str]) -> (i32, String) {
+        let out = self.exec_output(role, program, args);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
     fn exec_output(&self, role: Role, program: &str, args: &[&str]) -> Output {
         Command::new("ip")
             .args(["netns", "exec", self.name(role), program])
@@ -419,7 +428,22 @@ impl Topology {
     }
 
     pub fn check_in(&self, role: Role, args: &[&str]) -> CheckRun {
-        let out = self.exec_output(role, BIN, args);
+        checked(self.exec_output(role, BIN, args))
+    }
+
+    /// Runs the binary in the test's own namespace (e.g. with `--netns`).
+    pub fn check_outside(&self, args: &[&str]) -> CheckRun {
+        checked(
+            Command::new(BIN)
+                .args(args)
+                .output()
+                .expect("run check_ephemeral"),
+        )
+    }
+}
+
+fn checked(out: Output) -> CheckRun {
+    {
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.stderr.is_empty(),

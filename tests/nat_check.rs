@@ -1,0 +1,198 @@
+//! The NAT pools as the check judges them, against what a pod behind a
+//! masquerading node really gets (see `natlab`): the check runs in the
+//! node's namespace, then the pod connects until a connect times out. Each
+//! scenario has its own topology, so they run side by side.
+
+mod lab;
+mod natlab;
+
+use std::time::Duration;
+
+use natlab::{Role, Rule, SERVER, Topology};
+
+const TIMEOUT: Duration = Duration::from_millis(250);
+const HTTPS: &str = "tcp 10.200.2.1 -> 10.200.2.2:443";
+
+#[test]
+fn predicted_free_is_what_the_pod_gets_and_a_full_pool_is_critical_first() {
+    let Some(mut topo) = Topology::new("predicted", &[Rule::tcp(40000, 40009)]) else {
+        return;
+    };
+    let to = topo.listen(SERVER, 443);
+    topo.pod_fill(to, 4, TIMEOUT);
+    let run = topo.check(&["--nat-ports", "40000-40009", "--pools", "nat"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let predicted = run.pool_free("nat pools", HTTPS);
+    assert_eq!(predicted, 6, "{}", run.stdout);
+    assert_eq!(run.perf("nat_free"), 6);
+    // The pod gets every port the check called free, without a timeout...
+    topo.pod_fill(to, predicted as usize, TIMEOUT);
+    // ...and the check says CRITICAL before the first connect times out.
+    let run = topo.check(&["--nat-ports", "40000-40009", "--pools", "nat"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with(&format!(
+            "EPHEMERAL CRITICAL - nat {HTTPS}: 0 of 10 ports free (100.0% used)"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.perf("conntrack_insert_failed"), 0);
+    assert_eq!(run.perf("conntrack_entries"), 10);
+    assert_eq!(topo.pod_connects_until_timeout(to, TIMEOUT, 5), 0);
+    let run = topo.check(&["--nat-ports", "40000-40009", "--pools", "nat"]);
+    assert!(run.perf("conntrack_insert_failed") >= 1, "{}", run.stdout);
+}
+
+#[test]
+fn each_destination_port_is_a_pool_and_the_worst_is_named() {
+    let Some(mut topo) = Topology::new("per_port", &[Rule::tcp(40000, 40004)]) else {
+        return;
+    };
+    let https = topo.listen(SERVER, 443);
+    let other = topo.listen(SERVER, 8443);
+    topo.pod_fill(https, 5, TIMEOUT);
+    topo.pod_fill(other, 2, TIMEOUT);
+    let run = topo.check(&["--nat-ports", "40000-40004"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .starts_with(&format!("EPHEMERAL CRITICAL - nat {HTTPS}: 0 of 5")),
+        "{}",
+        run.stdout
+    );
+    let alt = "tcp 10.200.2.1 -> 10.200.2.2:8443";
+    assert_eq!(run.pool_free("nat pools", alt), 3);
+    // --destination narrows NAT pools as it does connect pools.
+    let run = topo.check(&[
+        "--nat-ports",
+        "40000-40004",
+        "--pools",
+        "nat",
+        "--destination",
+        "10.200.2.2:8443",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .starts_with(&format!("EPHEMERAL OK - nat {alt}: 3 of 5")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(topo.pod_connects_until_timeout(other, TIMEOUT, 10), 3);
+    // --source narrows by the NAT address: another one has no pools.
+    let run = topo.check(&["--pools", "nat", "--source", "10.200.1.1"]);
+    assert!(!run.stdout.contains("nat pools"), "{}", run.stdout);
+}
+
+#[test]
+fn the_nodes_own_connections_take_ports_of_the_pool() {
+    let Some(mut topo) = Topology::new("own", &[Rule::tcp(40000, 40009)]) else {
+        return;
+    };
+    let to = topo.listen(SERVER, 443);
+    topo.sysctl(Role::Node, "net.ipv4.ip_local_port_range", "40000 40003");
+    for _ in 0..3 {
+        topo.node_connect(to, TIMEOUT).expect("node connect");
+    }
+    topo.pod_fill(to, 2, TIMEOUT);
+    let run = topo.check(&["--nat-ports", "40000-40009", "--pools", "nat"]);
+    assert_eq!(run.pool_free("nat pools", HTTPS), 5, "{}", run.stdout);
+    assert_eq!(topo.pod_connects_until_timeout(to, TIMEOUT, 20), 5);
+}
+
+#[test]
+fn udp_masquerade_pools() {
+    let Some(mut topo) = Topology::new("udp_pool", &[Rule::udp(40000, 40009)]) else {
+        return;
+    };
+    let to = topo.udp_listen(SERVER, 53);
+    assert_eq!(topo.udp_flows_from_pod(to, 4), 4);
+    let run = topo.check(&["--nat-ports", "40000-40009", "--pools", "nat"]);
+    let dns = "udp 10.200.2.1 -> 10.200.2.2:53";
+    let predicted = run.pool_free("nat pools", dns);
+    assert_eq!(predicted, 6, "{}", run.stdout);
+    assert_eq!(topo.udp_flows_from_pod(to, 10), predicted as usize);
+}
+
+/// Above 128 ports free ports do not promise a connection; the check says
+/// how likely a new one fails at this fill, and the kernel agrees.
+#[test]
+fn a_large_range_near_full_fails_as_often_as_the_check_says() {
+    let Some(mut topo) = Topology::new("chance", &[Rule::tcp(40000, 40299)]) else {
+        return;
+    };
+    let to = topo.listen(SERVER, 443);
+    topo.pod_fill(to, 298, TIMEOUT);
+    let run = topo.check(&["--nat-ports", "40000-40299", "--pools", "nat"]);
+    assert_eq!(run.pool_free("nat pools", HTTPS), 2, "{}", run.stdout);
+    let predicted: f64 = run
+        .stdout
+        .split("fails with chance ")
+        .nth(1)
+        .and_then(|rest| rest.split('%').next())
+        .and_then(|p| p.parse().ok())
+        .map(|p: f64| p / 100.0)
+        .unwrap_or_else(|| panic!("no failure chance in:\n{}", run.stdout));
+    let attempts = 300;
+    let failures = (0..attempts)
+        .filter(|_| !topo.pod_probe(to, TIMEOUT))
+        .count();
+    let measured = failures as f64 / f64::from(attempts);
+    eprintln!(
+        "two free ports in 300: {failures} of {attempts} attempts failed, the check predicted {predicted:.3}"
+    );
+    // Five standard deviations, and a floor for a chance close to 0.
+    let sigma = (predicted * (1.0 - predicted) / f64::from(attempts)).sqrt();
+    assert!(
+        (measured - predicted).abs() < 5.0 * sigma + 0.01,
+        "measured {measured:.3}, predicted {predicted:.3}"
+    );
+}
+
+#[test]
+fn without_cap_net_admin_a_note_or_with_pools_nat_unknown() {
+    let Some(mut topo) = Topology::new("unprivileged", &[Rule::tcp(40000, 40009)]) else {
+        return;
+    };
+    let to = topo.listen(SERVER, 443);
+    topo.pod_fill(to, 2, TIMEOUT);
+    let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups", lab::BIN];
+    let out = topo.exec(Role::Node, "setpriv", &nobody);
+    assert!(out.starts_with("EPHEMERAL OK"), "{out}");
+    assert!(
+        out.contains("note: NAT pools not judged: reading the conntrack table needs CAP_NET_ADMIN"),
+        "{out}"
+    );
+    // The table's size is anyone's to read.
+    assert!(out.contains("conntrack_entries=2;"), "{out}");
+    let mut args = nobody.to_vec();
+    args.extend(["--pools", "nat"]);
+    let out = topo.exec_status(Role::Node, "setpriv", &args);
+    assert_eq!(out.0, 3, "{}", out.1);
+    assert!(
+        out.1
+            .starts_with("EPHEMERAL UNKNOWN - --pools nat needs CAP_NET_ADMIN"),
+        "{}",
+        out.1
+    );
+}
+
+#[test]
+fn another_namespace_is_judged_from_outside() {
+    let Some(mut topo) = Topology::new("netns", &[Rule::tcp(40000, 40009)]) else {
+        return;
+    };
+    let to = topo.listen(SERVER, 443);
+    topo.pod_fill(to, 10, TIMEOUT);
+    let node = topo.name(Role::Node).to_string();
+    let run = topo.check_outside(&["--netns", &node, "--nat-ports", "40000-40009"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with(&format!(
+            "EPHEMERAL CRITICAL - netns {node}: nat {HTTPS}: 0 of 10"
+        )),
+        "{}",
+        run.stdout
+    );
+}
