@@ -52,6 +52,8 @@ struct Held {
     ports: Vec<u16>,
     translated: u32,
     counts: StateCounts,
+    /// Seconds each TIME_WAIT entry still holds its port.
+    time_wait_left_s: Vec<u32>,
 }
 
 /// Takes conntrack entries one at a time; `finish` makes the pools.
@@ -101,7 +103,10 @@ impl NatBuilder {
         held.translated += u32::from(translated);
         match e.tcp_state {
             Some(CT_TCP_ESTABLISHED) => held.counts.established += 1,
-            Some(CT_TCP_TIME_WAIT) => held.counts.time_wait += 1,
+            Some(CT_TCP_TIME_WAIT) => {
+                held.counts.time_wait += 1;
+                held.time_wait_left_s.push(e.timeout_s);
+            }
             Some(_) => held.counts.other += 1,
             // UDP (and other protocols without states): in use.
             None => held.counts.established += 1,
@@ -110,7 +115,7 @@ impl NatBuilder {
 
     pub fn finish(self, table: TableFigures) -> NatModel {
         let range = self.range;
-        let mut pools: Vec<Pool> = self
+        let mut pools: Vec<(Pool, Vec<u32>)> = self
             .pools
             .into_iter()
             .filter(|(_, held)| held.translated > 0)
@@ -119,24 +124,27 @@ impl NatBuilder {
                 held.ports.dedup();
                 let capacity = range.len() as u32;
                 let used = held.ports.len() as u32;
-                Pool {
+                let pool = Pool {
                     kind: Kind::Nat,
                     name: PoolName::Nat(key),
                     capacity,
                     free: capacity.saturating_sub(used),
                     counts: held.counts,
                     fail_ppm: Some(fail_ppm(range, &held.ports)),
-                }
+                };
+                (pool, held.time_wait_left_s)
             })
             .collect();
-        pools.sort_by_key(|p| match p.name {
+        pools.sort_by_key(|(p, _)| match p.name {
             PoolName::Nat(k) => Some(k),
             _ => None,
         });
+        let (pools, time_wait_left_s) = pools.into_iter().unzip();
         NatModel {
             range,
             given: self.given,
             pools,
+            time_wait_left_s,
             table,
             entries: self.entries,
             translated: self.translated,
@@ -151,6 +159,10 @@ pub struct NatModel {
     /// Whether `range` is the rule's own (`--nat-ports`) or the default.
     pub given: bool,
     pub pools: Vec<Pool>,
+    /// For each pool (same order), the seconds each of its TIME_WAIT
+    /// entries still holds a port (`nf_conntrack_tcp_timeout_time_wait`
+    /// minus its age): when ports come back, for a forecast.
+    pub time_wait_left_s: Vec<Vec<u32>>,
     pub table: TableFigures,
     pub entries: u64,
     pub translated: u64,
@@ -302,6 +314,8 @@ mod tests {
             .unwrap();
         assert_eq!((https.capacity, https.free), (10, 7));
         assert_eq!((https.counts.established, https.counts.time_wait), (2, 1));
+        let at = m.pools.iter().position(|p| p == https).unwrap();
+        assert_eq!(m.time_wait_left_s[at], [100]);
         assert_eq!((m.entries, m.translated), (6, 4));
     }
 
