@@ -10,10 +10,14 @@
 //! - `report FILE DATE`: turns the collected TSV lines (and perf's
 //!   `profile-NAME.txt` files next to them, if any) into the Markdown
 //!   report;
+//! - `conntrack fill N FIRST` / `conntrack measure NAME CHECK ROUNDS`:
+//!   conntrack populations and the NAT judgement against `conntrack -L`
+//!   (see `conntrack.rs`, run by `bench/conntrack`);
 //! - `node NAME CHECK ROUNDS PREFIX COUNT TABLES`: times `--all-netns`
 //!   against judging namespaces PREFIX-1 ... PREFIX-COUNT one by one, run
 //!   from the host's namespace.
 
+mod conntrack;
 mod kernel;
 mod measure;
 mod node;
@@ -31,12 +35,14 @@ fn main() -> ExitCode {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         ["populate", rest @ ..] => populate::main(rest),
+        ["conntrack", rest @ ..] => conntrack::main(rest),
         ["measure", rest @ ..] => measure::main(rest),
         ["node", rest @ ..] => node::main(rest),
         ["report", rest @ ..] => report::main(rest),
         _ => Err(
             "usage: bench-harness populate mix N | populate web INBOUND OUTBOUND | \
-             measure NAME CHECK RUNS WARMUP | node NAME CHECK ROUNDS PREFIX COUNT TABLES | \
+             measure NAME CHECK RUNS WARMUP | conntrack fill N FIRST | \
+             conntrack measure NAME CHECK ROUNDS | node NAME CHECK ROUNDS PREFIX COUNT TABLES | \
              report FILE DATE"
                 .to_string(),
         ),

@@ -16,9 +16,9 @@ use crate::kernel;
 /// Groups connections by (local address, peer) the way operators do.
 const AWK: &str = r#"NR > 1 { n = split($4, a, ":"); ip = substr($4, 1, length($4) - length(a[n]) - 1); c[ip " " $5]++ } END { for (k in c) print c[k], k }"#;
 
-struct Tool {
-    name: &'static str,
-    stages: Vec<Vec<String>>,
+pub(crate) struct Tool {
+    pub(crate) name: &'static str,
+    pub(crate) stages: Vec<Vec<String>>,
 }
 
 fn tools(check: &str, lo: u16, hi: u16) -> Vec<Tool> {
@@ -118,10 +118,10 @@ pub fn main(args: &[&str]) -> Result<(), String> {
 
 /// One run: wall and CPU (user + system) milliseconds, peak RSS in KiB.
 #[derive(Clone, Copy, Default)]
-struct Sample {
-    ms: f64,
-    cpu_ms: f64,
-    rss_kib: u64,
+pub(crate) struct Sample {
+    pub(crate) ms: f64,
+    pub(crate) cpu_ms: f64,
+    pub(crate) rss_kib: u64,
 }
 
 /// TCP sockets of every namespace of the host, TIME_WAIT included (the
@@ -164,11 +164,11 @@ pub fn load_average() -> String {
 /// The order of the commands in round `round`: each starts a round in
 /// turn, so none always runs right after the same other one (whose traces
 /// in the caches would help or hurt it every time).
-fn rotated(round: usize, n: usize) -> impl Iterator<Item = usize> {
+pub(crate) fn rotated(round: usize, n: usize) -> impl Iterator<Item = usize> {
     (0..n).map(move |k| (round + k) % n)
 }
 
-fn median(sorted: &[f64]) -> f64 {
+pub(crate) fn median(sorted: &[f64]) -> f64 {
     let n = sorted.len();
     if n % 2 == 1 {
         sorted[n / 2]
@@ -178,7 +178,7 @@ fn median(sorted: &[f64]) -> f64 {
 }
 
 /// Runs a command or pipeline once.
-fn run(tool: &Tool) -> Result<Sample, String> {
+pub(crate) fn run(tool: &Tool) -> Result<Sample, String> {
     let started = Instant::now();
     let mut pids = Vec::new();
     let mut input: Option<ChildStdout> = None;
