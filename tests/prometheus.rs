@@ -2,11 +2,13 @@
 //! lints the output of a loaded and of an idle namespace, and the real
 //! `prometheus-node-exporter`, started inside a lab namespace with only its
 //! textfile collector, serves what `--output-file` wrote, agreeing with
-//! the Nagios perfdata of the same moment. Outside CI a missing tool, or
-//! missing root for the namespace, skips with a printed reason; under
-//! `CI=true` it fails.
+//! the Nagios perfdata of the same moment; NAT pools and the conntrack
+//! table come from a pod behind a masquerading node (`natlab`). Outside CI
+//! a missing tool, or missing root for the namespace, skips with a printed
+//! reason; under `CI=true` it fails.
 
 mod lab;
+mod natlab;
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -432,4 +434,69 @@ fn namespaces_are_labelled_and_promtool_finds_them_clean() {
         .filter_map(|(_, labels)| labels.get("netns"))
         .collect();
     assert!((1..=3).contains(&namespaces.len()), "{namespaces:?}");
+}
+
+#[test]
+fn nat_pools_and_the_conntrack_table_agree_with_the_perfdata() {
+    if !have("prometheus_nat", PROMTOOL) {
+        return;
+    }
+    let Some(mut topo) =
+        natlab::Topology::new("prometheus_nat", &[natlab::Rule::tcp(40000, 40009)])
+    else {
+        return;
+    };
+    let to = topo.listen(natlab::SERVER, 443);
+    let timeout = Duration::from_millis(250);
+    topo.pod_fill(to, 10, timeout);
+    // One more connect finds the pool full: conntrack counts the failure.
+    assert_eq!(topo.pod_connects_until_timeout(to, timeout, 1), 0);
+    let args = ["--nat-ports", "40000-40009", "--pools", "nat"];
+    let nagios = topo.check(&args);
+    let mut prometheus_args = args.to_vec();
+    prometheus_args.extend(["--format", "prometheus"]);
+    let run = topo.check(&prometheus_args);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(promtool_complaints(&run.stdout), "", "{}", run.stdout);
+    let s = samples(&run.stdout);
+    let nat_pool: BTreeMap<String, String> = [
+        ("kind", "nat"),
+        ("protocol", "tcp"),
+        ("source", "10.200.2.1"),
+        ("destination", "10.200.2.2"),
+        ("port", "443"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let get = |name: &str, labels: &BTreeMap<String, String>| {
+        s.get(&(name.to_string(), labels.clone())).copied()
+    };
+    let none = BTreeMap::new();
+    assert_eq!(
+        get("ephemeral_pool_free_ports", &nat_pool),
+        Some(0.0),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(get("ephemeral_pool_capacity_ports", &nat_pool), Some(10.0));
+    assert_eq!(get("ephemeral_pool_used_ratio", &nat_pool), Some(1.0));
+    assert_eq!(get("ephemeral_check_state", &none), Some(2.0));
+    for (metric, perf) in [
+        ("ephemeral_conntrack_entries", "conntrack_entries"),
+        (
+            "ephemeral_conntrack_insert_failed_total",
+            "conntrack_insert_failed",
+        ),
+    ] {
+        assert_eq!(
+            get(metric, &none),
+            Some(f64::from(nagios.perf(perf))),
+            "{metric}:\n{}\n{}",
+            run.stdout,
+            nagios.stdout
+        );
+    }
+    assert!(get("ephemeral_conntrack_insert_failed_total", &none).is_some_and(|n| n >= 1.0));
+    assert!(get("ephemeral_conntrack_max", &none).is_some_and(|n| n >= 10.0));
 }

@@ -139,13 +139,21 @@ struct HostFigure {
 
 /// The figures of one namespace, always in the same order (a figure not
 /// defined for a namespace is `None`, not left out). Figures the report
-/// keeps beside the pools are read from `_report`.
-fn host_figures(h: &Host, _report: &Report) -> Vec<HostFigure> {
+/// keeps beside the pools are read from `report`.
+fn host_figures(h: &Host, report: &Report) -> Vec<HostFigure> {
     let figure = |name, help, n: u64| HostFigure {
         name,
         help,
         kind: Type::Gauge,
         value: Some(n as f64),
+    };
+    // The conntrack table, where NAT pools were asked for and it was read.
+    let table = report.conntrack.map(|t| t.figures);
+    let conntrack = |name, help, kind, n: Option<u64>| HostFigure {
+        name,
+        help,
+        kind,
+        value: n.map(|n| n as f64),
     };
     vec![
         figure(
@@ -177,6 +185,36 @@ fn host_figures(h: &Host, _report: &Report) -> Vec<HostFigure> {
             "ephemeral_time_wait_reusable_sockets",
             "TIME_WAIT sockets a new connect() may take over now.",
             h.time_wait_reusable,
+        ),
+        conntrack(
+            "ephemeral_conntrack_entries",
+            "Entries of the namespace's conntrack table (nf_conntrack_count).",
+            Type::Gauge,
+            table.map(|t| t.entries),
+        ),
+        conntrack(
+            "ephemeral_conntrack_max",
+            "The conntrack table's limit (nf_conntrack_max).",
+            Type::Gauge,
+            table.map(|t| t.max),
+        ),
+        conntrack(
+            "ephemeral_conntrack_insert_failed_total",
+            "Connections that got no conntrack entry (a NAT port pool or the table full), summed over CPUs.",
+            Type::Counter,
+            table.map(|t| t.insert_failed),
+        ),
+        conntrack(
+            "ephemeral_conntrack_drop_total",
+            "Packets dropped because no conntrack entry could be made, summed over CPUs.",
+            Type::Counter,
+            table.map(|t| t.drop),
+        ),
+        conntrack(
+            "ephemeral_conntrack_early_drop_total",
+            "Conntrack entries evicted early to make room in a full table, summed over CPUs.",
+            Type::Counter,
+            table.map(|t| t.early_drop),
         ),
     ]
 }
