@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use error::{Error, Result};
 use judge::State;
-use model::{Kind, Model, NatBuilder, NatModel, Pool, PoolsBuilder};
+use model::{Kind, Model, NatBuilder, NatModel, Pool, PoolName, PoolsBuilder, trend};
 use options::{Config, Format};
 use read::conntrack::{self, EntriesRead, Unreadable};
 use read::procnet::PROC_NET;
@@ -97,7 +97,20 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     let mut model = builder.finish();
     model.nat = nat.model;
     let max_tw_buckets = read::settings::max_tw_buckets(Path::new(SYSCTL_DIR));
-    let forecaster = model::outlook::Forecaster::new(&model, max_tw_buckets);
+    // --trend in one namespace: a sweep of all would share one state file.
+    let trend = (config.trend && config.netns != Scope::All).then(|| trend_key(config));
+    let (previous, history) = match trend {
+        Some(key) => {
+            let text = read::state_file::load(&read::state_file::path(key), trend::MAX_BYTES);
+            match text {
+                Ok(text) => trend::previous(text.as_deref(), key, read::state_file::now_ms()),
+                Err(why) => (None, trend::History::Unreadable(why)),
+            }
+        }
+        None => (None, trend::History::Fresh),
+    };
+    let forecaster =
+        model::outlook::Forecaster::new(&model, max_tw_buckets).with_previous(previous.as_ref());
     let report = judge::judge_with(
         &model,
         &config.selection,
@@ -112,10 +125,17 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     };
     let mut verbose_lines = report::verbose::lines(&settings, &model, &info, timings);
     verbose_lines.extend(report::forecast::lines(&report));
+    let mut notes = report::verbose::notes(&model, &info, &config.selection.kinds);
+    if let Some(key) = trend {
+        let kept = keep_trend(key, &report);
+        notes.push(report::forecast::trend_note(&history, kept.err()));
+    } else if config.trend {
+        notes.push(report::forecast::trend_not_across_namespaces());
+    }
     let mut context = Context {
         verbose: config.verbose,
         top: config.top,
-        notes: report::verbose::notes(&model, &info, &config.selection.kinds),
+        notes,
         verbose_lines,
         full_in: (
             config.forecast.full_in_warning.clone(),
@@ -203,6 +223,40 @@ fn read_nat(config: &Config, proc_net: &Path) -> Result<NatRead> {
             unread: Some(why),
         }),
     }
+}
+
+/// The `--trend` key: what decides which pools are measured, so that two
+/// service checks with different options never share a state file.
+fn trend_key(config: &Config) -> u64 {
+    trend::key(&format!(
+        "{:?}|{:?}|{:?}",
+        config.selection, config.backend, config.netns
+    ))
+}
+
+/// Keeps the pools the report lists (and the worst forecasts) for the next
+/// `--trend` run; the reason if the state file could not be written.
+fn keep_trend(key: u64, report: &judge::Report) -> std::result::Result<(), String> {
+    let foreseen = report.outlook.listed.iter();
+    let worst = report.outlook.worst.iter().map(|(_, f)| f);
+    let mut pools: Vec<trend::Kept> = Vec::new();
+    for f in foreseen.chain(worst) {
+        let kept = trend::Kept {
+            kind: f.pool.kind,
+            name: f.pool.name,
+            held: f.forecast.holders,
+        };
+        let named = matches!(kept.name, PoolName::Tuple(_) | PoolName::Address(_));
+        if named && pools.len() < trend::MAX_POOLS && !pools.contains(&kept) {
+            pools.push(kept);
+        }
+    }
+    let state = trend::TrendState {
+        key,
+        at_ms: read::state_file::now_ms(),
+        pools,
+    };
+    read::state_file::store(&read::state_file::path(key), &state.to_text())
 }
 
 /// The answer in the format asked for; `listed` are the namespaces the

@@ -26,6 +26,7 @@ mod build;
 pub mod forecast;
 pub mod nat;
 pub mod outlook;
+pub mod trend;
 
 use build::FastHash;
 pub use build::TwPolicy;

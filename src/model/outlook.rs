@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::forecast::{self, Ages, BUCKETS, Forecast, Limits, PoolNow, Walk};
+use super::trend::Previous;
 use super::{Kind, Model, Pool, PoolName, TIME_WAIT_MS, Tuple};
 
 /// Whole seconds kept one by one: the window the recent pace is read over.
@@ -101,6 +102,8 @@ pub struct Forecaster<'a> {
     addrs: HashMap<IpAddr, AddrAges>,
     /// Every entry: what blocks the wildcards.
     all: AddrAges,
+    /// The previous run's state, with `--trend`.
+    previous: Option<&'a Previous>,
 }
 
 impl<'a> Forecaster<'a> {
@@ -124,7 +127,14 @@ impl<'a> Forecaster<'a> {
             max_tw_buckets,
             addrs,
             all,
+            previous: None,
         }
+    }
+
+    /// Adds the growth since `previous` to every forecast.
+    pub fn with_previous(mut self, previous: Option<&'a Previous>) -> Forecaster<'a> {
+        self.previous = previous;
+        self
     }
 
     /// The forecast of a connect or bind pool; `None` for the others.
@@ -141,7 +151,14 @@ impl<'a> Forecaster<'a> {
                 u32::try_from(u64::from(max).saturating_sub(others)).unwrap_or(u32::MAX)
             }),
         };
-        Some(forecast::forecast(&now, limits))
+        let f = forecast::forecast(&now, limits);
+        let growth = self
+            .previous
+            .and_then(|p| p.growth(pool.kind, &pool.name, f.holders));
+        Some(match growth {
+            Some(g) => f.with_growth(pool.capacity, g),
+            None => f,
+        })
     }
 
     /// What the forecast needs of `pool`.

@@ -75,6 +75,10 @@ struct Args {
     #[arg(long = "no-forecast")]
     no_forecast: bool,
 
+    /// Keep a small state file between runs and forecast from the growth of each listed pool's open connections since the previous run (leaks); directory from MP_STATE_PATH, else /var/lib/monitoring-plugins
+    #[arg(long = "trend")]
+    trend: bool,
+
     /// Kinds of pool to judge, comma separated [default: connect,bind,udp, and nat where the conntrack table is readable and has NAT entries]
     #[arg(
         long = "pools",
@@ -226,6 +230,8 @@ pub struct Config {
     pub thresholds: Thresholds,
     /// How the forecast is judged (`enabled` false: `--no-forecast`).
     pub forecast: ForecastRule,
+    /// `--trend`: growth across runs from a state file.
+    pub trend: bool,
     pub selection: Selection,
     /// `--pools` names `nat`: a conntrack table that cannot be read is an
     /// error, not a note.
@@ -432,6 +438,7 @@ fn config(args: Args) -> Result<Config> {
     Ok(Config {
         thresholds,
         forecast,
+        trend: args.trend,
         selection: Selection {
             kinds,
             sources: args.sources.into_iter().map(canonical).collect(),

@@ -10,6 +10,7 @@ use crate::judge::foresee::Foreseen;
 use crate::judge::range::Range;
 use crate::model::Kind;
 use crate::model::forecast::{Forecast, Seen};
+use crate::model::trend::{History, MAX_AGE_MS, Refused};
 
 /// `; at 20 new connections/s full in 20 s`, when the forecast decided
 /// the state of the pool the status line names.
@@ -20,12 +21,65 @@ pub fn status_suffix(report: &Report) -> Option<String> {
 
 /// `at 20 new connections/s full in 20 s`, or `... settles at 80% used`.
 fn outlook(f: &Forecast) -> String {
-    let pace = format!("at {} new connections/s", rate(f.pace.per_second));
+    let pace = match f.growth_per_s {
+        Some(g) if g > 0.0 && f.pace.per_second <= 0.0 => {
+            format!("growing {} open connections/s", rate(g))
+        }
+        Some(g) if g > 0.0 => format!(
+            "at {} new connections/s and {} more open/s",
+            rate(f.pace.per_second),
+            rate(g)
+        ),
+        _ => format!("at {} new connections/s", rate(f.pace.per_second)),
+    };
     match f.full_in_s {
         Some(s) if s <= 0.0 => format!("{pace} full now"),
         Some(s) => format!("{pace} full in {}", seconds(s)),
         None => format!("{pace} settles at {:.1}% used", f.projected_pct),
     }
+}
+
+/// The `--trend` note: what the previous run gave, and whether this one
+/// could be kept.
+pub fn trend_note(history: &History, not_kept: Option<String>) -> String {
+    let seen = match history {
+        History::Fresh => "no history yet: growth is known from the next run on".to_string(),
+        History::Seen { seconds } => format!(
+            "growth of open connections since the previous run {} ago",
+            self::seconds(*seconds)
+        ),
+        History::Refused(why) => format!(
+            "no history: the state file {}; starting afresh",
+            match why {
+                Refused::Foreign => "is of another format or version",
+                Refused::OtherOptions => "was written for other options",
+                Refused::Corrupt { .. } => "is corrupt",
+                Refused::TooLarge => "is too large",
+            }
+        ),
+        History::TooOld { seconds } if *seconds < 0.0 => {
+            "no history: the previous run is dated in the future".to_string()
+        }
+        History::TooOld { seconds } => format!(
+            "no history: the previous run was {} ago, more than {} min",
+            self::seconds(*seconds),
+            MAX_AGE_MS / 60_000
+        ),
+        History::TooSoon => "no history: the previous run was less than a second ago".to_string(),
+        History::Unreadable(why) => format!("no history: {}", super::clean(why)),
+    };
+    match not_kept {
+        None => format!("trend: {seen}"),
+        Some(why) => format!(
+            "trend: {seen}; this run could not be kept: {}",
+            super::clean(&why)
+        ),
+    }
+}
+
+/// `--trend` with `--all-netns`.
+pub fn trend_not_across_namespaces() -> String {
+    "trend: --trend keeps no state across --all-netns (one namespace at a time only)".to_string()
 }
 
 /// The long-output line under a listed pool.
@@ -35,11 +89,15 @@ pub fn pool_line(f: &Foreseen) -> String {
     } else {
         String::new()
     };
-    if f.forecast.pace.per_second <= 0.0 && !f.decided() {
+    let growth = match f.forecast.growth_per_s {
+        Some(g) if g != 0.0 => format!("; {g:+.2} open connections/s since the previous run"),
+        _ => String::new(),
+    };
+    if f.forecast.pace.per_second <= 0.0 && !f.decided() && growth.is_empty() {
         return "    forecast: no new connections seen".to_string();
     }
     format!(
-        "    forecast: {}; projected {:.1}% of capacity{mark}",
+        "    forecast: {}; projected {:.1}% of capacity{growth}{mark}",
         outlook(&f.forecast),
         f.forecast.projected_pct
     )

@@ -352,8 +352,14 @@ impl Lab {
 
     /// Runs the binary inside the namespace.
     pub fn check(&self, args: &[&str]) -> CheckRun {
+        self.check_with_env(args, &[])
+    }
+
+    /// Runs the binary inside the namespace with more environment.
+    pub fn check_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> CheckRun {
         let out = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .output()
             .expect("run check_ephemeral");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

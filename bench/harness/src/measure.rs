@@ -33,6 +33,10 @@ fn tools(check: &str, lo: u16, hi: u16) -> Vec<Tool> {
             name: "check+processes",
             stages: vec![argv(&[check, "--processes"])],
         },
+        Tool {
+            name: "check --no-forecast",
+            stages: vec![argv(&[check, "--no-forecast"])],
+        },
         // Process start and exit with nothing measured: the part of the
         // check's time no reading of the tables can save.
         Tool {

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 pub const CHECK: &str = "check_ephemeral";
 pub const PROCESSES: &str = "check+processes";
+/// check_ephemeral judging the level alone: what the forecast costs.
+pub const NO_FORECAST: &str = "check --no-forecast";
 /// check_ephemeral with nothing to do: process start and exit.
 pub const START: &str = "check --version";
 pub const SS: &str = "ss";

@@ -190,24 +190,34 @@ pub fn pace(ages: &Ages) -> Pace {
             },
         };
     }
-    let oldest = ages.buckets[..history]
-        .iter()
-        .rposition(|n| *n > 0)
-        .unwrap_or(0);
+    // Where the pace began: the age below which all but a few stray
+    // entries lie (a 2 % margin), so one old close does not stretch it.
+    let strays = all / 50;
+    let mut younger = 0;
+    let mut oldest = 0;
+    for (i, n) in ages.buckets[..history].iter().enumerate() {
+        younger += *n;
+        if younger >= all - strays {
+            oldest = i;
+            break;
+        }
+    }
     if recent_rate > older_rate && oldest + 2 < history {
-        // Nothing older than `oldest`: the pace began then, so its rate is
-        // what it made since. The oldest second is only partly covered when
-        // the pace began within it: count the part its entries fill.
-        let before = all - ages.buckets[oldest];
+        // Nothing (but strays) older than `oldest`: the pace began then, so
+        // its rate is what it made since. The oldest second is only partly
+        // covered when the pace began within it: count the part its
+        // entries fill.
+        let since = younger;
+        let before = since - ages.buckets[oldest];
         let per_bucket = if oldest > 0 {
             f64::from(before) / oldest as f64
         } else {
-            f64::from(all)
+            f64::from(since)
         };
         let part = (f64::from(ages.buckets[oldest]) / per_bucket.max(1.0)).clamp(0.1, 1.0);
         let span = oldest as f64 + part;
         return Pace {
-            per_second: f64::from(all) / span.max(MIN_SPAN_S),
+            per_second: f64::from(since) / span.max(MIN_SPAN_S),
             seen: Seen::Started {
                 ago_s: (span.round() as u32).max(1),
             },
@@ -258,11 +268,28 @@ pub struct Forecast {
     pub projected_pct: f64,
     /// Seconds until the pool is full at this pace, if it fills.
     pub full_in_s: Option<f64>,
+    /// Ports held now by anything but the entries (what `--trend` keeps).
+    pub holders: u32,
+    /// Growth of `holders` per second since the previous run (`--trend`).
+    pub growth_per_s: Option<f64>,
 }
 
 impl Forecast {
     pub fn fills(&self) -> bool {
         self.full_in_s.is_some()
+    }
+
+    /// Adds the growth of the held ports seen across runs: at a positive
+    /// growth the pool fills once the growth has taken what the pace
+    /// leaves, unless the pace fills it sooner.
+    pub fn with_growth(mut self, capacity: u32, growth_per_s: f64) -> Forecast {
+        self.growth_per_s = Some(growth_per_s);
+        if growth_per_s > 0.0 && growth_per_s.is_finite() {
+            let room = (f64::from(capacity) - self.projected).max(0.0);
+            let full = room / growth_per_s;
+            self.full_in_s = Some(self.full_in_s.map_or(full, |s| s.min(full)));
+        }
+        self
     }
 }
 
@@ -318,6 +345,8 @@ pub fn forecast_at(pool: &PoolNow, limits: Limits, pace: Pace) -> Forecast {
         projected,
         projected_pct,
         full_in_s,
+        holders: pool.holders,
+        growth_per_s: None,
     }
 }
 

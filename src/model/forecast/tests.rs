@@ -172,3 +172,12 @@ fn holders_count_towards_full() {
     // 300 held and 200 entries, at 20/s: 100 more ports in about 5 s.
     assert!((4.0..=6.0).contains(&full), "{f:?}");
 }
+
+#[test]
+fn a_stray_old_close_does_not_stretch_a_new_pace() {
+    let mut spread = even(0, 10, 20);
+    spread.push((15, 1));
+    let p = pace(&ages(60_000, &spread));
+    assert_eq!(p.seen, Seen::Started { ago_s: 10 });
+    assert!((p.per_second - 20.0).abs() < 0.01, "{p:?}");
+}

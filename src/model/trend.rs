@@ -1,0 +1,267 @@
+//! Growth across runs (`--trend`): what one run keeps of its pools for the
+//! next (the ports each held by anything but TIME_WAIT: established and
+//! CLOSE_WAIT sockets, a leak's), the text form of that state, and the
+//! growth per second a second look shows. Pure: the file itself is read and
+//! written by `read::state_file`.
+//!
+//! The format is line based and versioned; a parser that meets anything
+//! else refuses the whole file, and the run starts afresh.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use super::{Kind, PoolName, Tuple};
+
+/// The first line of every state file this version writes.
+pub const HEADER: &str = "check_ephemeral trend 1";
+/// At most this many pools are kept.
+pub const MAX_POOLS: usize = 400;
+/// A state file larger than this is not read (and never written).
+pub const MAX_BYTES: usize = 64 * 1024;
+/// A previous run older than this says nothing about the pace of growth now.
+pub const MAX_AGE_MS: u64 = 3600 * 1000;
+
+/// One pool as a run left it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kept {
+    pub kind: Kind,
+    pub name: PoolName,
+    /// Ports held by anything but TIME_WAIT entries.
+    pub held: u32,
+}
+
+/// What a run keeps for the next.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrendState {
+    /// A hash of the options that decide what is measured.
+    pub key: u64,
+    /// When the run measured, ms since the Unix epoch.
+    pub at_ms: u64,
+    pub pools: Vec<Kept>,
+}
+
+/// Why a state file is not used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Another format or version (or no header at all).
+    Foreign,
+    /// Written for other options.
+    OtherOptions,
+    Corrupt {
+        line: usize,
+    },
+    TooLarge,
+}
+
+impl TrendState {
+    pub fn to_text(&self) -> String {
+        let mut out = format!("{HEADER}\nkey {:016x}\nat {}\n", self.key, self.at_ms);
+        for p in self.pools.iter().take(MAX_POOLS) {
+            let _ = writeln!(out, "{} {} {}", p.kind.name(), name_text(&p.name), p.held);
+        }
+        out
+    }
+
+    /// Parses a state file written for `key`.
+    pub fn parse(text: &str, key: u64) -> Result<TrendState, Refused> {
+        if text.len() > MAX_BYTES {
+            return Err(Refused::TooLarge);
+        }
+        let mut lines = text.lines();
+        if lines.next() != Some(HEADER) {
+            return Err(Refused::Foreign);
+        }
+        let corrupt = |line: usize| Refused::Corrupt { line };
+        let file_key = lines
+            .next()
+            .and_then(|l| l.strip_prefix("key "))
+            .and_then(|k| u64::from_str_radix(k, 16).ok())
+            .ok_or(corrupt(2))?;
+        if file_key != key {
+            return Err(Refused::OtherOptions);
+        }
+        let at_ms = lines
+            .next()
+            .and_then(|l| l.strip_prefix("at "))
+            .and_then(|n| n.parse().ok())
+            .ok_or(corrupt(3))?;
+        let mut pools = Vec::new();
+        for (i, line) in lines.enumerate() {
+            if pools.len() >= MAX_POOLS {
+                return Err(corrupt(i + 4));
+            }
+            pools.push(parse_pool(line).ok_or(corrupt(i + 4))?);
+        }
+        Ok(TrendState { key, at_ms, pools })
+    }
+
+    pub fn held(&self, kind: Kind, name: &PoolName) -> Option<u32> {
+        self.pools
+            .iter()
+            .find(|p| p.kind == kind && p.name == *name)
+            .map(|p| p.held)
+    }
+}
+
+/// `127.0.0.1>10.0.0.9:5432` for a tuple, the address for a bind pool.
+fn name_text(name: &PoolName) -> String {
+    match name {
+        PoolName::Tuple(t) => format!("{}>{}#{}", t.source, t.destination, t.port),
+        PoolName::Address(a) => a.to_string(),
+        _ => "-".to_string(),
+    }
+}
+
+fn parse_pool(line: &str) -> Option<Kept> {
+    let mut f = line.split(' ');
+    let (kind, name, held) = (f.next()?, f.next()?, f.next()?);
+    if f.next().is_some() {
+        return None;
+    }
+    let held: u32 = held.parse().ok()?;
+    let (kind, name) = match kind {
+        "connect" => {
+            let (source, rest) = name.split_once('>')?;
+            let (destination, port) = rest.split_once('#')?;
+            let tuple = Tuple {
+                source: source.parse().ok()?,
+                destination: destination.parse().ok()?,
+                port: port.parse().ok()?,
+            };
+            (Kind::Connect, PoolName::Tuple(tuple))
+        }
+        "bind" => (Kind::Bind, PoolName::Address(name.parse::<IpAddr>().ok()?)),
+        _ => return None,
+    };
+    Some(Kept { kind, name, held })
+}
+
+/// What became of the previous run's state, for the note `--trend` adds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum History {
+    /// No state file yet.
+    Fresh,
+    /// The previous run, this many seconds ago.
+    Seen {
+        seconds: f64,
+    },
+    Refused(Refused),
+    /// The previous run is too old (or from the future) to tell a growth.
+    TooOld {
+        seconds: f64,
+    },
+    /// The previous run was less than a second ago.
+    TooSoon,
+    Unreadable(String),
+}
+
+/// The previous run from the text of a state file read at `now_ms`: the
+/// previous state if it tells a growth, and what became of it.
+pub fn previous(text: Option<&str>, key: u64, now_ms: u64) -> (Option<Previous>, History) {
+    let Some(text) = text else {
+        return (None, History::Fresh);
+    };
+    let state = match TrendState::parse(text, key) {
+        Ok(s) => s,
+        Err(why) => return (None, History::Refused(why)),
+    };
+    let seconds = (now_ms as f64 - state.at_ms as f64) / 1000.0;
+    if !(0.0..=MAX_AGE_MS as f64 / 1000.0).contains(&seconds) {
+        return (None, History::TooOld { seconds });
+    }
+    if seconds < 1.0 {
+        return (None, History::TooSoon);
+    }
+    (Some(Previous { state, seconds }), History::Seen { seconds })
+}
+
+/// The previous run, as the forecast uses it.
+#[derive(Clone, Debug)]
+pub struct Previous {
+    pub state: TrendState,
+    /// Seconds between the previous run and this one.
+    pub seconds: f64,
+}
+
+impl Previous {
+    /// The growth of a pool's held ports per second since the previous run,
+    /// if that run kept the pool.
+    pub fn growth(&self, kind: Kind, name: &PoolName, held_now: u32) -> Option<f64> {
+        let before = self.state.held(kind, name)?;
+        Some((f64::from(held_now) - f64::from(before)) / self.seconds)
+    }
+}
+
+/// FNV-1a over the options that decide what is measured: two service
+/// checks with different options never share a state file.
+pub fn key(measuring_options: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in measuring_options.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> TrendState {
+        let tuple = Tuple {
+            source: "10.0.0.5".parse().unwrap(),
+            destination: "::1".parse().unwrap(),
+            port: 5432,
+        };
+        TrendState {
+            key: 42,
+            at_ms: 1_700_000_000_000,
+            pools: vec![
+                Kept {
+                    kind: Kind::Connect,
+                    name: PoolName::Tuple(tuple),
+                    held: 100,
+                },
+                Kept {
+                    kind: Kind::Bind,
+                    name: PoolName::Address("::".parse().unwrap()),
+                    held: 7,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_state_reads_back_as_written() {
+        let s = state();
+        assert_eq!(TrendState::parse(&s.to_text(), 42), Ok(s));
+    }
+
+    #[test]
+    fn anything_else_is_refused_with_a_reason() {
+        let text = state().to_text();
+        assert_eq!(TrendState::parse(&text, 43), Err(Refused::OtherOptions));
+        assert_eq!(TrendState::parse("", 42), Err(Refused::Foreign));
+        let v2 = text.replace("trend 1", "trend 2");
+        assert_eq!(TrendState::parse(&v2, 42), Err(Refused::Foreign));
+        let bad = format!("{text}connect nonsense 1\n");
+        assert_eq!(
+            TrendState::parse(&bad, 42),
+            Err(Refused::Corrupt { line: 6 })
+        );
+        let big = "x".repeat(MAX_BYTES + 1);
+        assert_eq!(TrendState::parse(&big, 42), Err(Refused::TooLarge));
+    }
+
+    #[test]
+    fn growth_is_per_second_since_the_previous_run() {
+        let p = Previous {
+            state: state(),
+            seconds: 10.0,
+        };
+        let k = &p.state.pools[0];
+        assert_eq!(p.growth(k.kind, &k.name, 200), Some(10.0));
+        let other = PoolName::Address("10.0.0.5".parse().unwrap());
+        assert_eq!(p.growth(Kind::Bind, &other, 5), None);
+    }
+}
