@@ -126,6 +126,12 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     let mut verbose_lines = report::verbose::lines(&settings, &model, &info, timings);
     verbose_lines.extend(report::forecast::lines(&report));
     let mut notes = report::verbose::notes(&model, &info, &config.selection.kinds);
+    if config.forecast.enabled {
+        notes.extend(report::forecast::bound_time_wait_note(
+            model.bind_marked(),
+            model.totals.time_wait,
+        ));
+    }
     if let Some(key) = trend {
         let kept = keep_trend(key, &report);
         notes.push(report::forecast::trend_note(&history, kept.err()));

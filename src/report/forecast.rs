@@ -77,6 +77,18 @@ pub fn trend_note(history: &History, not_kept: Option<String>) -> String {
     }
 }
 
+/// Where ports are bound explicitly on this host, a TIME_WAIT may have
+/// come from such a socket: it keeps its port from every tuple, though
+/// sock_diag shows it as automatically bound (README, Limitations).
+pub fn bound_time_wait_note(bind_marked: u32, time_wait: u64) -> Option<String> {
+    (bind_marked > 0 && time_wait > 0).then(|| {
+        format!(
+            "the {time_wait} TIME_WAIT entries count only in their own tuple; one left by a connection \
+             whose port came from bind() also keeps that port from every other tuple until it ends"
+        )
+    })
+}
+
 /// `--trend` with `--all-netns`.
 pub fn trend_not_across_namespaces() -> String {
     "trend: --trend keeps no state across --all-netns (one namespace at a time only)".to_string()
