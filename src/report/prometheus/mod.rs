@@ -2,19 +2,23 @@
 //! that node_exporter's textfile collector reads. The same [`Report`] the
 //! Nagios text is made from, rendered a second way.
 //!
-//! Metric families are declared once, in tables: [`POOL_FIGURES`] for the
-//! per-pool figures (a new optional figure is one more row whose value is
-//! `None` where it is not defined), [`host_figures`] for the per-namespace
-//! ones. Pools of every kind the report holds are listed with the labels
+//! The metric families are declared once, in tables (`figures`); this file
+//! writes them: HELP and TYPE, one family's samples together, labels
+//! escaped. Pools of every kind the report holds are listed with the labels
 //! their name has, so a new kind of pool needs no change here. Only the
 //! pools the report keeps (the top N of each kind) are written, so the
 //! series are bounded whatever the host holds.
 
 use std::fmt::Write as _;
 
+mod figures;
+
+pub use figures::Host;
+
 use super::protocol_name;
 use crate::judge::{Report, State};
 use crate::model::{Model, Pool, PoolName};
+use figures::{COUNTS, HostFigure, POOL_FIGURES, Type, host_figures};
 
 /// One namespace's judged report and figures: what the exposition lists.
 #[derive(Clone, Debug)]
@@ -34,225 +38,6 @@ impl Snapshot {
         }
     }
 }
-
-/// The figures of a namespace as a whole, taken from the model.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Host {
-    pub capacity: u64,
-    pub bind_marked: u64,
-    pub tuples: u64,
-    pub sockets: u64,
-    pub time_wait: u64,
-    pub time_wait_reusable: u64,
-}
-
-impl Host {
-    pub fn of(model: &Model) -> Host {
-        let t = &model.totals;
-        Host {
-            capacity: u64::from(model.candidate_count()),
-            bind_marked: u64::from(model.bind_marked()),
-            tuples: model.tuple_count() as u64,
-            sockets: t.sockets,
-            time_wait: t.time_wait,
-            time_wait_reusable: t.time_wait_reusable,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Type {
-    Gauge,
-    #[allow(
-        dead_code,
-        reason = "for kernel counters such as conntrack's insert_failed"
-    )]
-    Counter,
-}
-
-impl Type {
-    fn name(self) -> &'static str {
-        match self {
-            Type::Gauge => "gauge",
-            Type::Counter => "counter",
-        }
-    }
-}
-
-/// A per-pool figure: its metric, and its value for a pool of the report
-/// where defined (a figure the report keeps beside the pools, such as a
-/// forecast, is looked up there).
-struct PoolFigure {
-    name: &'static str,
-    help: &'static str,
-    value: fn(&Report, &Pool) -> Option<f64>,
-}
-
-const POOL_FIGURES: &[PoolFigure] = &[
-    PoolFigure {
-        name: "ephemeral_pool_free_ports",
-        help: "Ports a new caller of the pool is sure to get now.",
-        value: |_, p| Some(f64::from(p.free)),
-    },
-    PoolFigure {
-        name: "ephemeral_pool_capacity_ports",
-        help: "Ports a caller of the pool can get when nothing else holds any.",
-        value: |_, p| Some(f64::from(p.capacity)),
-    },
-    PoolFigure {
-        name: "ephemeral_pool_used_ratio",
-        help: "Used share of the pool's capacity, 0 to 1 (1 when it has no capacity at all).",
-        value: |_, p| Some(used_ratio(p)),
-    },
-    // The forecast's figures, for the pools it was judged for.
-    PoolFigure {
-        name: "ephemeral_pool_new_connections_per_second",
-        help: "Pace of new connections the forecast reads from the pool's TIME_WAIT ages.",
-        value: |r, p| Some(r.outlook.of(p)?.forecast.pace.per_second),
-    },
-    PoolFigure {
-        name: "ephemeral_pool_projected_used_ratio",
-        help: "Used share the pool settles at at this pace, 0 to 1 (1 when it fills).",
-        value: |r, p| Some((r.outlook.of(p)?.forecast.projected_pct / 100.0).clamp(0.0, 1.0)),
-    },
-    PoolFigure {
-        name: "ephemeral_pool_full_in_seconds",
-        help: "Seconds until the pool is full at this pace; only for pools that fill.",
-        value: |r, p| r.outlook.of(p)?.forecast.full_in_s,
-    },
-];
-
-fn used_ratio(pool: &Pool) -> f64 {
-    if pool.capacity == 0 {
-        return 1.0;
-    }
-    f64::from(pool.used()) / f64::from(pool.capacity)
-}
-
-/// A per-namespace figure.
-struct HostFigure {
-    name: &'static str,
-    help: &'static str,
-    kind: Type,
-    value: Option<f64>,
-}
-
-/// The figures of one namespace, always in the same order (a figure not
-/// defined for a namespace is `None`, not left out). Figures the report
-/// keeps beside the pools are read from `report`.
-fn host_figures(h: &Host, report: &Report) -> Vec<HostFigure> {
-    let figure = |name, help, n: u64| HostFigure {
-        name,
-        help,
-        kind: Type::Gauge,
-        value: Some(n as f64),
-    };
-    // The conntrack table, where NAT pools were asked for and it was read.
-    let table = report.conntrack.map(|t| t.figures);
-    let conntrack = |name, help, kind, n: Option<u64>| HostFigure {
-        name,
-        help,
-        kind,
-        value: n.map(|n| n as f64),
-    };
-    vec![
-        figure(
-            "ephemeral_range_capacity_ports",
-            "Ports of ip_local_port_range not in ip_local_reserved_ports.",
-            h.capacity,
-        ),
-        figure(
-            "ephemeral_bind_marked_ports",
-            "Candidate ports marked by bind(), which connect() skips.",
-            h.bind_marked,
-        ),
-        figure(
-            "ephemeral_connect_tuples",
-            "Connect pools (source, destination, destination port) holding sockets.",
-            h.tuples,
-        ),
-        figure(
-            "ephemeral_sockets",
-            "TCP and UDP sockets with the local port in the range.",
-            h.sockets,
-        ),
-        figure(
-            "ephemeral_time_wait_sockets",
-            "TCP sockets in TIME_WAIT with the local port in the range.",
-            h.time_wait,
-        ),
-        figure(
-            "ephemeral_time_wait_reusable_sockets",
-            "TIME_WAIT sockets a new connect() may take over now.",
-            h.time_wait_reusable,
-        ),
-        conntrack(
-            "ephemeral_conntrack_entries",
-            "Entries of the namespace's conntrack table (nf_conntrack_count).",
-            Type::Gauge,
-            table.map(|t| t.entries),
-        ),
-        conntrack(
-            "ephemeral_conntrack_max",
-            "The conntrack table's limit (nf_conntrack_max).",
-            Type::Gauge,
-            table.map(|t| t.max),
-        ),
-        conntrack(
-            "ephemeral_conntrack_insert_failed_total",
-            "Connections that got no conntrack entry (a NAT port pool or the table full), summed over CPUs.",
-            Type::Counter,
-            table.map(|t| t.insert_failed),
-        ),
-        conntrack(
-            "ephemeral_conntrack_drop_total",
-            "Packets dropped because no conntrack entry could be made, summed over CPUs.",
-            Type::Counter,
-            table.map(|t| t.drop),
-        ),
-        conntrack(
-            "ephemeral_conntrack_early_drop_total",
-            "Conntrack entries evicted early to make room in a full table, summed over CPUs.",
-            Type::Counter,
-            table.map(|t| t.early_drop),
-        ),
-    ]
-}
-
-/// The counts of a sweep of namespaces (the perfdata after the pools'),
-/// as metrics: the help of those known, a plain one for any other.
-const COUNTS: &[(&str, &str, &str)] = &[
-    (
-        "netns",
-        "ephemeral_netns_judged",
-        "Network namespaces judged.",
-    ),
-    (
-        "netns_critical",
-        "ephemeral_netns_critical",
-        "Judged network namespaces in the state CRITICAL.",
-    ),
-    (
-        "netns_warning",
-        "ephemeral_netns_warning",
-        "Judged network namespaces in the state WARNING.",
-    ),
-    (
-        "netns_unknown",
-        "ephemeral_netns_unknown",
-        "Network namespaces that could not be read.",
-    ),
-    (
-        "netns_skipped",
-        "ephemeral_netns_skipped",
-        "Network namespaces that disappeared while the check ran.",
-    ),
-    (
-        "netns_unjudged",
-        "ephemeral_netns_unjudged",
-        "Network namespaces left unjudged when the time ran short.",
-    ),
-];
 
 /// The exposition of `snapshots` (worst first), with the overall `state`
 /// and the `counts` of a sweep of namespaces.
@@ -533,6 +318,6 @@ ephemeral_pool_free_ports{kind=\"bind\",source=\"0.0.0.0\"} 20
         assert_eq!(number(1e21), "1000000000000000000000");
         assert_eq!(number(f64::INFINITY), "+Inf");
         let empty = pool(Kind::Udp, PoolName::Address("::".parse().unwrap()), 0, 0);
-        assert_eq!(used_ratio(&empty), 1.0);
+        assert_eq!(figures::used_ratio(&empty), 1.0);
     }
 }
