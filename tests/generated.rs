@@ -127,13 +127,27 @@ fn manpage_extra_sections() -> String {
         ("2", "CRITICAL"),
         (
             "3",
-            "UNKNOWN: a bad option or config file, unreadable kernel state, or a timeout",
+            "UNKNOWN: a bad option or config file, unreadable kernel state, a timeout, or an output that cannot be written",
         ),
     ] {
         r.control("TP", [])
             .text([bold(code)])
             .text([roman(meaning)]);
     }
+    r.control("PP", []).text([
+        roman("With "),
+        bold("--format prometheus"),
+        roman(
+            " the exit status is 0 whenever the metrics were made (the state is in \
+             ephemeral_check_state) and 3 when they could not be. In that case, and in any \
+             failure with ",
+        ),
+        bold("--output-file"),
+        roman(
+            ", the reason goes to stderr, stdout stays empty and a previous output file \
+             stays in place.",
+        ),
+    ]);
     r.control("SH", ["FILES"]).text([
         bold("--extra-opts"),
         roman(" reads section "),
