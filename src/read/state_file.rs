@@ -1,6 +1,7 @@
 //! The `--trend` state file on disk, the Monitoring Plugins way: the
 //! directory from `MP_STATE_PATH` (older name
-//! `NAGIOS_PLUGIN_STATE_DIRECTORY`), else [`DEFAULT_DIR`]; one file per key
+//! `NAGIOS_PLUGIN_STATE_DIRECTORY`; OMD sites set `MP_STATE_DIRECTORY`),
+//! else [`DEFAULT_DIR`]; one file per key
 //! under `check_ephemeral/`; written to a temporary file in the same
 //! directory and renamed over the old one, so a reader (or a check running
 //! at the same time) sees the old file or the new one, never a mix. Every
@@ -16,10 +17,14 @@ pub const DEFAULT_DIR: &str = "/var/lib/monitoring-plugins";
 
 /// The state file of `key`.
 pub fn path(key: u64) -> PathBuf {
-    let dir = ["MP_STATE_PATH", "NAGIOS_PLUGIN_STATE_DIRECTORY"]
-        .iter()
-        .find_map(|v| std::env::var_os(v).filter(|d| !d.is_empty()))
-        .map_or_else(|| PathBuf::from(DEFAULT_DIR), PathBuf::from);
+    let dir = [
+        "MP_STATE_PATH",
+        "NAGIOS_PLUGIN_STATE_DIRECTORY",
+        "MP_STATE_DIRECTORY",
+    ]
+    .iter()
+    .find_map(|v| std::env::var_os(v).filter(|d| !d.is_empty()))
+    .map_or_else(|| PathBuf::from(DEFAULT_DIR), PathBuf::from);
     dir.join("check_ephemeral")
         .join(format!("{key:016x}.state"))
 }

@@ -28,13 +28,8 @@ const SERVERS: usize = 1000;
 
 pub fn main(args: &[&str]) -> Result<(), String> {
     match args {
-        ["fill", n, first] => fill(
-            crate::number(n, "N")?,
-            crate::number(first, "FIRST")?,
-        ),
-        ["measure", name, check, rounds] => {
-            measure(name, check, crate::number(rounds, "ROUNDS")?)
-        }
+        ["fill", n, first] => fill(crate::number(n, "N")?, crate::number(first, "FIRST")?),
+        ["measure", name, check, rounds] => measure(name, check, crate::number(rounds, "ROUNDS")?),
         _ => Err("usage: conntrack fill N FIRST | conntrack measure NAME CHECK ROUNDS".into()),
     }
 }
@@ -75,7 +70,12 @@ fn entry(i: usize, seq: u32, flags: u16) -> Vec<u8> {
     let nat_port = 1024 + (nth % 64512) as u16;
     let mut body = vec![2, 0, 0, 0]; // nfgenmsg: AF_INET
     attr(&mut body, 1, true, &tuple(pod, server_addr, pod_port, 443));
-    attr(&mut body, 2, true, &tuple(server_addr, [10, 0, 0, 1], 443, nat_port));
+    attr(
+        &mut body,
+        2,
+        true,
+        &tuple(server_addr, [10, 0, 0, 1], 443, nat_port),
+    );
     // CTA_STATUS: SEEN_REPLY | ASSURED | CONFIRMED, as conntrack -I sends
     // (without CONFIRMED this kernel refuses the entry with EBUSY).
     attr(&mut body, 3, false, &0xeu32.to_be_bytes());
@@ -99,7 +99,10 @@ fn fill(n: usize, first: usize) -> Result<(), String> {
     // SAFETY: plain socket(2); the fd is owned below.
     let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 12) };
     if fd < 0 {
-        return Err(format!("netlink socket: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "netlink socket: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     // SAFETY: fd is a fresh descriptor nobody else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -212,7 +215,9 @@ fn measure(name: &str, check: &str, rounds: usize) -> Result<(), String> {
     };
     let wall: Vec<f64> = (0..tools.len()).map(|k| med(k, |s| s.0)).collect();
     let cpu: Vec<f64> = (0..tools.len()).map(|k| med(k, |s| s.1)).collect();
-    let rss: Vec<f64> = (0..tools.len()).map(|k| med(k, |s| s.2 as f64 / 1024.0)).collect();
+    let rss: Vec<f64> = (0..tools.len())
+        .map(|k| med(k, |s| s.2 as f64 / 1024.0))
+        .collect();
     println!(
         "| {name} | {:.1} | {:.1} | {:.1} | {:.2}x | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
         wall[0],

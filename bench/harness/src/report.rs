@@ -282,11 +282,18 @@ fn print_forecast(pops: &[Population]) {
         } else {
             "missed"
         };
+        let what = if cpu <= 0.0 {
+            format!(
+                "{:+.1} % of CPU time, no cost this run could measure",
+                100.0 * cpu
+            )
+        } else {
+            format!("{:+.1} % of CPU time", 100.0 * cpu)
+        };
         println!(
-            "\nAt 300k the forecast adds {:+.1} % of CPU time: target {verdict}. CPU time is \
-             the figure judged: the wall times of two commands a few ms apart move by as \
-             much from round to round on a shared machine.",
-            100.0 * cpu
+            "\nAt 300k the forecast adds {what}: target {verdict}. CPU time is the figure \
+             judged: the wall times of two commands a few ms apart move by as much from \
+             round to round on a shared machine."
         );
     }
 }
