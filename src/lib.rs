@@ -84,7 +84,14 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
         range: settings.range,
         proc_dir: proc_net,
     };
-    let info = read::read_tables(request, &mut builder)?;
+    // NAT pools alone need no socket table: a node judged for NAT only
+    // spends nothing on its (maybe huge) TCP table.
+    let sockets = config.selection.kinds.iter().any(|k| *k != Kind::Nat);
+    let info = if sockets {
+        read::read_tables(request, &mut builder)?
+    } else {
+        ReadInfo::default()
+    };
     let nat = if config.selection.kinds.contains(&Kind::Nat) {
         stage::enter(Stage::ReadingConntrack);
         read_nat(config, proc_net)?
@@ -96,6 +103,7 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     let modelling = Instant::now();
     let mut model = builder.finish();
     model.nat = nat.model;
+    model.sockets_read = sockets;
     let max_tw_buckets = read::settings::max_tw_buckets(Path::new(SYSCTL_DIR));
     // --trend in one namespace: a sweep of all would share one state file.
     let trend = (config.trend && config.netns != Scope::All).then(|| trend_key(config));

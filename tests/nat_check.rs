@@ -25,6 +25,9 @@ fn predicted_free_is_what_the_pod_gets_and_a_full_pool_is_critical_first() {
     let predicted = run.pool_free("nat pools", HTTPS);
     assert_eq!(predicted, 6, "{}", run.stdout);
     assert_eq!(run.perf("nat_free"), 6);
+    // NAT pools alone: no socket table is read, and none is shown.
+    assert!(!run.stdout.contains("connect pools"), "{}", run.stdout);
+    assert!(!run.perf.contains_key("capacity"), "{}", run.stdout);
     // The pod gets every port the check called free, without a timeout...
     topo.pod_fill(to, predicted as usize, TIMEOUT);
     // ...and the check says CRITICAL before the first connect times out.
@@ -80,9 +83,15 @@ fn each_destination_port_is_a_pool_and_the_worst_is_named() {
         run.stdout
     );
     assert_eq!(topo.pod_connects_until_timeout(other, TIMEOUT, 10), 3);
-    // --source narrows by the NAT address: another one has no pools.
+    // --source narrows by the NAT address: another one has no pools, and a
+    // new destination from it stands in.
     let run = topo.check(&["--pools", "nat", "--source", "10.200.1.1"]);
-    assert!(!run.stdout.contains("nat pools"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .starts_with("EPHEMERAL OK - nat 10.200.1.1 -> a new destination: 64512 of 64512"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -147,6 +156,21 @@ fn a_large_range_near_full_fails_as_often_as_the_check_says() {
     assert!(
         (measured - predicted).abs() < 5.0 * sigma + 0.01,
         "measured {measured:.3}, predicted {predicted:.3}"
+    );
+}
+
+#[test]
+fn nat_pools_alone_with_no_nat_yet_stand_in_for_a_new_destination() {
+    let Some(topo) = Topology::new("no_nat_yet", &[Rule::tcp(40000, 40009)]) else {
+        return;
+    };
+    let run = topo.check(&["--nat-ports", "40000-40009", "--pools", "nat"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .starts_with("EPHEMERAL OK - nat to a new destination: 10 of 10 ports free"),
+        "{}",
+        run.stdout
     );
 }
 

@@ -342,6 +342,29 @@ pub fn judge_with(
             })
         })
         .collect();
+    let mut kinds = kinds;
+    if !model.sockets_read {
+        kinds.retain(|k| k.kind == Kind::Nat);
+    }
+    if kinds.is_empty() {
+        // Only NAT pools asked for, and none exists: a destination with no
+        // entry yet stands in, with the whole NAT range free.
+        let capacity = model.nat.as_ref().map_or(0, |n| n.range.len() as u32);
+        let pool = Pool {
+            kind: Kind::Nat,
+            name: selection.new_tuple(),
+            capacity,
+            free: capacity,
+            counts: Default::default(),
+            fail_ppm: None,
+        };
+        kinds.push(KindReport {
+            kind: Kind::Nat,
+            judged: true,
+            pools: 0,
+            top: vec![(pool, thresholds.judge(&pool))],
+        });
+    }
     let worst = kinds
         .iter()
         .filter(|k| k.judged)

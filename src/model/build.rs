@@ -142,6 +142,7 @@ impl PoolsBuilder {
             totals: self.totals,
             tw: self.tw,
             nat: None,
+            sockets_read: true,
         }
     }
 

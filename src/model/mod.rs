@@ -300,6 +300,9 @@ pub struct Model {
     tw: TwPolicy,
     /// The NAT pools and the conntrack table, where they were read.
     pub nat: Option<NatModel>,
+    /// Whether the socket tables were read; not when only NAT pools were
+    /// asked for, and then the socket pools are not shown at all.
+    pub sockets_read: bool,
 }
 
 impl Model {

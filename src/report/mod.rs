@@ -331,6 +331,9 @@ fn perfdata<'a>(report: &Report, model: &Model, th: &'a Thresholds) -> Vec<Perfd
     if let Some(table) = &report.conntrack {
         perf.extend(table_perfdata(table, th));
     }
+    if !model.sockets_read {
+        return perf;
+    }
     let t = &model.totals;
     let counts = [
         ("capacity", u64::from(model.candidate_count())),

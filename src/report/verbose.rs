@@ -63,7 +63,14 @@ pub fn lines(
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     vec![
         (1, self::settings(settings, model)),
-        (1, backend(info)),
+        (
+            1,
+            if model.sockets_read {
+                backend(info)
+            } else {
+                "backend: no socket table read (only NAT pools asked for)".to_string()
+            },
+        ),
         (
             2,
             format!(
