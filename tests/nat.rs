@@ -118,3 +118,33 @@ fn a_large_range_with_one_free_port_fails_as_the_search_predicts() {
         "measured {measured:.3} ({failures} of {attempts}), expected {expected:.3}"
     );
 }
+
+/// The two readers of the conntrack table agree on the node's entries:
+/// ctnetlink and the text of /proc/net/nf_conntrack.
+#[test]
+fn netlink_and_the_proc_text_read_the_same_entries() {
+    use check_ephemeral::read::conntrack::{read_entries, text, wire::Entry};
+    let Some(mut topo) = Topology::new("readers", &[Rule::tcp(40000, 40009)]) else {
+        return;
+    };
+    let to = topo.listen(SERVER, 443);
+    topo.pod_fill(to, 3, TIMEOUT);
+    let key = |e: &Entry| (e.protocol, e.orig, e.reply, e.tcp_state, e.zone);
+    let (from_netlink, from_text) = topo.within(Role::Node, || {
+        let mut netlink = Vec::new();
+        let proc_dir = std::path::Path::new("/proc/thread-self/net");
+        read_entries(proc_dir, &mut |e| netlink.push(key(e))).expect("netlink read");
+        let listing = std::fs::read_to_string(proc_dir.join("nf_conntrack")).expect("read text");
+        let text: Vec<_> = listing
+            .lines()
+            .map(|l| key(&text::parse_line(l).expect("parse line")))
+            .collect();
+        (netlink, text)
+    });
+    let sorted = |mut v: Vec<_>| {
+        v.sort_by_key(|k: &(u8, _, _, _, _)| format!("{k:?}"));
+        v
+    };
+    assert_eq!(from_netlink.len(), 3);
+    assert_eq!(sorted(from_netlink), sorted(from_text));
+}
