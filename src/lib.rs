@@ -77,8 +77,26 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     stage::enter(Stage::ReadingSettings);
     let settings = KernelSettings::read(Path::new(SYSCTL_DIR))?;
     let settings_time = started.elapsed();
+    let mut bound_before = Vec::new();
 
+    // --trend in one namespace: a sweep of all would share one state file.
+    let trend = (config.trend && config.netns != Scope::All).then(|| trend_key(config));
+    let (previous, history) = match trend {
+        Some(key) => {
+            let text = read::state_file::load(&read::state_file::path(key), trend::MAX_BYTES);
+            match text {
+                Ok(text) => {
+                    let now = read::state_file::now_ms();
+                    bound_before = trend::bound_before(text.as_deref(), key, now);
+                    trend::previous(text.as_deref(), key, now)
+                }
+                Err(why) => (None, trend::History::Unreadable(why)),
+            }
+        }
+        None => (None, trend::History::Fresh),
+    };
     let mut builder = PoolsBuilder::new(&settings);
+    builder.remember_bound(&bound_before);
     let request = Request {
         backend: config.backend,
         range: settings.range,
@@ -105,18 +123,6 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     model.nat = nat.model;
     model.sockets_read = sockets;
     let max_tw_buckets = read::settings::max_tw_buckets(Path::new(SYSCTL_DIR));
-    // --trend in one namespace: a sweep of all would share one state file.
-    let trend = (config.trend && config.netns != Scope::All).then(|| trend_key(config));
-    let (previous, history) = match trend {
-        Some(key) => {
-            let text = read::state_file::load(&read::state_file::path(key), trend::MAX_BYTES);
-            match text {
-                Ok(text) => trend::previous(text.as_deref(), key, read::state_file::now_ms()),
-                Err(why) => (None, trend::History::Unreadable(why)),
-            }
-        }
-        None => (None, trend::History::Fresh),
-    };
     let forecaster =
         model::outlook::Forecaster::new(&model, max_tw_buckets).with_previous(previous.as_ref());
     let report = judge::judge_with(
@@ -134,6 +140,9 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     let mut verbose_lines = report::verbose::lines(&settings, &model, &info, timings);
     verbose_lines.extend(report::forecast::lines(&report));
     let mut notes = report::verbose::notes(&model, &info, &config.selection.kinds);
+    notes.extend(report::forecast::bound_before_note(
+        model.totals.bound_time_wait,
+    ));
     if config.forecast.enabled {
         notes.extend(report::forecast::bound_time_wait_note(
             model.bind_marked(),
@@ -141,7 +150,7 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
         ));
     }
     if let Some(key) = trend {
-        let kept = keep_trend(key, &report);
+        let kept = keep_trend(key, &report, &model);
         notes.push(report::forecast::trend_note(&history, kept.err()));
     } else if config.trend {
         notes.push(report::forecast::trend_not_across_namespaces());
@@ -250,7 +259,7 @@ fn trend_key(config: &Config) -> u64 {
 
 /// Keeps the pools the report lists (and the worst forecasts) for the next
 /// `--trend` run; the reason if the state file could not be written.
-fn keep_trend(key: u64, report: &judge::Report) -> std::result::Result<(), String> {
+fn keep_trend(key: u64, report: &judge::Report, model: &Model) -> std::result::Result<(), String> {
     let foreseen = report.outlook.listed.iter();
     let worst = report.outlook.worst.iter().map(|(_, f)| f);
     let mut pools: Vec<trend::Kept> = Vec::new();
@@ -269,6 +278,7 @@ fn keep_trend(key: u64, report: &judge::Report) -> std::result::Result<(), Strin
         key,
         at_ms: read::state_file::now_ms(),
         pools,
+        bound: model.explicitly_bound().to_vec(),
     };
     read::state_file::store(&read::state_file::path(key), &state.to_text())
 }

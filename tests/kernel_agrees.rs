@@ -35,7 +35,22 @@ fn verdict(scenario: &str, pool: &str, predicted: u32, allowed: &str, run: &Chec
 
 /// Predicts one connect pool, then connect()s until EADDRNOTAVAIL.
 fn connect_agrees(lab: &mut Lab, scenario: &str, source: &str, to: SocketAddr) -> u32 {
-    let run = lab.check(&["--source", source, "--destination", &to.to_string()]);
+    connect_agrees_with(lab, scenario, source, to, &[], &[])
+}
+
+/// The same with more options and environment for the check.
+fn connect_agrees_with(
+    lab: &mut Lab,
+    scenario: &str,
+    source: &str,
+    to: SocketAddr,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> u32 {
+    let to_text = to.to_string();
+    let mut args = vec!["--source", source, "--destination", &to_text];
+    args.extend_from_slice(extra);
+    let run = lab.check_with_env(&args, env);
     let predicted = run.perf("connect_free");
     let got = lab.exhaust_connect(Some(source), to);
     assert_eq!(
@@ -481,5 +496,37 @@ fn proc_backend_says_what_it_cannot_see() {
             "18 connect(): /proc cannot see the 2 marks, and says so",
             &proc,
         );
+    });
+}
+
+/// A connection bound to an explicit port keeps its port marked for every
+/// tuple while in TIME_WAIT, but sock_diag shows that TIME_WAIT as
+/// automatically bound. A `--trend` run that saw the connection bound
+/// while it was open counts the port as marked.
+#[test]
+fn a_time_wait_seen_bound_by_the_previous_trend_run_marks_its_port() {
+    lab::run("bound_time_wait", Settings::default(), |lab| {
+        let state = std::env::temp_dir().join(format!("ce-bound-tw-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        let dir = state.to_str().expect("UTF-8 path").to_string();
+        let env = [("MP_STATE_PATH", dir.as_str())];
+        let a = lab.listen("127.0.0.1:5000");
+        let b = lab.listen("127.0.0.1:5001");
+        let (client, server) = lab.bound_connection("127.0.0.1:40005", a);
+        // The first run sees the connection bound, and keeps that.
+        let to = b.to_string();
+        let args = ["--trend", "--source", "127.0.0.1", "--destination", &to];
+        let first = lab.check_with_env(&args, &env);
+        assert!(
+            first.stdout.contains("trend: no history yet"),
+            "{}",
+            first.stdout
+        );
+        Lab::close_client_first(client, server);
+        let s =
+            "TIME_WAIT of a connection bound to port 40005, seen bound by the previous --trend run";
+        let free = connect_agrees_with(lab, s, "127.0.0.1", b, &["--trend"], &env);
+        let _ = std::fs::remove_dir_all(&state);
+        assert_eq!(free, 19);
     });
 }

@@ -105,7 +105,7 @@ fn a_bad_state_file_is_a_note() {
         ),
         (format!("{text}connect nonsense\n"), "is corrupt"),
         ("\u{0}\u{ff}".to_string(), "is of another format or version"),
-        ("x".repeat(100_000), "is too large"),
+        ("x".repeat(200_000), "is too large"),
         (text.replace("\nat ", "\nat 1"), "dated in the future"),
         (
             text.lines()

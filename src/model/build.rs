@@ -1,7 +1,9 @@
 //! Building the model: the socket records taken in one pass, each folded
 //! into the counts of the pools it belongs to as it arrives.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use super::trend::{FourTuple, MAX_BOUND};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::*;
@@ -85,6 +87,11 @@ impl Connectable {
 
 /// Takes the socket records in one pass; `finish` turns them into pools.
 pub struct PoolsBuilder {
+    /// Connections the previous `--trend` run saw bound explicitly: their
+    /// TIME_WAIT still marks the port.
+    bound_before: HashSet<FourTuple>,
+    /// Connections bound explicitly now, for the next run.
+    bound_now: Vec<FourTuple>,
     range: PortRange,
     candidates: PortBits,
     connectable: Connectable,
@@ -101,6 +108,8 @@ impl PoolsBuilder {
         let len = range.len();
         let candidates = PortBits::candidates(range, &settings.reserved);
         PoolsBuilder {
+            bound_before: HashSet::new(),
+            bound_now: Vec::new(),
             range,
             connectable: Connectable::new(range, &candidates),
             candidates,
@@ -116,6 +125,11 @@ impl PoolsBuilder {
             udp: Table::new(len),
             totals: Totals::default(),
         }
+    }
+
+    /// The connections a previous run saw bound explicitly (`--trend`).
+    pub fn remember_bound(&mut self, bound: &[FourTuple]) {
+        self.bound_before.extend(bound.iter().copied());
     }
 
     pub fn finish(self) -> Model {
@@ -143,6 +157,7 @@ impl PoolsBuilder {
             tw: self.tw,
             nat: None,
             sockets_read: true,
+            bound: self.bound_now,
         }
     }
 
@@ -158,6 +173,7 @@ impl PoolsBuilder {
     /// be done again from another source.
     pub fn reset_tcp(&mut self) {
         self.connectable = Connectable::new(self.range, &self.candidates);
+        self.bound_now.clear();
         self.tuples.clear();
         self.tcp = Table::new(self.candidates.len());
         let udp_sockets = self.totals.udp_sockets;
@@ -189,6 +205,9 @@ impl Sink for PoolsBuilder {
             return;
         }
         self.connectable.mark(s);
+        if !s.state.is_unconnected() && s.remote_port != 0 && self.bound_now.len() < MAX_BOUND {
+            self.bound_now.push(four_tuple(s));
+        }
         // Listeners and bound-only sockets reach the model only here.
         if s.state.is_unconnected() {
             self.tcp.add(s, i);
@@ -209,6 +228,13 @@ impl Sink for PoolsBuilder {
         self.tcp.add(s, i);
         if s.state == TcpState::TIME_WAIT {
             self.totals.time_wait += 1;
+            if !self.bound_before.is_empty() && self.bound_before.contains(&four_tuple(s)) {
+                // Bound explicitly when the previous run saw it: its port
+                // stays marked for every tuple, as a mark it counts.
+                self.connectable.mark(s);
+                self.totals.bound_time_wait += 1;
+                return;
+            }
         }
         if !self.connectable.counts(s) {
             return;
@@ -234,6 +260,15 @@ impl Sink for PoolsBuilder {
             entry.blocking += 1;
             entry.ends |= u8::from(i == 0) | (u8::from(i == last) << 1);
         }
+    }
+}
+
+fn four_tuple(s: &Socket) -> FourTuple {
+    FourTuple {
+        local: s.local,
+        local_port: s.local_port,
+        remote: s.remote,
+        remote_port: s.remote_port,
     }
 }
 

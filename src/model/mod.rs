@@ -271,6 +271,9 @@ pub struct Totals {
     /// Connected TCP sockets whose port was chosen automatically: the ones
     /// user space cannot tell from `bind(addr, 0)` + `connect()`.
     pub autobound_connected: u64,
+    /// TIME_WAIT entries of connections the previous `--trend` run saw
+    /// bound explicitly, counted as marks.
+    pub bound_time_wait: u64,
 }
 
 /// Candidates not marked by `bind()`: what a new tuple can get.
@@ -303,6 +306,8 @@ pub struct Model {
     /// Whether the socket tables were read; not when only NAT pools were
     /// asked for, and then the socket pools are not shown at all.
     pub sockets_read: bool,
+    /// Connected sockets bound to an explicit port (`--trend` keeps them).
+    bound: Vec<trend::FourTuple>,
 }
 
 impl Model {
@@ -318,6 +323,12 @@ impl Model {
     /// The ports of the range that are not reserved, by index.
     pub fn candidates(&self) -> &PortBits {
         &self.candidates
+    }
+
+    /// Connected sockets bound to an explicit port, at most
+    /// [`trend::MAX_BOUND`].
+    pub fn explicitly_bound(&self) -> &[trend::FourTuple] {
+        &self.bound
     }
 
     /// Candidate ports marked by `bind()`, which `connect()` skips.

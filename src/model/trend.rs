@@ -16,8 +16,10 @@ use super::{Kind, PoolName, Tuple};
 pub const HEADER: &str = "check_ephemeral trend 1";
 /// At most this many pools are kept.
 pub const MAX_POOLS: usize = 400;
+/// At most this many explicitly bound connections are kept.
+pub const MAX_BOUND: usize = 1000;
 /// A state file larger than this is not read (and never written).
-pub const MAX_BYTES: usize = 64 * 1024;
+pub const MAX_BYTES: usize = 128 * 1024;
 /// A previous run older than this says nothing about the pace of growth now.
 pub const MAX_AGE_MS: u64 = 3600 * 1000;
 
@@ -30,6 +32,15 @@ pub struct Kept {
     pub held: u32,
 }
 
+/// A connection's 4-tuple.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FourTuple {
+    pub local: IpAddr,
+    pub local_port: u16,
+    pub remote: IpAddr,
+    pub remote_port: u16,
+}
+
 /// What a run keeps for the next.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrendState {
@@ -38,6 +49,9 @@ pub struct TrendState {
     /// When the run measured, ms since the Unix epoch.
     pub at_ms: u64,
     pub pools: Vec<Kept>,
+    /// Connections whose port was bound explicitly: once in TIME_WAIT they
+    /// still mark their port, which sock_diag no longer shows.
+    pub bound: Vec<FourTuple>,
 }
 
 /// Why a state file is not used.
@@ -58,6 +72,13 @@ impl TrendState {
         let mut out = format!("{HEADER}\nkey {:016x}\nat {}\n", self.key, self.at_ms);
         for p in self.pools.iter().take(MAX_POOLS) {
             let _ = writeln!(out, "{} {} {}", p.kind.name(), name_text(&p.name), p.held);
+        }
+        for b in self.bound.iter().take(MAX_BOUND) {
+            let _ = writeln!(
+                out,
+                "bound {}#{}>{}#{}",
+                b.local, b.local_port, b.remote, b.remote_port
+            );
         }
         out
     }
@@ -86,13 +107,26 @@ impl TrendState {
             .and_then(|n| n.parse().ok())
             .ok_or(corrupt(3))?;
         let mut pools = Vec::new();
+        let mut bound = Vec::new();
         for (i, line) in lines.enumerate() {
-            if pools.len() >= MAX_POOLS {
+            if let Some(b) = line.strip_prefix("bound ") {
+                if bound.len() >= MAX_BOUND {
+                    return Err(corrupt(i + 4));
+                }
+                bound.push(parse_bound(b).ok_or(corrupt(i + 4))?);
+                continue;
+            }
+            if pools.len() >= MAX_POOLS || !bound.is_empty() {
                 return Err(corrupt(i + 4));
             }
             pools.push(parse_pool(line).ok_or(corrupt(i + 4))?);
         }
-        Ok(TrendState { key, at_ms, pools })
+        Ok(TrendState {
+            key,
+            at_ms,
+            pools,
+            bound,
+        })
     }
 
     pub fn held(&self, kind: Kind, name: &PoolName) -> Option<u32> {
@@ -110,6 +144,18 @@ fn name_text(name: &PoolName) -> String {
         PoolName::Address(a) => a.to_string(),
         _ => "-".to_string(),
     }
+}
+
+fn parse_bound(text: &str) -> Option<FourTuple> {
+    let (local, remote) = text.split_once('>')?;
+    let (local, local_port) = local.rsplit_once('#')?;
+    let (remote, remote_port) = remote.rsplit_once('#')?;
+    Some(FourTuple {
+        local: local.parse().ok()?,
+        local_port: local_port.parse().ok()?,
+        remote: remote.parse().ok()?,
+        remote_port: remote_port.parse().ok()?,
+    })
 }
 
 fn parse_pool(line: &str) -> Option<Kept> {
@@ -175,6 +221,19 @@ pub fn previous(text: Option<&str>, key: u64, now_ms: u64) -> (Option<Previous>,
     (Some(Previous { state, seconds }), History::Seen { seconds })
 }
 
+/// The explicitly bound connections of the previous run, if its state
+/// file is this version's, for these options and not too old.
+pub fn bound_before(text: Option<&str>, key: u64, now_ms: u64) -> Vec<FourTuple> {
+    let Some(Ok(state)) = text.map(|t| TrendState::parse(t, key)) else {
+        return Vec::new();
+    };
+    let age_ms = now_ms.saturating_sub(state.at_ms);
+    if state.at_ms > now_ms || age_ms > MAX_AGE_MS {
+        return Vec::new();
+    }
+    state.bound
+}
+
 /// The previous run, as the forecast uses it.
 #[derive(Clone, Debug)]
 pub struct Previous {
@@ -228,6 +287,12 @@ mod tests {
                     held: 7,
                 },
             ],
+            bound: vec![FourTuple {
+                local: "::1".parse().unwrap(),
+                local_port: 40001,
+                remote: "10.0.0.9".parse().unwrap(),
+                remote_port: 5432,
+            }],
         }
     }
 
@@ -247,7 +312,7 @@ mod tests {
         let bad = format!("{text}connect nonsense 1\n");
         assert_eq!(
             TrendState::parse(&bad, 42),
-            Err(Refused::Corrupt { line: 6 })
+            Err(Refused::Corrupt { line: 7 })
         );
         let big = "x".repeat(MAX_BYTES + 1);
         assert_eq!(TrendState::parse(&big, 42), Err(Refused::TooLarge));

@@ -89,6 +89,17 @@ pub fn bound_time_wait_note(bind_marked: u32, time_wait: u64) -> Option<String> 
     })
 }
 
+/// `--trend`: TIME_WAIT entries counted as marks because the previous run
+/// saw their connections bound explicitly.
+pub fn bound_before_note(count: u64) -> Option<String> {
+    (count > 0).then(|| {
+        format!(
+            "{count} TIME_WAIT entries are connections the previous run saw bound to an explicit \
+             port: their ports count as marked for every tuple"
+        )
+    })
+}
+
 /// `--trend` with `--all-netns`.
 pub fn trend_not_across_namespaces() -> String {
     "trend: --trend keeps no state across --all-netns (one namespace at a time only)".to_string()

@@ -13,7 +13,7 @@ pub mod pace;
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -282,6 +282,35 @@ impl Lab {
         s.bind(&local.into()).expect("bind explicit port");
         s.connect(&to.into()).expect("connect");
         self.keep.push(s);
+    }
+
+    /// A connection from the explicit port `local` to the lab's listener at
+    /// `to`, both ends handed back (not kept), so the scenario decides when
+    /// it closes.
+    pub fn bound_connection(&mut self, local: &str, to: SocketAddr) -> (Socket, TcpStream) {
+        let local: SocketAddr = local.parse().expect("local");
+        let listener = self
+            .listeners
+            .iter()
+            .find(|l| l.local_addr().ok() == Some(to))
+            .expect("bound_connection needs a listener of the lab");
+        let s = new_socket(to.ip(), Type::STREAM);
+        s.bind(&local.into()).expect("bind explicit port");
+        s.connect(&to.into()).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        (s, server)
+    }
+
+    /// Closes a connection client first, so the client's side ends in
+    /// TIME_WAIT (bounded wait for the FIN).
+    pub fn close_client_first(client: Socket, server: TcpStream) {
+        client.shutdown(Shutdown::Both).ok();
+        drop(client);
+        let mut buf = [0u8; 1];
+        server.set_read_timeout(Some(Duration::from_secs(2))).ok();
+        let _ = io::Read::read(&mut &server, &mut buf);
+        drop(server);
+        std::thread::sleep(Duration::from_millis(50));
     }
 
     /// `n` client-side TIME_WAITs to the listener at `to` from `source`: the

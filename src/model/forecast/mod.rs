@@ -33,6 +33,9 @@ const ENDED_MIN_S: usize = 3;
 /// last second are as likely a burst as the start of a pace, so they are
 /// spread over this span rather than taken as their own rate.
 const MIN_SPAN_S: f64 = 3.0;
+/// Fewer closes than this in the recent window tell no pace: one or two
+/// closes are noise (a pace that slow holds a handful of ports anyway).
+const MIN_RECENT: u32 = 3;
 const ENDED_GAPS: f64 = 3.0;
 
 /// The entries that hold ports of one pool, by age in whole seconds.
@@ -161,7 +164,8 @@ pub fn pace(ages: &Ages) -> Pace {
     } else {
         f64::INFINITY
     };
-    if recent == 0 || (youngest >= ENDED_MIN_S && youngest as f64 >= ENDED_GAPS * mean_gap) {
+    if recent < MIN_RECENT || (youngest >= ENDED_MIN_S && youngest as f64 >= ENDED_GAPS * mean_gap)
+    {
         return Pace {
             per_second: 0.0,
             seen: Seen::Ended {
