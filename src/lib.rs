@@ -215,7 +215,13 @@ fn read_nat(config: &Config, proc_net: &Path) -> Result<NatRead> {
             unread: None,
         });
     }
-    match conntrack::read_entries(proc_net, &mut |e| builder.add(e)) {
+    // One --source: only that NAT address's pools are judged, so the
+    // kernel may leave out every entry whose reply goes elsewhere.
+    let replies_to = match config.selection.sources.as_slice() {
+        [address] => Some(*address),
+        _ => None,
+    };
+    match conntrack::read_entries(proc_net, replies_to, &mut |e| builder.add(e)) {
         Ok(read) => {
             if read.from == conntrack::EntriesFrom::Netlink
                 && let Some([insert_failed, drop, early_drop]) = conntrack::netlink_counters()

@@ -133,7 +133,7 @@ fn netlink_and_the_proc_text_read_the_same_entries() {
     let (from_netlink, from_text) = topo.within(Role::Node, || {
         let mut netlink = Vec::new();
         let proc_dir = std::path::Path::new("/proc/thread-self/net");
-        read_entries(proc_dir, &mut |e| netlink.push(key(e))).expect("netlink read");
+        read_entries(proc_dir, None, &mut |e| netlink.push(key(e))).expect("netlink read");
         let listing = std::fs::read_to_string(proc_dir.join("nf_conntrack")).expect("read text");
         let text: Vec<_> = listing
             .lines()

@@ -107,6 +107,18 @@ fn the_nodes_own_connections_take_ports_of_the_pool() {
     topo.pod_fill(to, 2, TIMEOUT);
     let run = topo.check(&["--nat-ports", "40000-40009", "--pools", "nat"]);
     assert_eq!(run.pool_free("nat pools", HTTPS), 5, "{}", run.stdout);
+    // One --source: the kernel leaves out replies to other addresses, and
+    // the node's own entries (replies to its address) still count.
+    let args = ["--nat-ports", "40000-40009", "--pools", "nat", "-v"];
+    let run = topo.check(&[&args[..], &["--source", "10.200.2.1"]].concat());
+    assert_eq!(run.pool_free("nat pools", HTTPS), 5, "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "conntrack: 5 entries from netlink (filtered in the kernel to replies to 10.200.2.1)"
+        ),
+        "{}",
+        run.stdout
+    );
     assert_eq!(topo.pod_connects_until_timeout(to, TIMEOUT, 20), 5);
 }
 

@@ -35,8 +35,12 @@ pub fn conntrack(read: &EntriesRead, nat: &NatModel) -> String {
             nat.range
         )
     };
+    let filtered = match read.filtered_to {
+        Some(address) => format!(" (filtered in the kernel to replies to {address})"),
+        None => String::new(),
+    };
     format!(
-        "conntrack: {} entries from {from} in {:.2} ms, {} source-translated, {} NAT pools; {range}",
+        "conntrack: {} entries from {from}{filtered} in {:.2} ms, {} source-translated, {} NAT pools; {range}",
         read.entries,
         read.time.as_secs_f64() * 1000.0,
         nat.translated,

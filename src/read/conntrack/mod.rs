@@ -9,6 +9,7 @@ pub mod text;
 pub mod wire;
 
 use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -48,6 +49,8 @@ pub enum EntriesFrom {
 #[derive(Clone, Copy, Debug)]
 pub struct EntriesRead {
     pub from: EntriesFrom,
+    /// The NAT address the kernel filtered the dump to, if it did.
+    pub filtered_to: Option<IpAddr>,
     pub entries: u64,
     pub time: Duration,
 }
@@ -115,19 +118,32 @@ pub fn stat_sums(lines: impl Iterator<Item = String>) -> [u64; 3] {
     sums
 }
 
-/// Hands every entry of the namespace to `each`: over netlink, else from
-/// `proc_dir/nf_conntrack`. Also returns the netlink per-CPU counters when
-/// netlink answered.
+/// Hands every entry of the namespace to `each` (with `replies_to`, at
+/// least those whose reply goes to that NAT address: the kernel filters
+/// where it can): over netlink, else from `proc_dir/nf_conntrack`.
 pub fn read_entries(
     proc_dir: &Path,
+    replies_to: Option<IpAddr>,
     each: &mut dyn FnMut(&Entry),
 ) -> Result<EntriesRead, Unreadable> {
     let started = Instant::now();
-    let netlink = Ctnetlink::open().and_then(|mut nl| nl.entries(each));
+    let mut filtered_to = replies_to;
+    let netlink = Ctnetlink::open().and_then(|mut nl| match replies_to {
+        Some(address) => match nl.entries(Request::dump_replies_to(address, 1), each) {
+            // A kernel without dump filters (before 5.8) may refuse it.
+            Err(Failure::Refused(Errno::EINVAL | Errno::EOPNOTSUPP)) => {
+                filtered_to = None;
+                nl.entries(Request::dump(MSG_CT_GET, AF_UNSPEC, 2), each)
+            }
+            other => other,
+        },
+        None => nl.entries(Request::dump(MSG_CT_GET, AF_UNSPEC, 1), each),
+    });
     let refused = match netlink {
         Ok(entries) => {
             return Ok(EntriesRead {
                 from: EntriesFrom::Netlink,
+                filtered_to,
                 entries,
                 time: started.elapsed(),
             });
@@ -159,6 +175,7 @@ pub fn read_entries(
     }
     Ok(EntriesRead {
         from: EntriesFrom::Proc,
+        filtered_to: None,
         entries,
         time: started.elapsed(),
     })
@@ -195,9 +212,9 @@ impl Ctnetlink {
         })
     }
 
-    fn entries(&mut self, each: &mut dyn FnMut(&Entry)) -> Result<u64, Failure> {
+    fn entries(&mut self, request: Request, each: &mut dyn FnMut(&Entry)) -> Result<u64, Failure> {
         let mut count = 0;
-        self.dump(MSG_CT_GET, &mut |payload| {
+        self.send(request, &mut |payload| {
             let entry = wire::parse_entry(payload)?;
             count += 1;
             each(&entry);
@@ -224,8 +241,19 @@ impl Ctnetlink {
         message: u8,
         each: &mut dyn FnMut(&[u8]) -> Result<(), &'static str>,
     ) -> Result<(), Failure> {
+        let request = Request::dump(message, AF_UNSPEC, self.seq.wrapping_add(1));
+        self.send(request, each)
+    }
+
+    /// Sends `request` and hands each reply message's payload to `each`;
+    /// the request's sequence number is made the next of this socket.
+    fn send(
+        &mut self,
+        mut request: Request,
+        each: &mut dyn FnMut(&[u8]) -> Result<(), &'static str>,
+    ) -> Result<(), Failure> {
         self.seq = self.seq.wrapping_add(1);
-        let request = Request::dump(message, AF_UNSPEC, self.seq);
+        request.set_seq(self.seq);
         let kernel = NetlinkAddr::new(0, 0);
         retry_eintr(|| {
             sendto(

@@ -31,6 +31,7 @@ const AF_INET6: u8 = 10;
 
 /// Attribute types carry two flag bits (nested, network byte order).
 const NLA_TYPE_MASK: u16 = 0x3fff;
+const NLA_F_NESTED: u16 = 0x8000;
 
 // Top-level attributes of an entry (enum ctattr_type).
 const CTA_TUPLE_ORIG: u16 = 1;
@@ -39,6 +40,11 @@ const CTA_STATUS: u16 = 3;
 const CTA_PROTOINFO: u16 = 4;
 const CTA_TIMEOUT: u16 = 7;
 const CTA_ZONE: u16 = 18;
+const CTA_FILTER: u16 = 25;
+// Inside CTA_FILTER: which fields of the reply tuple must match
+// (`CTA_FILTER_F_CTA_IP_DST`, nf_conntrack_netlink.c).
+const CTA_FILTER_REPLY_FLAGS: u16 = 2;
+const CTA_FILTER_F_IP_DST: u32 = 1 << 1;
 // Inside a tuple (ctattr_tuple, ctattr_ip, ctattr_l4proto).
 const CTA_TUPLE_IP: u16 = 1;
 const CTA_TUPLE_PROTO: u16 = 2;
@@ -75,27 +81,76 @@ pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
 
 /// A dump request: header and `nfgenmsg`, 20 bytes.
+/// A dump request: header, `nfgenmsg` and, for a filtered dump, the
+/// filter's attributes; 64 bytes at most.
 pub struct Request {
-    bytes: [u8; NLMSG_HDRLEN + NFGENMSG_LEN],
+    bytes: [u8; 64],
+    len: usize,
 }
 
 impl Request {
     /// Asks for every record of `message` (one of the `MSG_CT_*`) of
     /// `family` (AF_UNSPEC: both).
     pub fn dump(message: u8, family: u8, seq: u32) -> Request {
-        let mut bytes = [0u8; NLMSG_HDRLEN + NFGENMSG_LEN];
-        let len = bytes.len() as u32;
+        let mut r = Request {
+            bytes: [0; 64],
+            len: NLMSG_HDRLEN + NFGENMSG_LEN,
+        };
         let kind = (SUBSYS_CTNETLINK << 8) | u16::from(message);
-        bytes[0..4].copy_from_slice(&len.to_ne_bytes());
-        bytes[4..6].copy_from_slice(&kind.to_ne_bytes());
-        bytes[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-        bytes[8..12].copy_from_slice(&seq.to_ne_bytes());
-        bytes[16] = family;
-        Request { bytes }
+        r.bytes[4..6].copy_from_slice(&kind.to_ne_bytes());
+        r.bytes[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        r.bytes[8..12].copy_from_slice(&seq.to_ne_bytes());
+        r.bytes[16] = family;
+        r.set_len();
+        r
+    }
+
+    /// Asks for the entries whose reply tuple goes to `address`: those that
+    /// hold ports of that NAT address, filtered in the kernel (`CTA_FILTER`,
+    /// Linux 5.8+; it needs a family, so one address family only).
+    pub fn dump_replies_to(address: IpAddr, seq: u32) -> Request {
+        let (family, kind, octets): (u8, u16, &[u8]) = match &address {
+            IpAddr::V4(a) => (AF_INET, CTA_IP_V4_DST, &a.octets()),
+            IpAddr::V6(a) => (AF_INET6, CTA_IP_V6_DST, &a.octets()),
+        };
+        let mut r = Request::dump(MSG_CT_GET, family, seq);
+        // CTA_TUPLE_REPLY { CTA_TUPLE_IP { CTA_IP_V*_DST address } }
+        let ip_len = 4 + octets.len() as u16;
+        r.push_header(4 + 4 + ip_len, CTA_TUPLE_REPLY | NLA_F_NESTED);
+        r.push_header(4 + ip_len, CTA_TUPLE_IP | NLA_F_NESTED);
+        r.push_header(ip_len, kind);
+        r.push(octets);
+        // CTA_FILTER { CTA_FILTER_REPLY_FLAGS: the reply's destination address }
+        r.push_header(12, CTA_FILTER | NLA_F_NESTED);
+        r.push_header(8, CTA_FILTER_REPLY_FLAGS);
+        r.push(&CTA_FILTER_F_IP_DST.to_ne_bytes());
+        r.set_len();
+        r
+    }
+
+    fn push_header(&mut self, len: u16, kind: u16) {
+        self.push(&len.to_ne_bytes());
+        self.push(&kind.to_ne_bytes());
+    }
+
+    /// Appends `data` (every value here is a multiple of 4 bytes long).
+    fn push(&mut self, data: &[u8]) {
+        self.bytes[self.len..self.len + data.len()].copy_from_slice(data);
+        self.len += data.len();
+    }
+
+    /// Numbers the request (the socket counts its requests).
+    pub fn set_seq(&mut self, seq: u32) {
+        self.bytes[8..12].copy_from_slice(&seq.to_ne_bytes());
+    }
+
+    fn set_len(&mut self) {
+        let len = self.len as u32;
+        self.bytes[0..4].copy_from_slice(&len.to_ne_bytes());
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.bytes[..self.len]
     }
 }
 

@@ -320,6 +320,30 @@ fn requests_are_a_header_and_an_nfgenmsg() {
 }
 
 #[test]
+fn a_filtered_request_asks_for_replies_to_one_address() {
+    let r = Request::dump_replies_to("10.0.0.9".parse().unwrap(), 3);
+    #[rustfmt::skip]
+    let expected: [u8; 48] = [
+        48, 0, 0, 0,            // nlmsg_len
+        0x01, 0x01,             // IPCTNL_MSG_CT_GET
+        0x01, 0x03,             // NLM_F_REQUEST | NLM_F_DUMP
+        3, 0, 0, 0,             // seq
+        0, 0, 0, 0,             // pid
+        2, 0, 0, 0,             // nfgenmsg: AF_INET (the filter needs a family)
+        16, 0, 0x02, 0x80,      // CTA_TUPLE_REPLY (nested)
+        12, 0, 0x01, 0x80,      //   CTA_TUPLE_IP (nested)
+        8, 0, 0x02, 0x00,       //     CTA_IP_V4_DST
+        10, 0, 0, 9,            //       10.0.0.9
+        12, 0, 25, 0x80,        // CTA_FILTER (nested)
+        8, 0, 0x02, 0x00,       //   CTA_FILTER_REPLY_FLAGS
+        0x02, 0, 0, 0,          //     the reply's destination address
+    ];
+    assert_eq!(r.as_bytes(), &expected);
+    let r = Request::dump_replies_to("fd00::1".parse().unwrap(), 3);
+    assert_eq!((r.as_bytes().len(), r.as_bytes()[16]), (60, 10));
+}
+
+#[test]
 fn every_truncation_is_an_error_or_a_record_never_a_panic() {
     let payload = &ZONED_ESTABLISHED[16..];
     for cut in 0..payload.len() {
