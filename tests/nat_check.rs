@@ -232,3 +232,41 @@ fn another_namespace_is_judged_from_outside() {
         run.stdout
     );
 }
+
+#[test]
+fn all_netns_reads_each_namespaces_own_conntrack_table() {
+    let Some(mut topo) = Topology::new("all_netns", &[Rule::tcp(40000, 40009)]) else {
+        return;
+    };
+    let to = topo.listen(SERVER, 443);
+    topo.pod_fill(to, 10, TIMEOUT);
+    let node = topo.name(Role::Node).to_string();
+    let run = topo.check_outside(&[
+        "--all-netns",
+        "--pools",
+        "nat",
+        "--nat-ports",
+        "40000-40009",
+        "--top",
+        "100",
+        "-t",
+        "60",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    // Other tests' nodes may be as full; this node's line is among them,
+    // and the pod's and the server's namespaces have no NAT.
+    assert!(
+        run.stdout.contains(&format!(
+            "  {node}: CRITICAL - nat {HTTPS}: 0 of 10 free (100.0% used)"
+        )),
+        "{}",
+        run.stdout
+    );
+    let pod = topo.name(Role::Pod);
+    assert!(
+        run.stdout
+            .contains(&format!("  {pod}: OK - nat to a new destination")),
+        "{}",
+        run.stdout
+    );
+}
