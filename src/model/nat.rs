@@ -44,6 +44,9 @@ pub struct NatKey {
     pub address: IpAddr,
     pub destination: IpAddr,
     pub port: u16,
+    /// The conntrack zone: the kernel looks for a free reply tuple within
+    /// the zone of the new connection only (0 where zones are not used).
+    pub zone: u16,
 }
 
 #[derive(Debug, Default)]
@@ -97,6 +100,7 @@ impl NatBuilder {
             address: e.reply.dst,
             destination: e.reply.src,
             port: e.reply.src_port,
+            zone: e.zone,
         };
         let held = self.pools.entry(key).or_default();
         held.ports.push(e.reply.dst_port);
@@ -317,6 +321,18 @@ mod tests {
         let at = m.pools.iter().position(|p| p == https).unwrap();
         assert_eq!(m.time_wait_left_s[at], [100]);
         assert_eq!((m.entries, m.translated), (6, 4));
+    }
+
+    #[test]
+    fn each_zone_has_its_own_pools() {
+        let mut b = NatBuilder::new(Some(range(40000, 40009)));
+        let mut other = entry(20001, "10.0.0.1", 40001, 443, CT_TCP_ESTABLISHED);
+        b.add(&other);
+        other.zone = 7;
+        b.add(&other);
+        let m = b.finish(TableFigures::default());
+        assert_eq!(m.pools.len(), 2);
+        assert!(m.pools.iter().all(|p| p.free == 9));
     }
 
     fn own_to(port: u16) -> Entry {

@@ -266,10 +266,15 @@ fn name_label(name: &PoolName) -> String {
         PoolName::Address(IpAddr::V6(a)) => format!("[{a}]"),
         PoolName::Address(a) => a.to_string(),
         PoolName::Nat(k) => format!(
-            "{} {} -> {}",
+            "{} {} -> {}{}",
             protocol_name(k.protocol),
             k.address,
-            endpoint(k.destination, Some(k.port))
+            endpoint(k.destination, Some(k.port)),
+            if k.zone == 0 {
+                String::new()
+            } else {
+                format!(" zone {}", k.zone)
+            }
         ),
     }
 }

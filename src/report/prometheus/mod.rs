@@ -132,6 +132,9 @@ fn pool_labels(pool: &Pool) -> Labels {
         PoolName::Address(a) => (Some(a), None, None),
         PoolName::Nat(k) => {
             labels.push(("protocol", protocol_name(k.protocol).to_string()));
+            if k.zone != 0 {
+                labels.push(("zone", k.zone.to_string()));
+            }
             (Some(k.address), Some(k.destination), Some(k.port))
         }
     };
