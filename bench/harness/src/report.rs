@@ -328,9 +328,9 @@ fn print_targets(judged: &[Judged]) {
 pub fn bound(t: &Target) -> String {
     let most = most(t);
     match t.kind {
+        Kind::Kernel => format!("≤ {most} its requests drained"),
         Kind::Floor => format!("≤ {most} the ss floor"),
         Kind::Pipeline => format!("≤ {most} ss + awk"),
-        Kind::Proc => format!("≤ {most} /proc/net/tcp"),
         Kind::Wall => format!("≤ {most} wall"),
         Kind::Rss => format!("peak RSS ≤ {most}"),
     }
@@ -339,8 +339,8 @@ pub fn bound(t: &Target) -> String {
 /// The most the target allows, as in "0.25×" or "5 ms".
 pub fn most(t: &Target) -> String {
     match t.kind {
-        Kind::Floor | Kind::Proc => format!("{:.1}×", t.most),
-        Kind::Pipeline => format!("{:.2}×", t.most),
+        Kind::Floor => format!("{:.1}×", t.most),
+        Kind::Kernel | Kind::Pipeline => format!("{:.2}×", t.most),
         Kind::Wall => format!("{} ms", t.most),
         Kind::Rss => format!("{} MiB", t.most),
     }
@@ -349,7 +349,7 @@ pub fn most(t: &Target) -> String {
 /// A value in the target's unit, as in "0.44×".
 pub fn value(t: &Target, v: f64) -> String {
     match t.kind {
-        Kind::Floor | Kind::Pipeline | Kind::Proc => format!("{v:.2}×"),
+        Kind::Kernel | Kind::Floor | Kind::Pipeline => format!("{v:.2}×"),
         Kind::Wall => format!("{} ms", ms(v)),
         Kind::Rss => format!("{v:.1} MiB"),
     }
