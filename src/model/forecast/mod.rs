@@ -313,14 +313,18 @@ pub fn forecast_at(pool: &PoolNow, limits: Limits, pace: Pace) -> Forecast {
     let hold = f64::from(pool.ages.hold_ms) / 1000.0;
     let rate = pace.per_second.max(0.0);
     // Entries (or ports under a walk) `t` seconds from now.
+    let free = (capacity - f64::from(pool.holders)).max(0.0);
+    // Under a walk, the ports touched so far are where the pace has got to:
+    // it goes on from the moment its coverage was today's entries.
+    let walked_s = pool
+        .walk
+        .map_or(0.0, |w| w.time_to_cover(rate, free, entries_now, hold));
     let entries_at = |t: f64| -> f64 {
         let fresh = rate * t.min(hold);
         let held = match pool.walk {
-            Some(w) => {
-                let free = (capacity - f64::from(pool.holders)).max(0.0);
-                w.ports_at(rate, free, t, hold)
-                    .max(pool.ages.remaining_at(t))
-            }
+            Some(w) => w
+                .ports_at(rate, free, walked_s + t, hold)
+                .max(pool.ages.remaining_at(t)),
             None => pool.ages.remaining_at(t) + fresh,
         };
         held.min(room)

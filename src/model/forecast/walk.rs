@@ -25,8 +25,12 @@ impl Walk {
     /// connections per second began, entries lasting `hold` seconds.
     ///
     /// Each connection lands on a port of the half it scans, spread over
-    /// that half by the random steps: after n connections a share
-    /// 1 − e^(−n/half) of the half has been touched.
+    /// that half by the random steps, but never on an entry younger than
+    /// the delay (the scan skips it): it lands among the `half − young`
+    /// others, of which the untouched are a growing share. So after `n`
+    /// connections the untouched ports are `half · e^(−n/(half − young))`,
+    /// faster than blind sampling; measured on 6.18, 100 a second on 300
+    /// ports touch 280 in 5 s (this gives 275).
     pub fn ports_at(&self, rate: f64, free: f64, t: f64, hold: f64) -> f64 {
         if rate <= 0.0 || free <= 0.0 || t <= 0.0 {
             return 0.0;
@@ -39,11 +43,34 @@ impl Walk {
             if half <= 0.0 || rate <= 0.0 {
                 return 0.0;
             }
-            (half * (1.0 - (-rate * span / half).exp())).min(rate * span)
+            let young = (rate * delay).min(half);
+            let among = (half - young).max(1.0);
+            (half * (1.0 - (-rate * span / among).exp())).min(rate * span)
         };
         // Connections that find every port of the first half younger than
         // the delay go on to the other half.
         let spill = (rate - first / delay).max(0.0);
         touched(first, rate) + touched(second, spill)
+    }
+
+    /// How long the pace takes to touch `ports` of `free` from nothing: the
+    /// moment a pace that has made today's entries is at (at most `hold`).
+    pub fn time_to_cover(&self, rate: f64, free: f64, ports: f64, hold: f64) -> f64 {
+        if rate <= 0.0 || ports <= 0.0 {
+            return 0.0;
+        }
+        if self.ports_at(rate, free, hold, hold) <= ports {
+            return hold;
+        }
+        let (mut lo, mut hi) = (0.0, hold);
+        for _ in 0..40 {
+            let mid = (lo + hi) / 2.0;
+            if self.ports_at(rate, free, mid, hold) < ports {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 }
