@@ -5,27 +5,30 @@
 //! option goes here (and in the generated man page and CheckCommand).
 
 use std::ffi::OsString;
-use std::net::IpAddr;
+
 use std::path::PathBuf;
-use std::str::FromStr;
+
 use std::time::Duration;
 
 use clap::error::ErrorKind;
-use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::error::{Error, Result};
 use crate::read::Backend;
 use crate::read::ports::PortRange;
 
+mod args;
 pub mod extra_opts;
 mod usage;
 
+use args::{Args, BackendArg, FormatArg, PoolKind, timeout_value};
+
 use crate::judge::foresee::ForecastRule;
 use crate::judge::range::Range;
-use crate::judge::{Destination, Selection, Thresholds};
+use crate::judge::{Selection, Thresholds};
 use crate::model::Kind;
 use crate::read::socket::canonical;
-use crate::scope::{Scope, Target};
+use crate::scope::Scope;
 use usage::{not_utf8, usage_message};
 
 const DEFAULT_WARNING: &str = "70";
@@ -33,195 +36,12 @@ const DEFAULT_CRITICAL: &str = "90";
 /// What `-t` says when not given; also the limit for reading the options.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "check_ephemeral",
-    version,
-    about = "Warns before a Linux host runs out of ephemeral ports.",
-    long_about = "Warns before a Linux host runs out of ephemeral ports: models the pools the \
-kernel allocates from (one per source, destination and destination port for connect(), one per \
-local address for bind(addr, 0), one for UDP) and judges the worst against Nagios ranges.\n\n\
-Without any threshold option, -w 70 -c 90 apply. Given only --free-warning/--free-critical, \
-the percentage thresholds are off; -w or -c alone keeps the other's default.",
-    color = clap::ColorChoice::Never,
-    disable_version_flag = true
-)]
-struct Args {
-    /// Warning range over the worst pool's used percentage [default: 70]
-    #[arg(short = 'w', long = "warning", value_name = "RANGE")]
-    warning: Option<Range>,
-
-    /// Critical range over the worst pool's used percentage [default: 90]
-    #[arg(short = 'c', long = "critical", value_name = "RANGE")]
-    critical: Option<Range>,
-
-    /// Warning range over the worst pool's free port count (e.g. 500: alerts below 500)
-    #[arg(long = "free-warning", value_name = "RANGE")]
-    free_warning: Option<Range>,
-
-    /// Critical range over the worst pool's free port count (e.g. 100: alerts below 100)
-    #[arg(long = "free-critical", value_name = "RANGE")]
-    free_critical: Option<Range>,
-
-    /// Warning range over the seconds until the pool is full at the pace the forecast sees (e.g. @3600: alerts when full within an hour) [default: @3600]
-    #[arg(long = "full-in-warning", value_name = "RANGE")]
-    full_in_warning: Option<Range>,
-
-    /// Critical range over the seconds until the pool is full at the pace the forecast sees [default: @600]
-    #[arg(long = "full-in-critical", value_name = "RANGE")]
-    full_in_critical: Option<Range>,
-
-    /// Judge the level alone: no pace, no projection, no seconds until full
-    #[arg(long = "no-forecast")]
-    no_forecast: bool,
-
-    /// Keep a small state file between runs and forecast from the growth of each listed pool's open connections since the previous run (leaks); directory from MP_STATE_PATH, else /var/lib/monitoring-plugins
-    #[arg(long = "trend")]
-    trend: bool,
-
-    /// Kinds of pool to judge, comma separated [default: connect,bind,udp, and nat where the conntrack table is readable and has NAT entries]
-    #[arg(
-        long = "pools",
-        value_name = "KINDS",
-        value_enum,
-        value_delimiter = ','
-    )]
-    pools: Option<Vec<PoolKind>>,
-
-    /// The NAT rule's own source-port range (masquerade to :LO-HI, --to-ports LO-HI) [default: the kernel's, 1024-65535]
-    #[arg(long = "nat-ports", value_name = "LO-HI", value_parser = nat_ports_value)]
-    nat_ports: Option<PortRange>,
-
-    /// Judge only pools from this local address (repeatable)
-    #[arg(long = "source", value_name = "ADDR")]
-    sources: Vec<IpAddr>,
-
-    /// Judge only connect pools to this destination, e.g. 10.0.0.9:5432 or [::1]:443 (repeatable)
-    #[arg(long = "destination", value_name = "ADDR[:PORT]")]
-    destinations: Vec<DestinationArg>,
-
-    /// Pools of each kind listed in the long output (0-100; 0 lists none)
-    #[arg(long = "top", value_name = "N", default_value_t = 5, value_parser = top_value)]
-    top: u16,
-
-    /// Seconds before giving up with UNKNOWN (1-3600)
-    #[arg(short = 't', long = "timeout", value_name = "SECONDS", default_value_t = DEFAULT_TIMEOUT.as_secs() as u32,
-          value_parser = timeout_value)]
-    timeout: u32,
-
-    /// Where the socket tables are read from
-    #[arg(long = "backend", value_enum, default_value = "auto")]
-    backend: BackendArg,
-
-    /// Judge this network namespace: a name under /run/netns, or a path such as /proc/PID/ns/net (needs CAP_SYS_ADMIN, and CAP_SYS_PTRACE for a process of another user)
-    #[arg(long = "netns", value_name = "NAME|PATH", value_parser = Target::parse,
-          conflicts_with = "all_netns")]
-    netns: Option<Target>,
-
-    /// Judge every network namespace on the host and report the worst (needs CAP_SYS_ADMIN and CAP_SYS_PTRACE)
-    #[arg(long = "all-netns")]
-    all_netns: bool,
-
-    /// Threads that judge namespaces at once with --netns or --all-netns (1-1024) [default: the CPUs this process may use]
-    #[arg(long = "threads", value_name = "N", value_parser = threads_value)]
-    threads: Option<u32>,
-
-    /// Name the processes holding the sockets of the listed pools (pid, command, count)
-    #[arg(long = "processes")]
-    processes: bool,
-
-    /// What to print: the plugin's status line and perfdata, or the Prometheus text format for node_exporter's textfile collector (exit 0 whenever the metrics were made)
-    #[arg(long = "format", value_enum, default_value = "nagios")]
-    format: FormatArg,
-
-    /// Write the output to this file instead of stdout, atomically (a temporary file in the same directory, then rename); on failure the previous file stays and the reason goes to stderr
-    #[arg(long = "output-file", value_name = "PATH", value_parser = output_file_value)]
-    output_file: Option<PathBuf>,
-
-    /// Read options from SECTION (default check_ephemeral) of an ini FILE (default: MP_CONFIG_FILE, then the standard monitoring-plugins.ini places); the command line wins
-    #[arg(long = "extra-opts", value_name = "[SECTION][@FILE]", num_args = 0..=1,
-          default_missing_value = "", action = ArgAction::Append)]
-    extra_opts: Vec<String>,
-
-    /// More detail: settings and backend, then counts, then timings (up to three times)
-    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
-    verbose: u8,
-
-    /// Print the version and exit
-    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
-    version: (),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum PoolKind {
-    Connect,
-    Bind,
-    Udp,
-    /// source ports of a masquerading node, from conntrack (needs CAP_NET_ADMIN)
-    Nat,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum BackendArg {
-    /// netlink sock_diag, falling back to /proc/net where it is unavailable
-    Auto,
-    /// netlink sock_diag only
-    Netlink,
-    /// /proc/net only (cannot see bound-only sockets or explicit binds)
-    Proc,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum FormatArg {
-    /// status line, long output and perfdata, exit code by state
-    Nagios,
-    /// text exposition format, state in ephemeral_check_state
-    Prometheus,
-}
-
 /// What the plugin prints.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
     #[default]
     Nagios,
     Prometheus,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct DestinationArg(Destination);
-
-impl FromStr for DestinationArg {
-    type Err = String;
-
-    /// `10.0.0.9`, `10.0.0.9:5432`, `::1`, `[::1]`, `[::1]:5432`.
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        let bad = || format!("{s:?} is not ADDR or ADDR:PORT");
-        let (addr, port) = if let Some(rest) = s.strip_prefix('[') {
-            let (addr, after) = rest.split_once(']').ok_or_else(bad)?;
-            let port = match after {
-                "" => None,
-                p => Some(p.strip_prefix(':').ok_or_else(bad)?),
-            };
-            (addr, port)
-        } else if s.parse::<IpAddr>().is_ok() {
-            (s, None)
-        } else {
-            let (addr, port) = s.rsplit_once(':').ok_or_else(bad)?;
-            (addr, Some(port))
-        };
-        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
-        let port = match port {
-            None => None,
-            Some(p) => match p.parse::<u16>() {
-                Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Some(n),
-                _ => return Err(format!("{p:?} is not a port (1-65535)")),
-            },
-        };
-        Ok(DestinationArg(Destination {
-            addr: canonical(addr),
-            port,
-        }))
-    }
 }
 
 /// Everything the check needs to know from its options.
@@ -303,51 +123,6 @@ pub fn early_quiet(args: &[OsString]) -> bool {
         }
     }
     quiet
-}
-
-/// `--output-file`: a path that names a file (not empty, not ending in `/`).
-fn output_file_value(text: &str) -> std::result::Result<PathBuf, String> {
-    let path = PathBuf::from(text);
-    match path.file_name() {
-        Some(_) if !text.ends_with('/') => Ok(path),
-        _ => Err(format!("{text:?} does not name a file")),
-    }
-}
-
-/// A whole number from `lo` to `hi`, refused with a message that says so.
-fn whole_number(text: &str, lo: u32, hi: u32) -> std::result::Result<u32, String> {
-    match text.parse::<u32>() {
-        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
-        _ => Err(format!("not a whole number from {lo} to {hi}")),
-    }
-}
-
-/// `--nat-ports LO-HI`, e.g. `40000-40999`.
-fn nat_ports_value(text: &str) -> std::result::Result<PortRange, String> {
-    let bad = || format!("{text:?} is not LO-HI (ports 1-65535, LO <= HI)");
-    let (lo, hi) = text.split_once('-').ok_or_else(bad)?;
-    let port = |s: &str| {
-        s.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| s.parse::<u16>().ok())
-            .flatten()
-    };
-    let (lo, hi) = (port(lo).ok_or_else(bad)?, port(hi).ok_or_else(bad)?);
-    PortRange::new(lo, hi).map_err(|_| bad())
-}
-
-fn threads_value(text: &str) -> std::result::Result<u32, String> {
-    whole_number(text, 1, crate::scope::sweep::MAX_THREADS as u32)
-}
-
-fn top_value(text: &str) -> std::result::Result<u16, String> {
-    whole_number(text, 0, 100).map(|n| n as u16)
-}
-
-/// `-t`: whole seconds, at least one and at most an hour (the help text
-/// says the same).
-fn timeout_value(text: &str) -> std::result::Result<u32, String> {
-    whole_number(text, 1, 3600)
 }
 
 pub fn command() -> clap::Command {
