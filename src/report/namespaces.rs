@@ -106,7 +106,8 @@ pub fn partial(unjudged: usize, found: usize, timeout: Duration) -> String {
 pub fn unjudged(unjudged: usize, found: usize, timeout: Duration) -> String {
     format!(
         "not judged: {unjudged} of {found} network namespaces, out of time: no namespace is started after {} of -t {} s; \
-         raise -t, or see --threads",
+         raise -t (a namespace's walks visit every socket of the host unless \
+         net.ipv4.tcp_child_ehash_entries gave it tables of its own)",
         seconds(timeout * SWEEP_SHARE.0 / SWEEP_SHARE.1),
         timeout.as_secs()
     )
