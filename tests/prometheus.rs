@@ -499,4 +499,19 @@ fn nat_pools_and_the_conntrack_table_agree_with_the_perfdata() {
     }
     assert!(get("ephemeral_conntrack_insert_failed_total", &none).is_some_and(|n| n >= 1.0));
     assert!(get("ephemeral_conntrack_max", &none).is_some_and(|n| n >= 10.0));
+    // `--pools nat` reads no socket table: its figures are left out, as in
+    // the perfdata, rather than written as zeros. The port range was read.
+    for metric in [
+        "ephemeral_bind_marked_ports",
+        "ephemeral_connect_tuples",
+        "ephemeral_sockets",
+        "ephemeral_time_wait_sockets",
+        "ephemeral_time_wait_reusable_sockets",
+    ] {
+        assert!(!run.stdout.contains(metric), "{metric}:\n{}", run.stdout);
+    }
+    for label in ["sockets", "time_wait", "tuples"] {
+        assert!(!nagios.perf.contains_key(label), "{}", nagios.stdout);
+    }
+    assert!(get("ephemeral_range_capacity_ports", &none).is_some());
 }

@@ -11,6 +11,14 @@ use crate::model::{Model, Pool};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Host {
     pub capacity: u64,
+    /// The figures of the socket table; `None` when none was read
+    /// (`--pools nat` alone), so that no zero stands for "not looked at".
+    pub sockets: Option<SocketFigures>,
+}
+
+/// What the socket table gave, for the namespace as a whole.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketFigures {
     pub bind_marked: u64,
     pub tuples: u64,
     pub sockets: u64,
@@ -23,11 +31,13 @@ impl Host {
         let t = &model.totals;
         Host {
             capacity: u64::from(model.candidate_count()),
-            bind_marked: u64::from(model.bind_marked()),
-            tuples: model.tuple_count() as u64,
-            sockets: t.sockets,
-            time_wait: t.time_wait,
-            time_wait_reusable: t.time_wait_reusable,
+            sockets: model.sockets_read.then(|| SocketFigures {
+                bind_marked: u64::from(model.bind_marked()),
+                tuples: model.tuple_count() as u64,
+                sockets: t.sockets,
+                time_wait: t.time_wait,
+                time_wait_reusable: t.time_wait_reusable,
+            }),
         }
     }
 }
@@ -113,12 +123,13 @@ pub(super) struct HostFigure {
 /// defined for a namespace is `None`, not left out). Figures the report
 /// keeps beside the pools are read from `report`.
 pub(super) fn host_figures(h: &Host, report: &Report) -> Vec<HostFigure> {
-    let figure = |name, help, n: u64| HostFigure {
+    let figure = |name, help, n: Option<u64>| HostFigure {
         name,
         help,
         kind: Type::Gauge,
-        value: Some(n as f64),
+        value: n.map(|n| n as f64),
     };
+    let socket = |f: fn(&SocketFigures) -> u64| h.sockets.as_ref().map(f);
     // The conntrack table, where NAT pools were asked for and it was read.
     let table = report.conntrack.map(|t| t.figures);
     let conntrack = |name, help, kind, n: Option<u64>| HostFigure {
@@ -131,32 +142,32 @@ pub(super) fn host_figures(h: &Host, report: &Report) -> Vec<HostFigure> {
         figure(
             "ephemeral_range_capacity_ports",
             "Ports of ip_local_port_range not in ip_local_reserved_ports.",
-            h.capacity,
+            Some(h.capacity),
         ),
         figure(
             "ephemeral_bind_marked_ports",
             "Candidate ports marked by bind(), which connect() skips.",
-            h.bind_marked,
+            socket(|s| s.bind_marked),
         ),
         figure(
             "ephemeral_connect_tuples",
             "Connect pools (source, destination, destination port) holding sockets.",
-            h.tuples,
+            socket(|s| s.tuples),
         ),
         figure(
             "ephemeral_sockets",
             "TCP and UDP sockets with the local port in the range.",
-            h.sockets,
+            socket(|s| s.sockets),
         ),
         figure(
             "ephemeral_time_wait_sockets",
             "TCP sockets in TIME_WAIT with the local port in the range.",
-            h.time_wait,
+            socket(|s| s.time_wait),
         ),
         figure(
             "ephemeral_time_wait_reusable_sockets",
             "TIME_WAIT sockets a new connect() may take over now.",
-            h.time_wait_reusable,
+            socket(|s| s.time_wait_reusable),
         ),
         conntrack(
             "ephemeral_conntrack_entries",

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 mod figures;
 
-pub use figures::Host;
+pub use figures::{Host, SocketFigures};
 
 use super::protocol_name;
 use crate::judge::{Report, State};
@@ -254,8 +254,10 @@ mod tests {
             report,
             host: Host {
                 capacity: 20,
-                time_wait: 3,
-                ..Host::default()
+                sockets: Some(SocketFigures {
+                    time_wait: 3,
+                    ..SocketFigures::default()
+                }),
             },
         }
     }
