@@ -18,6 +18,7 @@
 //!   from the host's namespace.
 
 mod conntrack;
+mod fmt;
 mod kernel;
 mod measure;
 mod node;

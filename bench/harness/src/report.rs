@@ -9,12 +9,13 @@
 
 use std::path::Path;
 
+use crate::fmt::{bound, ms, value};
 use crate::profile;
 use crate::results::{
     self, CHECK, KERNEL_CHECK, KERNEL_CONNECTED, KERNEL_MARKS, KERNEL_SS, KERNEL_WALK, NO_FORECAST,
     PIPELINE, PROC, PROCESSES, Population, SS, Sample, TOOLS,
 };
-use crate::targets::{self, Judged, Kind, Target};
+use crate::targets::{self, Judged};
 use crate::where_time_goes;
 
 pub fn main(args: &[&str]) -> Result<(), String> {
@@ -321,47 +322,6 @@ fn print_targets(judged: &[Judged]) {
             or_dash(j.handed_over_once),
             if j.met { "yes" } else { "**no**" }
         );
-    }
-}
-
-/// The target's bound, as in "≤ 0.25× ss + awk".
-pub fn bound(t: &Target) -> String {
-    let most = most(t);
-    match t.kind {
-        Kind::Kernel => format!("≤ {most} its requests drained"),
-        Kind::Floor => format!("≤ {most} the ss floor"),
-        Kind::Pipeline => format!("≤ {most} ss + awk"),
-        Kind::Wall => format!("≤ {most} wall"),
-        Kind::Rss => format!("peak RSS ≤ {most}"),
-    }
-}
-
-/// The most the target allows, as in "0.25×" or "5 ms".
-pub fn most(t: &Target) -> String {
-    match t.kind {
-        Kind::Floor => format!("{:.1}×", t.most),
-        Kind::Kernel | Kind::Pipeline => format!("{:.2}×", t.most),
-        Kind::Wall => format!("{} ms", t.most),
-        Kind::Rss => format!("{} MiB", t.most),
-    }
-}
-
-/// A value in the target's unit, as in "0.44×".
-pub fn value(t: &Target, v: f64) -> String {
-    match t.kind {
-        Kind::Kernel | Kind::Floor | Kind::Pipeline => format!("{v:.2}×"),
-        Kind::Wall => format!("{} ms", ms(v)),
-        Kind::Rss => format!("{v:.1} MiB"),
-    }
-}
-
-pub fn ms(v: f64) -> String {
-    if v < 10.0 {
-        format!("{v:.2}")
-    } else if v < 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.0}")
     }
 }
 

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::fmt::{bound, most, ms, value};
 use crate::profile::{self, Profile};
-use crate::report::{bound, most, ms, value};
 use crate::results::{
     CHECK, KERNEL_CHECK, KERNEL_CONNECTED, KERNEL_WALK, PIPELINE, Population, START,
 };
