@@ -3,10 +3,8 @@
 //! The only place that turns an error into an exit code.
 
 use std::ffi::OsString;
-use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::exit;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::Thread;
@@ -16,9 +14,12 @@ use check_ephemeral::options::{self, Format, Parsed};
 use check_ephemeral::report;
 use check_ephemeral::stage;
 
+mod output_file;
+
 const UNKNOWN: i32 = 3;
 
-/// Set once the answer is being printed, so a late watchdog stays quiet.
+/// Set once the answer is being printed (or the output file is in place),
+/// so a late watchdog stays quiet.
 static ANSWERED: AtomicBool = AtomicBool::new(false);
 /// Failures go to stderr, and stdout stays untouched (Prometheus output, an
 /// output file): whoever reads the metrics must never read a reason instead.
@@ -97,6 +98,7 @@ fn start_watchdog(started: Instant, timeout: Duration) -> Thread {
             TIMEOUT_S.load(Ordering::SeqCst),
             stage::current().describe()
         );
+        output_file::abandon();
         fail(&reason);
     });
     let thread = handle.thread().clone();
@@ -123,69 +125,53 @@ fn fail(reason: &str) -> ! {
 }
 
 fn deliver(to: To, text: &str, code: i32) -> ! {
-    if !ANSWERED.swap(true, Ordering::SeqCst) {
-        let written = match to {
-            To::Stdout => write_all(&mut io::stdout().lock(), text)
-                .map_err(|e| format!("cannot write the output to stdout: {e}")),
-            To::Stderr => write_all(&mut io::stderr().lock(), text)
-                .map_err(|e| format!("cannot write to stderr: {e}")),
-            To::File(path) => replace(path, text).map_err(|e| {
+    let written = match to {
+        // The file is written before the answer is claimed, so the watchdog
+        // can still end a write that hangs (a stalled NFS server); it then
+        // removes the temporary file and the old file stays.
+        To::File(path) => {
+            stage::enter(stage::Stage::WritingOutput);
+            let done = output_file::replace(path, text).map_err(|e| {
                 format!(
                     "cannot write the output to {}: {e}",
                     check_ephemeral::error::shown(path)
                 )
-            }),
-        };
-        if let Err(reason) = written {
-            // The caller cannot read the answer (a full disk, a reader
-            // gone): the state alone would be a verdict without its reason,
-            // so the exit says UNKNOWN and stderr says why.
-            let _ = io::stderr().write_all(report::unknown(&reason).as_bytes());
-            exit(UNKNOWN);
+            });
+            claim();
+            done
         }
-        exit(code);
+        To::Stdout => {
+            claim();
+            write_all(&mut io::stdout().lock(), text)
+                .map_err(|e| format!("cannot write the output to stdout: {e}"))
+        }
+        To::Stderr => {
+            claim();
+            write_all(&mut io::stderr().lock(), text)
+                .map_err(|e| format!("cannot write to stderr: {e}"))
+        }
+    };
+    if let Err(reason) = written {
+        // The caller cannot read the answer (a full disk, a reader
+        // gone): the state alone would be a verdict without its reason,
+        // so the exit says UNKNOWN and stderr says why.
+        let _ = io::stderr().write_all(report::unknown(&reason).as_bytes());
+        exit(UNKNOWN);
     }
-    // Another thread is already answering; it exits the process.
-    loop {
-        std::thread::park();
+    exit(code)
+}
+
+/// Makes this thread the one that answers; if another already is, waits
+/// for it to end the process.
+fn claim() {
+    if ANSWERED.swap(true, Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
     }
 }
 
 fn write_all(out: &mut impl Write, text: &str) -> io::Result<()> {
     out.write_all(text.as_bytes())?;
     out.flush()
-}
-
-/// Replaces `path` with `text` so that a reader sees the old file or the
-/// new one, never half of one: a temporary file in the same directory
-/// (so the rename stays on one file system), written, synced, renamed over
-/// it. Its name ends in `.tmp`, which the textfile collector (`*.prom`)
-/// skips. On failure the old file stays as it was.
-fn replace(path: &Path, text: &str) -> io::Result<()> {
-    let temp = temporary(path);
-    let _ = fs::remove_file(&temp);
-    let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&temp)?;
-        // Readable by the collector's user whatever the umask.
-        file.set_permissions(fs::Permissions::from_mode(0o644))?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&temp, path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    written
-}
-
-/// `dir/.name.PID.tmp` for `dir/name`.
-fn temporary(path: &Path) -> PathBuf {
-    let mut name = OsString::from(".");
-    name.push(path.file_name().unwrap_or(path.as_os_str()));
-    name.push(format!(".{}.tmp", std::process::id()));
-    path.with_file_name(name)
 }

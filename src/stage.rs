@@ -17,10 +17,11 @@ pub enum Stage {
     Reporting,
     FindingNamespaces,
     FindingProcesses,
+    WritingOutput,
 }
 
 /// Every stage, in the order of the enum: the atomic holds an index.
-const ALL: [Stage; 11] = [
+const ALL: [Stage; 12] = [
     Stage::Starting,
     Stage::ReadingOptions,
     Stage::ReadingSettings,
@@ -32,6 +33,7 @@ const ALL: [Stage; 11] = [
     Stage::Reporting,
     Stage::FindingNamespaces,
     Stage::FindingProcesses,
+    Stage::WritingOutput,
 ];
 
 impl Stage {
@@ -48,6 +50,7 @@ impl Stage {
             Stage::Reporting => "writing the report",
             Stage::FindingNamespaces => "finding the network namespaces",
             Stage::FindingProcesses => "matching sockets to processes in /proc/*/fd",
+            Stage::WritingOutput => "writing the output file",
         }
     }
 }
