@@ -133,16 +133,33 @@ fn promtool_finds_the_metrics_clean_loaded_and_idle() {
     if !have("promtool_clean", PROMTOOL) {
         return;
     }
-    let Some((loaded, idle)) = lab::run("promtool_clean", Settings::default(), |lab| {
-        let idle = check(&["--format", "prometheus"]);
-        load(lab);
-        (
-            check(&["--format", "prometheus", "-w", "40", "-c", "60"]),
-            idle,
-        )
-    }) else {
+    let Some((loaded, idle, connect_only)) =
+        lab::run("promtool_clean", Settings::default(), |lab| {
+            let idle = check(&["--format", "prometheus"]);
+            load(lab);
+            (
+                check(&["--format", "prometheus", "-w", "40", "-c", "60"]),
+                idle,
+                check(&["--format", "prometheus", "--pools", "connect"]),
+            )
+        })
+    else {
         return;
     };
+    // Kinds that --pools leaves out are not listed, so that no alerting
+    // rule fires on a pool the check does not judge; the host figures stay.
+    let metrics = text(&connect_only.stdout);
+    assert_eq!(promtool_complaints(&metrics), "", "{metrics}");
+    let kinds: Vec<String> = samples(&metrics)
+        .into_keys()
+        .filter_map(|(_, labels)| labels.get("kind").cloned())
+        .collect();
+    assert!(!kinds.is_empty(), "{metrics}");
+    assert!(kinds.iter().all(|k| *k == "connect"), "{metrics}");
+    assert!(
+        metrics.contains("\nephemeral_bind_marked_ports "),
+        "{metrics}"
+    );
     for (what, out, state) in [("loaded", &loaded, 2.0), ("idle", &idle, 0.0)] {
         let metrics = text(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{what}: {out:?}");

@@ -4,10 +4,14 @@
 //!
 //! The metric families are declared once, in tables (`figures`); this file
 //! writes them: HELP and TYPE, one family's samples together, labels
-//! escaped. Pools of every kind the report holds are listed with the labels
+//! escaped. Pools of every kind the report judged are listed with the labels
 //! their name has, so a new kind of pool needs no change here. Only the
 //! pools the report keeps (the top N of each kind) are written, so the
-//! series are bounded whatever the host holds.
+//! series are bounded whatever the host holds. Kinds that `--pools` left
+//! out are not written at all (the Nagios perfdata shows them, without
+//! thresholds): a rule such as `ephemeral_pool_used_ratio > 0.9` knows
+//! nothing of `--pools`, and must not fire on a pool the check does not
+//! judge.
 
 use std::fmt::Write as _;
 
@@ -16,7 +20,7 @@ mod figures;
 pub use figures::{Host, SocketFigures};
 
 use super::protocol_name;
-use crate::judge::{Report, State};
+use crate::judge::{KindReport, Report, State};
 use crate::model::{Model, Pool, PoolName};
 use figures::{COUNTS, HostFigure, POOL_FIGURES, Type, host_figures};
 
@@ -52,11 +56,11 @@ pub fn render(state: State, snapshots: &[Snapshot], counts: &[(&str, u64)]) -> S
 
     out.family(
         "ephemeral_pools",
-        "Pools of each kind in the namespace that match the selection.",
+        "Pools of each judged kind in the namespace that match the selection.",
         Type::Gauge,
     );
     for s in snapshots {
-        for k in &s.report.kinds {
+        for k in judged(s) {
             let labels = with_netns(s, vec![("kind", k.kind.name().to_string())]);
             out.sample("ephemeral_pools", &labels, k.pools as f64);
         }
@@ -66,7 +70,7 @@ pub fn render(state: State, snapshots: &[Snapshot], counts: &[(&str, u64)]) -> S
         let samples: Vec<(Labels, f64)> = snapshots
             .iter()
             .flat_map(|s| {
-                s.report.kinds.iter().flat_map(move |k| {
+                judged(s).flat_map(move |k| {
                     k.top.iter().filter_map(move |(pool, _)| {
                         let value = (figure.value)(&s.report, pool)?;
                         Some((with_netns(s, pool_labels(pool)), value))
@@ -117,6 +121,11 @@ pub fn render(state: State, snapshots: &[Snapshot], counts: &[(&str, u64)]) -> S
 }
 
 type Labels = Vec<(&'static str, String)>;
+
+/// The kinds of pool the report judged: the ones the metrics list.
+fn judged(snapshot: &Snapshot) -> impl Iterator<Item = &KindReport> {
+    snapshot.report.kinds.iter().filter(|k| k.judged)
+}
 
 /// The labels a pool's name gives: `source`, `destination`, `port` where
 /// known; the address of a bind or UDP pool is its `source`.
@@ -202,7 +211,6 @@ fn escape_help(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::judge::KindReport;
     use crate::model::{Kind, StateCounts, Tuple};
 
     fn pool(kind: Kind, name: PoolName, capacity: u32, free: u32) -> Pool {
@@ -229,6 +237,7 @@ mod tests {
             20,
             20,
         );
+        let udp = pool(Kind::Udp, PoolName::Address("::".parse().unwrap()), 20, 1);
         let report = Report {
             state: State::Critical,
             worst: (connect, State::Critical),
@@ -244,6 +253,13 @@ mod tests {
                     judged: true,
                     pools: 1,
                     top: vec![(bind, State::Ok)],
+                },
+                // Left out by --pools: not listed at all.
+                KindReport {
+                    kind: Kind::Udp,
+                    judged: false,
+                    pools: 3,
+                    top: vec![(udp, State::Ok)],
                 },
             ],
             outlook: Default::default(),
@@ -269,7 +285,7 @@ mod tests {
 # HELP ephemeral_check_state The state the thresholds give: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 # TYPE ephemeral_check_state gauge
 ephemeral_check_state 2
-# HELP ephemeral_pools Pools of each kind in the namespace that match the selection.
+# HELP ephemeral_pools Pools of each judged kind in the namespace that match the selection.
 # TYPE ephemeral_pools gauge
 ephemeral_pools{kind=\"connect\"} 7
 ephemeral_pools{kind=\"bind\"} 1
@@ -283,6 +299,7 @@ ephemeral_pool_free_ports{kind=\"bind\",source=\"0.0.0.0\"} 20
             "ephemeral_pool_used_ratio{kind=\"connect\",source=\"127.0.0.1\",destination=\"::1\",port=\"5432\"} 0.75\n"
         ), "{text}");
         assert!(text.contains("\nephemeral_time_wait_sockets 3\n"), "{text}");
+        assert!(!text.contains("udp"), "an unjudged kind is listed: {text}");
         assert!(
             text.ends_with("ephemeral_time_wait_reusable_sockets 0\n"),
             "{text}"
