@@ -352,7 +352,7 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
     // bounded memory (a judged report is small; the model is not kept).
     let prometheus = config.format == Format::Prometheus;
     let keep = config.top.max(1);
-    let mut listed: Vec<(judge::Rank, usize, Snapshot)> = Vec::new();
+    let mut listed: Vec<(judge::Rank, String, Snapshot)> = Vec::new();
     let swept = sweep.visit(
         pace,
         |proc_net| measure(config, proc_net),
@@ -365,10 +365,10 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
                     judged.push((rank, index, line));
                     if prometheus {
                         let label = report::namespaces::metric_label(&ns);
-                        let snapshot = Snapshot::new(Some(label), &m.report, &m.model);
-                        listed.push((rank, index, snapshot));
+                        let snapshot = Snapshot::new(Some(label.clone()), &m.report, &m.model);
+                        listed.push((rank, label, snapshot));
                         if listed.len() >= 2 * keep {
-                            worst_first(&mut listed, keep);
+                            judge::worst_first(&mut listed, keep);
                         }
                     }
                     let better = |(i, _, w): &(usize, Namespace, Measured)| {
@@ -464,7 +464,7 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
         lines.push(report::namespaces::entered(&ns));
     }
     m.context.add_lines(lines);
-    worst_first(&mut listed, keep);
+    judge::worst_first(&mut listed, keep);
     let listed: Vec<Snapshot> = listed.into_iter().map(|(_, _, s)| s).collect();
     m.context.scope = Some(report::namespaces::scope(&ns, swept.unjudged, sweep.len()));
     // A namespace that could not be read, or one not judged at all,
@@ -481,11 +481,4 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
         }
     }
     Ok(render(&m, config, &listed))
-}
-
-/// Sorts worst first, equals in the order found (whichever thread judged
-/// them first), and keeps `n`.
-fn worst_first<T>(ranked: &mut Vec<(judge::Rank, usize, T)>, n: usize) {
-    ranked.sort_by_key(|(rank, index, _)| (std::cmp::Reverse(*rank), *index));
-    ranked.truncate(n);
 }

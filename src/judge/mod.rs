@@ -217,6 +217,15 @@ impl Rank {
     }
 }
 
+/// Sorts worst first and keeps `n`. Equals go by `tie` (the namespace's
+/// label), not by the order the threads happened to judge them in: many
+/// namespaces tie (all OK, all empty), and the ones kept must be the same
+/// from one run to the next, or the series a collector sees come and go.
+pub fn worst_first<K: Ord, T>(ranked: &mut Vec<(Rank, K, T)>, n: usize) {
+    ranked.sort_by(|(ra, ka, _), (rb, kb, _)| rb.cmp(ra).then_with(|| ka.cmp(kb)));
+    ranked.truncate(n);
+}
+
 pub fn rank(report: &Report) -> Rank {
     let (pool, state) = &report.worst;
     let hundredths = (pool.used_pct() * 100.0).round() as u32;
@@ -453,5 +462,27 @@ impl Worst {
     fn into_sorted(mut self) -> Vec<(Pool, State)> {
         self.trim();
         self.kept
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worst_are_kept_and_equals_go_by_their_label() {
+        let ok = Rank(State::Ok, 10, Reverse(90));
+        let bad = Rank(State::Critical, 95, Reverse(1));
+        let found = [(ok, "web2"), (bad, "db"), (ok, "inode 7"), (ok, "web1")];
+        let kept = |order: &[usize]| {
+            let mut ranked: Vec<(Rank, &str, usize)> =
+                order.iter().map(|&i| (found[i].0, found[i].1, i)).collect();
+            worst_first(&mut ranked, 3);
+            ranked.into_iter().map(|(_, l, _)| l).collect::<Vec<_>>()
+        };
+        // Whatever order the namespaces were judged in.
+        for order in [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]] {
+            assert_eq!(kept(&order), ["db", "inode 7", "web1"], "{order:?}");
+        }
     }
 }
