@@ -29,6 +29,10 @@ use crate::read::socket::Protocol;
 /// `NF_NAT_MAX_ATTEMPTS`: the first round's length.
 const MAX_ATTEMPTS: u32 = 128;
 
+/// `nf_conntrack_tcp_timeout_time_wait` by default: a TCP entry holds its
+/// NAT port this long after the close.
+pub const DEFAULT_TIME_WAIT_S: u32 = 120;
+
 /// The range the kernel picks NAT ports from when the rule names none, for
 /// an original source port of 1024 or more (`nf_nat_l4proto_unique_tuple`;
 /// below 512 it is 1-511, below 1024 600-1023).
@@ -170,6 +174,28 @@ pub struct NatModel {
     pub table: TableFigures,
     pub entries: u64,
     pub translated: u64,
+}
+
+impl NatModel {
+    /// How long a TCP entry holds its NAT port in TIME_WAIT, in seconds.
+    pub fn time_wait_hold_s(&self) -> u32 {
+        self.table
+            .time_wait_timeout_s
+            .unwrap_or(DEFAULT_TIME_WAIT_S)
+    }
+
+    /// The seconds left of each TIME_WAIT entry of the pool `key`.
+    pub fn time_wait_left(&self, key: &NatKey) -> &[u32] {
+        let at = self
+            .pools
+            .binary_search_by_key(&Some(*key), |p| match p.name {
+                PoolName::Nat(k) => Some(k),
+                _ => None,
+            });
+        at.ok()
+            .and_then(|i| self.time_wait_left_s.get(i))
+            .map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The lengths of the kernel's search rounds for a range of `n` ports: 128
@@ -333,6 +359,41 @@ mod tests {
         let m = b.finish(TableFigures::default());
         assert_eq!(m.pools.len(), 2);
         assert!(m.pools.iter().all(|p| p.free == 9));
+    }
+
+    /// Two closes a second for the last 10 s into a 100-port range whose
+    /// TIME_WAIT lasts 60 s: nothing expires before 50 s, so the pool is
+    /// full when 20 + 2 t entries reach 100, at t = 40 s.
+    #[test]
+    fn a_steady_pace_of_closes_fills_a_nat_pool_on_schedule() {
+        use crate::model::outlook::Forecaster;
+        use crate::model::{Kind, PoolsBuilder};
+        use crate::read::settings::{KernelSettings, TwReuse};
+        let mut b = NatBuilder::new(Some(range(40000, 40099)));
+        for i in 0..20u16 {
+            let mut e = entry(20000 + i, "10.0.0.1", 40000 + i, 443, CT_TCP_TIME_WAIT);
+            e.timeout_s = 60 - u32::from(i / 2) - 1;
+            b.add(&e);
+        }
+        let m = b.finish(TableFigures {
+            time_wait_timeout_s: Some(60),
+            ..TableFigures::default()
+        });
+        let settings = KernelSettings {
+            range: range(32768, 60999),
+            reserved: Default::default(),
+            tw_reuse: TwReuse::LoopbackOnly,
+            timestamps: true,
+            tw_reuse_delay_ms: Some(1000),
+        };
+        let mut model = PoolsBuilder::new(&settings).finish();
+        model.nat = Some(m);
+        let pool = model.nat.as_ref().unwrap().pools[0];
+        assert_eq!(pool.kind, Kind::Nat);
+        let f = Forecaster::new(&model, Some(10)).of(&pool).unwrap();
+        assert!((f.pace.per_second - 2.0).abs() < 0.3, "{f:?}");
+        let full = f.full_in_s.unwrap();
+        assert!((full - 40.0).abs() < 6.0, "{f:?}");
     }
 
     fn own_to(port: u16) -> Entry {

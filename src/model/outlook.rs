@@ -1,5 +1,6 @@
 //! The forecast stage: what the pure forecast (`forecast`) needs of each
-//! connect and bind pool, taken from the model, and the forecast of a pool.
+//! connect, bind and TCP NAT pool, taken from the model, and the forecast
+//! of a pool.
 //!
 //! A connect pool's entries are its tuple's TIME_WAITs; where `connect()`
 //! takes entries over (TIME_WAIT reuse), only those younger than the reuse
@@ -12,8 +13,10 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::forecast::{self, Ages, BUCKETS, Forecast, Limits, PoolNow, Walk};
+use super::nat::NatKey;
 use super::trend::Previous;
 use super::{Kind, Model, Pool, PoolName, TIME_WAIT_MS, Tuple};
+use crate::read::socket::Protocol;
 
 /// Whole seconds kept one by one: the window the recent pace is read over.
 const FINE_S: usize = 10;
@@ -146,8 +149,10 @@ impl<'a> Forecaster<'a> {
             .totals
             .time_wait
             .saturating_sub(u64::from(pool_tw));
+        // tcp_max_tw_buckets bounds the sockets' TIME_WAITs, not conntrack's.
+        let max_tw_buckets = self.max_tw_buckets.filter(|_| pool.kind != Kind::Nat);
         let limits = Limits {
-            max_entries: self.max_tw_buckets.map(|max| {
+            max_entries: max_tw_buckets.map(|max| {
                 u32::try_from(u64::from(max).saturating_sub(others)).unwrap_or(u32::MAX)
             }),
         };
@@ -167,6 +172,7 @@ impl<'a> Forecaster<'a> {
             (Kind::Connect, PoolName::Tuple(t)) => Some(self.connect_input(pool, t)),
             (Kind::Connect, _) => Some(self.plain(pool, Ages::new(TIME_WAIT_MS))),
             (Kind::Bind, PoolName::Address(addr)) => Some(self.bind_input(pool, addr)),
+            (Kind::Nat, PoolName::Nat(k)) if k.protocol == Protocol::Tcp => self.nat_input(pool, k),
             _ => None,
         }
     }
@@ -179,6 +185,21 @@ impl<'a> Forecaster<'a> {
             ages,
             walk: None,
         }
+    }
+
+    /// A TCP NAT pool: its conntrack TIME_WAIT entries, each holding its
+    /// port for the whole `nf_conntrack_tcp_timeout_time_wait` (no reuse is
+    /// modelled: the kernel's search may evict a TIME_WAIT entry only in the
+    /// last tries of a round, see the README).
+    fn nat_input(&self, pool: &Pool, key: NatKey) -> Option<PoolNow> {
+        let nat = self.model.nat.as_ref()?;
+        let hold_ms = nat.time_wait_hold_s().saturating_mul(1000);
+        let mut ages = Ages::new(hold_ms);
+        for left_s in nat.time_wait_left(&key) {
+            // The kernel reports whole seconds left, rounded down.
+            ages.add_remaining(left_s.saturating_mul(1000).saturating_add(500));
+        }
+        Some(self.plain(pool, ages))
     }
 
     fn connect_input(&self, pool: &Pool, t: Tuple) -> PoolNow {

@@ -1,7 +1,7 @@
 //! What is said of the forecast: the words on the status line when the
 //! forecast decides the state, the pace and projection of each listed
 //! pool, what the estimator saw (`-vv`), and the perfdata `connect_rate`,
-//! `connect_forecast_pct`, `connect_full_s` (and `bind_` alike) of the pool
+//! `connect_forecast_pct`, `connect_full_s` (and `bind_`, `nat_` alike) of the pool
 //! whose forecast is worst.
 
 use super::{Perfdata, Value, pool_label};
@@ -206,6 +206,7 @@ pub fn perfdata<'a>(
             "connect_full_s",
         ),
         (Kind::Bind, "bind_rate", "bind_forecast_pct", "bind_full_s"),
+        (Kind::Nat, "nat_rate", "nat_forecast_pct", "nat_full_s"),
     ] {
         let Some(f) = report.outlook.worst_of(kind) else {
             continue;

@@ -36,6 +36,9 @@ pub struct TableFigures {
     pub insert_failed: u64,
     pub drop: u64,
     pub early_drop: u64,
+    /// `nf_conntrack_tcp_timeout_time_wait`: how long a TCP entry stays in
+    /// TIME_WAIT (and holds its NAT port), where it could be read.
+    pub time_wait_timeout_s: Option<u32>,
 }
 
 /// Where the entries came from.
@@ -78,6 +81,8 @@ pub fn read_figures(netfilter_dir: &Path, proc_dir: &Path) -> Option<TableFigure
     let mut figures = TableFigures {
         entries: number("nf_conntrack_count")?,
         max: number("nf_conntrack_max")?,
+        time_wait_timeout_s: number("nf_conntrack_tcp_timeout_time_wait")
+            .and_then(|s| u32::try_from(s).ok()),
         ..TableFigures::default()
     };
     if let Ok(file) = std::fs::File::open(proc_dir.join("stat/nf_conntrack")) {
