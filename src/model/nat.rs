@@ -22,7 +22,9 @@ use std::net::IpAddr;
 use super::build::FastHash;
 use super::{Kind, Pool, PoolName, StateCounts};
 use crate::read::conntrack::TableFigures;
-use crate::read::conntrack::wire::{CT_TCP_ESTABLISHED, CT_TCP_TIME_WAIT, Entry};
+use crate::read::conntrack::wire::{
+    CT_TCP_ESTABLISHED, CT_TCP_TIME_WAIT, Entry, IPPROTO_TCP, IPPROTO_UDP,
+};
 use crate::read::ports::PortRange;
 use crate::read::socket::Protocol;
 
@@ -90,8 +92,8 @@ impl NatBuilder {
     pub fn add(&mut self, e: &Entry) {
         self.entries += 1;
         let protocol = match e.protocol {
-            6 => Protocol::Tcp,
-            17 => Protocol::Udp,
+            IPPROTO_TCP => Protocol::Tcp,
+            IPPROTO_UDP => Protocol::Udp,
             _ => return,
         };
         let translated = e.is_source_nat();

@@ -204,6 +204,13 @@ fn config(args: Args) -> Result<Config> {
             "--pools: name at least one of connect, bind, udp, nat".into(),
         ));
     }
+    if args.nat_ports.is_some() && !kinds.contains(&Kind::Nat) {
+        // A range for pools that are not judged would be ignored without a
+        // word; an operator who gave it expects NAT pools judged.
+        return Err(Error::Usage(
+            "--nat-ports applies to NAT pools, which --pools leaves out (add nat)".into(),
+        ));
+    }
     let defaults = ForecastRule::default();
     let forecast = ForecastRule {
         enabled: !args.no_forecast,
@@ -307,6 +314,7 @@ mod tests {
             &["--output-file", "/a/.."],
             &["--format", "json"],
             &["--format", "prometheus", "--processes"],
+            &["--pools", "connect,bind", "--nat-ports", "40000-40999"],
         ] {
             assert!(matches!(run(bad), Err(Error::Usage(_))), "{bad:?}");
         }

@@ -384,7 +384,8 @@ fn table_perfdata<'a>(table: &TableReport, th: &'a Thresholds) -> [Perfdata<'a>;
             warn: None,
             crit: None,
             min: Some(0),
-            max: Some(f.max),
+            // nf_conntrack_max 0: the kernel sets no limit.
+            max: (f.max > 0).then_some(f.max),
         },
         Perfdata {
             label: "conntrack_insert_failed",
@@ -401,6 +402,9 @@ fn table_perfdata<'a>(table: &TableReport, th: &'a Thresholds) -> [Perfdata<'a>;
 /// The status line's words for a full conntrack table.
 fn table_numbers(table: &TableReport) -> String {
     let f = &table.figures;
+    if f.max == 0 {
+        return format!("{} entries, no limit (nf_conntrack_max 0)", f.entries);
+    }
     format!(
         "{} of {} entries free ({:.1}% used)",
         f.max.saturating_sub(f.entries),
@@ -486,6 +490,28 @@ mod tests {
             max: None,
         };
         assert_eq!(p.to_string(), "tuples=3");
+    }
+
+    #[test]
+    fn a_conntrack_table_without_a_limit_says_so() {
+        let mut table = TableReport {
+            figures: crate::read::conntrack::TableFigures {
+                entries: 12,
+                ..Default::default()
+            },
+            state: State::Ok,
+        };
+        assert_eq!(
+            table_numbers(&table),
+            "12 entries, no limit (nf_conntrack_max 0)"
+        );
+        let th = Thresholds::default();
+        assert_eq!(
+            table_perfdata(&table, &th)[1].to_string(),
+            "conntrack_entries=12;;;0"
+        );
+        table.figures.max = 100;
+        assert_eq!(table_numbers(&table), "88 of 100 entries free (12.0% used)");
     }
 
     #[test]

@@ -87,16 +87,24 @@ pub fn read_figures(netfilter_dir: &Path, proc_dir: &Path) -> Option<TableFigure
     };
     if let Ok(file) = std::fs::File::open(proc_dir.join("stat/nf_conntrack")) {
         let sums = stat_sums(BufReader::new(file).lines().map_while(|l| l.ok()));
-        figures.insert_failed = sums[0];
-        figures.drop = sums[1];
-        figures.early_drop = sums[2];
+        figures.insert_failed = sums.insert_failed;
+        figures.drop = sums.drop;
+        figures.early_drop = sums.early_drop;
     }
     Some(figures)
 }
 
+/// The table's failure counters, summed over CPUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Failures {
+    pub insert_failed: u64,
+    pub drop: u64,
+    pub early_drop: u64,
+}
+
 /// Sums the `insert_failed`, `drop` and `early_drop` columns (hex, one row
 /// per CPU) of `/proc/net/stat/nf_conntrack`, located by the header row.
-pub fn stat_sums(lines: impl Iterator<Item = String>) -> [u64; 3] {
+pub fn stat_sums(lines: impl Iterator<Item = String>) -> Failures {
     let mut sums = [0u64; 3];
     let mut columns: [Option<usize>; 3] = [None; 3];
     for (i, line) in lines.enumerate() {
@@ -120,7 +128,12 @@ pub fn stat_sums(lines: impl Iterator<Item = String>) -> [u64; 3] {
             *sum = sum.saturating_add(value.unwrap_or(0));
         }
     }
-    sums
+    let [insert_failed, drop, early_drop] = sums;
+    Failures {
+        insert_failed,
+        drop,
+        early_drop,
+    }
 }
 
 /// Hands every entry of the namespace to `each` (with `replies_to`, at
@@ -338,11 +351,12 @@ entries  clashres found new invalid ignore delete chainlength insert insert_fail
     #[test]
     fn sums_the_failure_columns_over_cpus() {
         let sums = stat_sums(STAT.lines().map(String::from));
-        assert_eq!(sums, [6, 6, 1]);
-        assert_eq!(stat_sums(std::iter::empty()), [0, 0, 0]);
+        let (i, d, e) = (sums.insert_failed, sums.drop, sums.early_drop);
+        assert_eq!((i, d, e), (6, 6, 1));
+        assert_eq!(stat_sums(std::iter::empty()), Failures::default());
         assert_eq!(
             stat_sums(["drop", "zz", ""].into_iter().map(String::from)),
-            [0, 0, 0]
+            Failures::default()
         );
     }
 }

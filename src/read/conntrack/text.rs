@@ -61,7 +61,11 @@ pub fn parse_line(line: &str) -> Result<Entry, &'static str> {
             "dst" => t.dst = Some(value.parse().map_err(|_| bad)?),
             "sport" => t.src_port = value.parse().map_err(|_| bad)?,
             "dport" => t.dst_port = value.parse().map_err(|_| bad)?,
-            "zone" => zone = value.parse().map_err(|_| bad)?,
+            // The NAT pools are the reply tuples', so the zone that counts
+            // is the one the reply direction is looked up in: `zone=` (both
+            // directions) or `zone-reply=`; a `zone-orig=` leaves the reply
+            // in the default zone 0.
+            "zone" | "zone-reply" => zone = value.parse().map_err(|_| bad)?,
             _ => {}
         }
     }
@@ -123,6 +127,12 @@ mod tests {
     fn reads_an_unreplied_ipv6_udp_entry() {
         let e = parse_line(UDP6).unwrap();
         assert_eq!((e.protocol, e.tcp_state, e.zone), (17, None, 3));
+        let directional = |z: &str| {
+            let line = ESTABLISHED.replace("zone=0", z);
+            parse_line(&line).map(|e| e.zone)
+        };
+        assert_eq!(directional("zone-reply=5"), Ok(5));
+        assert_eq!(directional("zone-orig=5"), Ok(0));
         assert_eq!(e.status & IPS_SEEN_REPLY, 0);
         assert_eq!(e.reply.dst, "fd00::1".parse::<IpAddr>().unwrap());
     }

@@ -40,6 +40,8 @@ const CTA_STATUS: u16 = 3;
 const CTA_PROTOINFO: u16 = 4;
 const CTA_TIMEOUT: u16 = 7;
 const CTA_ZONE: u16 = 18;
+/// Inside a tuple: the zone of that direction alone.
+const CTA_TUPLE_ZONE: u16 = 3;
 const CTA_FILTER: u16 = 25;
 // Inside CTA_FILTER: which fields of the reply tuple must match
 // (`CTA_FILTER_F_CTA_IP_DST`, nf_conntrack_netlink.c).
@@ -80,7 +82,6 @@ pub const CT_TCP_CLOSE: u8 = 8;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
 
-/// A dump request: header and `nfgenmsg`, 20 bytes.
 /// A dump request: header, `nfgenmsg` and, for a filtered dump, the
 /// filter's attributes; 64 bytes at most.
 pub struct Request {
@@ -280,6 +281,8 @@ pub fn parse_entry(payload: &[u8]) -> Result<Entry, &'static str> {
         let (kind, value) = attr?;
         match kind {
             CTA_TUPLE_ORIG => orig = Some(parse_tuple(value)?),
+            // A zone for the reply direction alone comes inside the reply
+            // tuple (`CTA_TUPLE_ZONE`); `CTA_ZONE` is one for both.
             CTA_TUPLE_REPLY => reply = Some(parse_tuple(value)?),
             CTA_STATUS => entry.status = be32(value).ok_or("a conntrack status is cut short")?,
             CTA_TIMEOUT => {
@@ -297,8 +300,11 @@ pub fn parse_entry(payload: &[u8]) -> Result<Entry, &'static str> {
         return Err("a conntrack entry's tuples disagree on the protocol");
     }
     entry.protocol = p1;
-    entry.orig = o;
-    entry.reply = r;
+    entry.orig = o.tuple;
+    entry.reply = r.tuple;
+    if let Some(zone) = r.zone {
+        entry.zone = zone;
+    }
     Ok(entry)
 }
 
@@ -311,12 +317,21 @@ fn empty_tuple() -> Tuple {
     }
 }
 
-/// A nested `CTA_TUPLE_*`: addresses, protocol and ports.
-fn parse_tuple(buf: &[u8]) -> Result<(u8, Tuple), &'static str> {
+/// A tuple as the dump gives it, with the zone of its direction if the
+/// entry has a zone for that direction alone.
+struct DirTuple {
+    tuple: Tuple,
+    zone: Option<u16>,
+}
+
+/// A nested `CTA_TUPLE_*`: addresses, protocol, ports and zone.
+fn parse_tuple(buf: &[u8]) -> Result<(u8, DirTuple), &'static str> {
     let mut tuple = empty_tuple();
+    let mut zone = None;
     let (mut src, mut dst, mut protocol) = (false, false, None);
     for attr in Attrs::new(buf) {
         match attr? {
+            (CTA_TUPLE_ZONE, v) => zone = Some(be16(v).ok_or("a conntrack zone is cut short")?),
             (CTA_TUPLE_IP, ip) => {
                 for attr in Attrs::new(ip) {
                     let (kind, v) = attr?;
@@ -355,7 +370,7 @@ fn parse_tuple(buf: &[u8]) -> Result<(u8, Tuple), &'static str> {
         }
     }
     match (src && dst, protocol) {
-        (true, Some(p)) => Ok((p, tuple)),
+        (true, Some(p)) => Ok((p, DirTuple { tuple, zone })),
         _ => Err("a conntrack tuple lacks an address or its protocol"),
     }
 }

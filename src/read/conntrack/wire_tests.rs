@@ -385,3 +385,57 @@ fn every_single_byte_change_is_survived() {
         }
     }
 }
+
+/// One netlink attribute, padded to 4 bytes.
+fn attr(kind: u16, data: &[u8]) -> Vec<u8> {
+    let len = (4 + data.len()) as u16;
+    let mut a = [len.to_ne_bytes(), kind.to_ne_bytes()].concat();
+    a.extend_from_slice(data);
+    a.resize(a.len().next_multiple_of(4), 0);
+    a
+}
+
+fn tuple_attr(
+    kind: u16,
+    src: [u8; 4],
+    dst: [u8; 4],
+    ports: (u16, u16),
+    zone: Option<u16>,
+) -> Vec<u8> {
+    let ip = [attr(1, &src), attr(2, &dst)].concat();
+    let proto = [
+        attr(1, &[IPPROTO_TCP]),
+        attr(2, &ports.0.to_be_bytes()),
+        attr(3, &ports.1.to_be_bytes()),
+    ]
+    .concat();
+    let mut inner = [attr(1 | 0x8000, &ip), attr(2 | 0x8000, &proto)].concat();
+    if let Some(z) = zone {
+        inner.extend(attr(3, &z.to_be_bytes()));
+    }
+    attr(kind | 0x8000, &inner)
+}
+
+/// A zone for one direction only comes inside that direction's tuple; the
+/// reply's is the NAT pool's zone, the original's leaves the reply in 0.
+#[test]
+fn a_zone_of_one_direction_is_read_from_its_tuple() {
+    let entry = |orig_zone, reply_zone| {
+        let payload = [
+            vec![2, 0, 0, 0],
+            tuple_attr(1, [10, 200, 1, 2], [10, 200, 2, 2], (20001, 443), orig_zone),
+            tuple_attr(
+                2,
+                [10, 200, 2, 2],
+                [10, 200, 2, 1],
+                (443, 40001),
+                reply_zone,
+            ),
+        ]
+        .concat();
+        parse_entry(&payload).map(|e| (e.zone, e.reply.dst_port))
+    };
+    assert_eq!(entry(None, Some(9)), Ok((9, 40001)));
+    assert_eq!(entry(Some(9), None), Ok((0, 40001)));
+    assert_eq!(entry(None, None), Ok((0, 40001)));
+}

@@ -45,10 +45,6 @@ impl Host {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Type {
     Gauge,
-    #[allow(
-        dead_code,
-        reason = "for kernel counters such as conntrack's insert_failed"
-    )]
     Counter,
 }
 
@@ -177,9 +173,9 @@ pub(super) fn host_figures(h: &Host, report: &Report) -> Vec<HostFigure> {
         ),
         conntrack(
             "ephemeral_conntrack_max",
-            "The conntrack table's limit (nf_conntrack_max).",
+            "The conntrack table's limit (nf_conntrack_max); absent where it is 0, no limit.",
             Type::Gauge,
-            table.map(|t| t.max),
+            table.map(|t| t.max).filter(|max| *max > 0),
         ),
         conntrack(
             "ephemeral_conntrack_insert_failed_total",
