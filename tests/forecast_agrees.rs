@@ -173,6 +173,35 @@ fn finished_burst() -> Option<String> {
     })
 }
 
+/// 250 connections within 1 s, then nothing, checked 1.5 s after the
+/// burst: the burst has ended, and the pool (600 ports, no reuse) absorbs
+/// it.
+fn one_second_burst() -> Option<String> {
+    lab::run("short_burst", settings(0), |lab| {
+        let pace = Pace::start(
+            SERVER,
+            vec![
+                Phase::new(250.0, 1.0, Close::ClientFirst),
+                Phase::new(0.0, 4.0, Close::ClientFirst),
+            ],
+        );
+        pace.sleep_until(2.5);
+        let run = check_tuple(lab);
+        let out = pace.join();
+        assert_eq!(out.refused, 0, "{out:?}");
+        assert!(out.made >= 240, "{out:?}");
+        assert_eq!(run.code, 0, "{}", run.stdout);
+        assert!(!run.perf.contains_key("connect_full_s"), "{}", run.stdout);
+        verdict(
+            "a burst of 250 connections in 1 s into 600 ports, tcp_tw_reuse 0, checked 1.5 s after it ended",
+            "OK, no pool said to fill",
+            "no connect() refused",
+            &run,
+        );
+        format!("one-second burst: {} connections, none refused", out.made)
+    })
+}
+
 /// Fast churn on loopback with reuse: 100 a second would need 6,000 ports
 /// at 60 s each, yet `connect()` takes over entries older than the 1 s
 /// delay, walking the even ports only, so the odd half stays free and
@@ -343,10 +372,11 @@ fn leak() -> Option<String> {
 
 #[test]
 fn forecasts_agree_with_the_kernel() {
-    let scenarios: [fn() -> Option<String>; 6] = [
+    let scenarios: [fn() -> Option<String>; 7] = [
         sustained_overload,
         sustainable_pace,
         finished_burst,
+        one_second_burst,
         fast_churn_with_reuse,
         churn_that_fills_the_bind_pool,
         leak,

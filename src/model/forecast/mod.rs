@@ -27,8 +27,11 @@ const RECENT_S: usize = 10;
 /// most this share of the larger one.
 const SUSTAINED_SPREAD: f64 = 0.25;
 /// A pace counts as ended when the youngest entry is at least this old and
-/// older than this many of the recent mean gaps between closes.
-const ENDED_MIN_S: usize = 3;
+/// older than this many of the recent mean gaps between closes. One second
+/// is enough: the gaps test keeps a slow pace going, and a burst checked
+/// a second or two after it ended must not be taken for a pace that goes
+/// on (250 closes in 1 s would read as 83/s and fill 600 ports "in 5 s").
+const ENDED_MIN_S: usize = 1;
 /// A pace is read over at least this many seconds: closes all made in the
 /// last second are as likely a burst as the start of a pace, so they are
 /// spread over this span rather than taken as their own rate.

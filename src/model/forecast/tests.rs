@@ -74,6 +74,32 @@ fn a_burst_that_stopped_a_few_gaps_ago_has_ended() {
 }
 
 #[test]
+fn a_one_second_burst_checked_a_second_later_has_ended() {
+    // 250 closes within 1 s, checked 1.6 s after it: no pace goes on, and
+    // 600 ports (without reuse) are not said to fill.
+    let mut a = Ages::new(60_000);
+    a.buckets[1] = 250;
+    let f = forecast(&pool(600, 0, a), Limits::default());
+    assert_eq!(
+        f.pace.seen,
+        Seen::Ended {
+            count: 250,
+            quiet_s: 1
+        }
+    );
+    assert_eq!(f.full_in_s, None, "{f:?}");
+}
+
+#[test]
+fn a_fast_pace_is_not_ended_by_its_youngest_second() {
+    // 20 closes a second, the youngest second still filling.
+    let mut a = even(1, 15, 20);
+    a.push((0, 8));
+    let p = pace(&ages(60_000, &a));
+    assert!(p.per_second > 15.0, "{p:?}");
+}
+
+#[test]
 fn a_slow_pace_with_a_gap_goes_on() {
     // One close every 2 s: a 2 s gap is no end.
     let a: Vec<(usize, u32)> = (2..60).step_by(2).map(|s| (s, 1)).collect();
