@@ -76,8 +76,27 @@ fn sustained_overload() -> Option<String> {
         pace.sleep_until(10.0);
         let at = pace.elapsed_s();
         let run = check_tuple(lab);
+        // Again at 15 s: the pace began 15 s ago, past the first 10 s of
+        // ages, and must still be read at its full rate.
+        pace.sleep_until(15.0);
+        let at_15 = pace.elapsed_s();
+        let run_15 = check_tuple(lab);
         let out = pace.join();
         let failed = out.first_refusal_s.expect("connect() never refused");
+        assert_eq!(run_15.code, 2, "{}", run_15.stdout);
+        let full_in_15 = run_15.perf_f64("connect_full_s");
+        let really_15 = failed - at_15;
+        assert!(
+            (full_in_15 - really_15).abs() <= 0.2 * really_15,
+            "at 15 s: forecast full in {full_in_15:.1} s, the kernel refused {really_15:.1} s after the check:\n{}",
+            run_15.stdout
+        );
+        verdict(
+            "20 connections/s closed at once into 600 ports, tcp_tw_reuse 0, checked 15 s in",
+            "CRITICAL, full in about 15 s (connect_full_s within 20% of the kernel)",
+            "connect() refused (EADDRNOTAVAIL) 30 s in, 15 s after the check",
+            &run_15,
+        );
         assert_eq!(out.first_errno, Some(libc::EADDRNOTAVAIL));
         assert!((28.0..=32.5).contains(&failed), "refused at {failed:.1} s");
         assert_eq!(
