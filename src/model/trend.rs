@@ -68,17 +68,38 @@ pub enum Refused {
 }
 
 impl TrendState {
+    /// The text of the state file: never more than [`MAX_BYTES`], so the
+    /// next run never refuses its own file. The counts cap the lines, but
+    /// long (IPv6) addresses could still go past the bytes; then the lines
+    /// that do not fit are left out, pools first kept (they carry the
+    /// growth, the bound connections only a refinement).
     pub fn to_text(&self) -> String {
         let mut out = format!("{HEADER}\nkey {:016x}\nat {}\n", self.key, self.at_ms);
+        let mut line = String::new();
+        let fits = |out: &mut String, line: &str| {
+            if out.len() + line.len() > MAX_BYTES {
+                return false;
+            }
+            out.push_str(line);
+            true
+        };
         for p in self.pools.iter().take(MAX_POOLS) {
-            let _ = writeln!(out, "{} {} {}", p.kind.name(), name_text(&p.name), p.held);
+            line.clear();
+            let _ = writeln!(line, "{} {} {}", p.kind.name(), name_text(&p.name), p.held);
+            if !fits(&mut out, &line) {
+                return out;
+            }
         }
         for b in self.bound.iter().take(MAX_BOUND) {
+            line.clear();
             let _ = writeln!(
-                out,
+                line,
                 "bound {}#{}>{}#{}",
                 b.local, b.local_port, b.remote, b.remote_port
             );
+            if !fits(&mut out, &line) {
+                break;
+            }
         }
         out
     }
@@ -316,6 +337,48 @@ mod tests {
         );
         let big = "x".repeat(MAX_BYTES + 1);
         assert_eq!(TrendState::parse(&big, 42), Err(Refused::TooLarge));
+    }
+
+    #[test]
+    fn the_longest_state_stays_under_the_byte_cap_and_reads_back() {
+        // Every pool and connection with 39-character IPv6 addresses: the
+        // counts alone would let the text pass 128 KiB.
+        let v6 = |i: usize| -> IpAddr {
+            format!("ffff:ffff:ffff:ffff:ffff:ffff:ffff:{:04x}", i + 0x1000)
+                .parse()
+                .unwrap()
+        };
+        let pools = (0..MAX_POOLS)
+            .map(|i| Kept {
+                kind: Kind::Connect,
+                name: PoolName::Tuple(Tuple {
+                    source: v6(i),
+                    destination: v6(i + 1),
+                    port: 65535,
+                }),
+                held: u32::MAX,
+            })
+            .collect();
+        let bound = (0..MAX_BOUND)
+            .map(|i| FourTuple {
+                local: v6(i),
+                local_port: 65535,
+                remote: v6(i + 1),
+                remote_port: 65535,
+            })
+            .collect();
+        let s = TrendState {
+            key: 42,
+            at_ms: u64::MAX,
+            pools,
+            bound,
+        };
+        let text = s.to_text();
+        assert!(text.len() <= MAX_BYTES, "{} bytes", text.len());
+        let back = TrendState::parse(&text, 42).expect("its own file");
+        assert_eq!(back.pools, s.pools, "every pool kept");
+        assert!(!back.bound.is_empty() && back.bound.len() < MAX_BOUND);
+        assert_eq!(back.bound[..], s.bound[..back.bound.len()]);
     }
 
     #[test]
