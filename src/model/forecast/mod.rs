@@ -295,6 +295,11 @@ impl Forecast {
             let room = (f64::from(capacity) - self.projected).max(0.0);
             let full = room / growth_per_s;
             self.full_in_s = Some(self.full_in_s.map_or(full, |s| s.min(full)));
+            // A pool that fills is projected at (at least) its capacity:
+            // above 100 % means it will fill, and the percentage must say
+            // what the seconds until full say.
+            self.projected = self.projected.max(f64::from(capacity));
+            self.projected_pct = self.projected_pct.max(100.0);
         }
         self
     }

@@ -207,3 +207,20 @@ fn a_stray_old_close_does_not_stretch_a_new_pace() {
     assert_eq!(p.seen, Seen::Started { ago_s: 10 });
     assert!((p.per_second - 20.0).abs() < 0.01, "{p:?}");
 }
+
+#[test]
+fn a_pool_that_fills_by_growth_is_projected_full() {
+    // 200 of 600 held by open connections, 10 more a second: no pace, yet
+    // the pool fills in 40 s, so its projection is at least 100 %.
+    let f = forecast(&pool(600, 200, Ages::new(60_000)), Limits::default());
+    assert!((f.projected_pct - 33.3).abs() < 0.1, "{f:?}");
+    let g = f.with_growth(600, 10.0);
+    let full = g.full_in_s.expect("fills");
+    assert!((full - 40.0).abs() < 0.01, "{g:?}");
+    assert!(g.projected_pct >= 100.0, "{g:?}");
+    assert!(g.projected >= 600.0, "{g:?}");
+    // A shrinking pool keeps its projection.
+    let h = f.with_growth(600, -1.0);
+    assert_eq!(h.projected_pct, f.projected_pct);
+    assert_eq!(h.full_in_s, None);
+}
