@@ -10,7 +10,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Where the state goes when the environment names no directory.
 pub const DEFAULT_DIR: &str = "/var/lib/monitoring-plugins";
@@ -51,6 +51,7 @@ pub fn store(path: &Path, text: &str) -> Result<(), String> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let fail = |what: &str, e: std::io::Error| format!("cannot {what} {}: {e}", dir.display());
     std::fs::create_dir_all(dir).map_err(|e| fail("create", e))?;
+    remove_stale(dir, SystemTime::now());
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
@@ -68,9 +69,96 @@ pub fn store(path: &Path, text: &str) -> Result<(), String> {
     })
 }
 
+/// Temporary files older than this were left by a run that was ended
+/// mid-write (the watchdog behind `-t`): no run writes for that long.
+const STALE_AFTER: Duration = Duration::from_secs(3600);
+
+/// Removes our temporary state files (`.KEY.state.PID.NANOS`) in `dir`
+/// last changed more than [`STALE_AFTER`] before `now`. Best effort: what
+/// cannot be listed or removed stays for the next run.
+fn remove_stale(dir: &Path, now: SystemTime) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten().take(10_000) {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        if !is_temporary(name) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if meta.is_file() && old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// `.0123456789abcdef.state.PID.NANOS`, as [`store`] names them.
+fn is_temporary(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some((key, tail)) = rest.split_once(".state.") else {
+        return false;
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    key.len() == 16
+        && key.bytes().all(|b| b.is_ascii_hexdigit())
+        && tail
+            .split_once('.')
+            .is_some_and(|(pid, nanos)| digits(pid) && digits(nanos))
+}
+
 /// Now, in ms since the Unix epoch (0 if the clock is before it).
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_temporary_names_count() {
+        assert!(is_temporary(".00000000000000ab.state.123.456"));
+        assert!(!is_temporary("00000000000000ab.state"));
+        assert!(!is_temporary(".00000000000000ab.state"));
+        assert!(!is_temporary(".bashrc"));
+        assert!(!is_temporary(".x.state.1.2"));
+        assert!(!is_temporary(".00000000000000ab.state.1.2.3"));
+    }
+
+    #[test]
+    fn stale_temporary_files_go_fresh_ones_and_others_stay() {
+        let dir = std::env::temp_dir().join(format!("ce-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let names = [
+            ".00000000000000ab.state.1.2",
+            "00000000000000ab.state",
+            "other",
+        ];
+        for n in names {
+            std::fs::write(dir.join(n), "x").unwrap();
+        }
+        // Just written: nothing is stale yet.
+        remove_stale(&dir, SystemTime::now());
+        assert!(dir.join(names[0]).exists());
+        // Two hours on, the temporary file is stale; the rest stays.
+        remove_stale(&dir, SystemTime::now() + Duration::from_secs(7200));
+        let left: Vec<bool> = names.iter().map(|n| dir.join(n).exists()).collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(left, [false, true, true]);
+    }
 }
