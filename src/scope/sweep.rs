@@ -151,6 +151,7 @@ impl Sweep {
         };
         let mut first_error: Option<(usize, Error)> = None;
         let mut threads = 0;
+        let mut spawn_error = None;
         std::thread::scope(|scope| {
             // A bounded queue: a thread waits rather than pile up results.
             let (tx, rx) = mpsc::sync_channel(wanted);
@@ -163,19 +164,12 @@ impl Sweep {
                     Ok(_) => threads += 1,
                     // Fewer threads only make the sweep slower.
                     Err(_) if threads > 0 => break,
-                    Err(e) => {
-                        let path = namespaces.first().map(|ns| ns.path.clone());
-                        first_error = Some((
-                            0,
-                            Error::Namespace {
-                                path: path.unwrap_or_else(|| netns::NAMED_DIR.into()),
-                                reason: format!("cannot start a thread to enter it: {e}"),
-                            },
-                        ));
-                    }
+                    // Later threads may still start and do the whole sweep.
+                    Err(e) => spawn_error = Some(e),
                 }
             }
             drop(tx);
+            first_error = no_thread(threads, spawn_error.take(), namespaces);
             for (index, visit) in rx {
                 let Some(ns) = namespaces.get(index) else {
                     continue;
@@ -210,5 +204,39 @@ impl Sweep {
     /// Processes whose namespace could not be looked at.
     pub fn hidden(&self) -> usize {
         self.found.hidden
+    }
+}
+
+/// The sweep's error when not one thread could be started (and so no
+/// namespace was looked at); `None` once any did.
+fn no_thread(
+    threads: usize,
+    spawn_error: Option<std::io::Error>,
+    namespaces: &[Namespace],
+) -> Option<(usize, Error)> {
+    let e = spawn_error.filter(|_| threads == 0)?;
+    let path = namespaces.first().map(|ns| ns.path.clone());
+    Some((
+        0,
+        Error::Namespace {
+            path: path.unwrap_or_else(|| netns::NAMED_DIR.into()),
+            reason: format!("cannot start a thread to enter it: {e}"),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_spawn_is_the_error_only_when_no_thread_started() {
+        let failed = || Some(std::io::Error::other("no threads left"));
+        assert!(no_thread(1, failed(), &[]).is_none());
+        assert!(no_thread(3, failed(), &[]).is_none());
+        assert!(no_thread(0, None, &[]).is_none());
+        let (index, e) = no_thread(0, failed(), &[]).expect("no thread started");
+        assert_eq!(index, 0);
+        assert!(e.to_string().contains("no threads left"), "{e}");
     }
 }
