@@ -11,6 +11,7 @@
 //! holds nothing else.
 
 pub mod error;
+mod history;
 pub mod judge;
 pub mod model;
 pub mod options;
@@ -24,7 +25,7 @@ use std::time::Instant;
 
 use error::{Error, Result};
 use judge::State;
-use model::{Kind, Model, NatBuilder, NatModel, Pool, PoolName, PoolsBuilder, trend};
+use model::{Kind, Model, NatBuilder, NatModel, Pool, PoolsBuilder};
 use options::{Config, Format};
 use read::conntrack::{self, EntriesRead, Unreadable};
 use read::procnet::PROC_NET;
@@ -77,26 +78,11 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     stage::enter(Stage::ReadingSettings);
     let settings = KernelSettings::read(Path::new(SYSCTL_DIR))?;
     let settings_time = started.elapsed();
-    let mut bound_before = Vec::new();
-
-    // --trend in one namespace: a sweep of all would share one state file.
-    let trend = (config.trend && config.netns != Scope::All).then(|| trend_key(config));
-    let (previous, history) = match trend {
-        Some(key) => {
-            let text = read::state_file::load(&read::state_file::path(key), trend::MAX_BYTES);
-            match text {
-                Ok(text) => {
-                    let now = read::state_file::now_ms();
-                    bound_before = trend::bound_before(text.as_deref(), key, now);
-                    trend::previous(text.as_deref(), key, now)
-                }
-                Err(why) => (None, trend::History::Unreadable(why)),
-            }
-        }
-        None => (None, trend::History::Fresh),
-    };
+    let recalled = history::recall(config);
     let mut builder = PoolsBuilder::new(&settings);
-    builder.remember_bound(&bound_before);
+    if let Some(r) = &recalled {
+        builder.remember_bound(&r.bound);
+    }
     let request = Request {
         backend: config.backend,
         range: settings.range,
@@ -123,8 +109,8 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     model.nat = nat.model;
     model.sockets_read = sockets;
     let max_tw_buckets = read::settings::max_tw_buckets(Path::new(SYSCTL_DIR));
-    let forecaster =
-        model::outlook::Forecaster::new(&model, max_tw_buckets).with_previous(previous.as_ref());
+    let forecaster = model::outlook::Forecaster::new(&model, max_tw_buckets)
+        .with_previous(recalled.as_ref().and_then(|r| r.previous.as_ref()));
     let report = judge::judge_with(
         &model,
         &config.selection,
@@ -149,9 +135,9 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
             model.totals.time_wait,
         ));
     }
-    if let Some(key) = trend {
-        let kept = keep_trend(key, &report, &model);
-        notes.push(report::forecast::trend_note(&history, kept.err()));
+    if let Some(r) = &recalled {
+        let kept = history::keep(r, &report, &model);
+        notes.push(report::forecast::trend_note(&r.history, kept.err()));
     } else if config.trend {
         notes.push(report::forecast::trend_not_across_namespaces());
     }
@@ -252,41 +238,6 @@ fn read_nat(config: &Config, proc_net: &Path) -> Result<NatRead> {
             unread: Some(why),
         }),
     }
-}
-
-/// The `--trend` key: what decides which pools are measured, so that two
-/// service checks with different options never share a state file.
-fn trend_key(config: &Config) -> u64 {
-    trend::key(&format!(
-        "{:?}|{:?}|{:?}",
-        config.selection, config.backend, config.netns
-    ))
-}
-
-/// Keeps the pools the report lists (and the worst forecasts) for the next
-/// `--trend` run; the reason if the state file could not be written.
-fn keep_trend(key: u64, report: &judge::Report, model: &Model) -> std::result::Result<(), String> {
-    let foreseen = report.outlook.listed.iter();
-    let worst = report.outlook.worst.iter().map(|(_, f)| f);
-    let mut pools: Vec<trend::Kept> = Vec::new();
-    for f in foreseen.chain(worst) {
-        let kept = trend::Kept {
-            kind: f.pool.kind,
-            name: f.pool.name,
-            held: f.forecast.holders,
-        };
-        let named = matches!(kept.name, PoolName::Tuple(_) | PoolName::Address(_));
-        if named && pools.len() < trend::MAX_POOLS && !pools.contains(&kept) {
-            pools.push(kept);
-        }
-    }
-    let state = trend::TrendState {
-        key,
-        at_ms: read::state_file::now_ms(),
-        pools,
-        bound: model.explicitly_bound().to_vec(),
-    };
-    read::state_file::store(&read::state_file::path(key), &state.to_text())
 }
 
 /// The answer in the format asked for; `listed` are the namespaces the

@@ -21,9 +21,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(state.pools.len() <= trend::MAX_POOLS);
-    let again = TrendState::parse(&state.to_text(), key).expect("written state parses");
-    assert_eq!(again, state);
-    let (previous, _) = trend::previous(Some(&text), key, state.at_ms.saturating_add(10_000));
+    let written = state.to_text();
+    assert!(written.len() <= trend::MAX_BYTES);
+    let again = TrendState::parse(&written, key).expect("written state parses");
+    // Written again, addresses may take more characters (the canonical
+    // form); past the byte cap the last lines are left out.
+    assert!(state.pools.starts_with(&again.pools));
+    assert!(state.bound.starts_with(&again.bound));
+    let (previous, _, _) = trend::recall(Some(&text), key, state.at_ms.saturating_add(10_000));
     if let Some(p) = previous {
         for k in &p.state.pools {
             let g = p.growth(k.kind, &k.name, 0).expect("a kept pool has a growth");

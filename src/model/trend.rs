@@ -222,37 +222,35 @@ pub enum History {
     Unreadable(String),
 }
 
-/// The previous run from the text of a state file read at `now_ms`: the
-/// previous state if it tells a growth, and what became of it.
-pub fn previous(text: Option<&str>, key: u64, now_ms: u64) -> (Option<Previous>, History) {
+/// The previous run from the text of a state file read at `now_ms`, parsed
+/// once: the previous state if it tells a growth, the connections it saw
+/// bound explicitly (if it is this version's, for these options and not
+/// too old), and what became of it.
+pub fn recall(
+    text: Option<&str>,
+    key: u64,
+    now_ms: u64,
+) -> (Option<Previous>, Vec<FourTuple>, History) {
     let Some(text) = text else {
-        return (None, History::Fresh);
+        return (None, Vec::new(), History::Fresh);
     };
-    let state = match TrendState::parse(text, key) {
+    let mut state = match TrendState::parse(text, key) {
         Ok(s) => s,
-        Err(why) => return (None, History::Refused(why)),
+        Err(why) => return (None, Vec::new(), History::Refused(why)),
     };
     let seconds = (now_ms as f64 - state.at_ms as f64) / 1000.0;
     if !(0.0..=MAX_AGE_MS as f64 / 1000.0).contains(&seconds) {
-        return (None, History::TooOld { seconds });
+        return (None, Vec::new(), History::TooOld { seconds });
     }
+    let bound = std::mem::take(&mut state.bound);
     if seconds < 1.0 {
-        return (None, History::TooSoon);
+        return (None, bound, History::TooSoon);
     }
-    (Some(Previous { state, seconds }), History::Seen { seconds })
-}
-
-/// The explicitly bound connections of the previous run, if its state
-/// file is this version's, for these options and not too old.
-pub fn bound_before(text: Option<&str>, key: u64, now_ms: u64) -> Vec<FourTuple> {
-    let Some(Ok(state)) = text.map(|t| TrendState::parse(t, key)) else {
-        return Vec::new();
-    };
-    let age_ms = now_ms.saturating_sub(state.at_ms);
-    if state.at_ms > now_ms || age_ms > MAX_AGE_MS {
-        return Vec::new();
-    }
-    state.bound
+    (
+        Some(Previous { state, seconds }),
+        bound,
+        History::Seen { seconds },
+    )
 }
 
 /// The previous run, as the forecast uses it.
@@ -379,6 +377,27 @@ mod tests {
         assert_eq!(back.pools, s.pools, "every pool kept");
         assert!(!back.bound.is_empty() && back.bound.len() < MAX_BOUND);
         assert_eq!(back.bound[..], s.bound[..back.bound.len()]);
+    }
+
+    #[test]
+    fn one_parse_gives_the_growth_the_bound_connections_and_the_history() {
+        let s = state();
+        let text = s.to_text();
+        let (previous, bound, history) = recall(Some(&text), 42, s.at_ms + 10_000);
+        assert_eq!(history, History::Seen { seconds: 10.0 });
+        assert_eq!(bound, s.bound);
+        assert_eq!(previous.expect("seen").state.pools, s.pools);
+        // Too soon for a growth, but the bound connections still count.
+        let (previous, bound, history) = recall(Some(&text), 42, s.at_ms + 500);
+        assert!(previous.is_none());
+        assert_eq!(history, History::TooSoon);
+        assert_eq!(bound, s.bound);
+        // Too old, other options, or none: nothing.
+        let (_, bound, history) = recall(Some(&text), 42, s.at_ms + MAX_AGE_MS + 1);
+        assert!(bound.is_empty() && matches!(history, History::TooOld { .. }));
+        let (_, bound, _) = recall(Some(&text), 43, s.at_ms + 10_000);
+        assert!(bound.is_empty());
+        assert_eq!(recall(None, 42, 0).2, History::Fresh);
     }
 
     #[test]
