@@ -137,7 +137,11 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     }
     if let Some(r) = &recalled {
         let kept = history::keep(r, &report, &model);
-        notes.push(report::forecast::trend_note(&r.history, kept.err()));
+        notes.push(report::forecast::trend_note(
+            &r.history,
+            kept.err(),
+            config.forecast.enabled,
+        ));
     } else if config.trend {
         notes.push(report::forecast::trend_not_across_namespaces());
     }

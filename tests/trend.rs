@@ -139,3 +139,26 @@ fn a_state_that_cannot_be_written_is_a_note() {
     let note = trend_note(&dir.0, &[]);
     assert!(note.contains("this run could not be kept"), "{note}");
 }
+
+#[test]
+fn with_no_forecast_growth_is_not_judged_and_the_note_says_so() {
+    let dir = Dir::new("no_forecast");
+    let first = trend_note(&dir.0, &["--no-forecast"]);
+    assert!(
+        first.contains("growth is not judged with --no-forecast"),
+        "{first}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = Command::new(BIN)
+        .args(["--trend", "--no-forecast"])
+        .env("MP_STATE_PATH", &dir.0)
+        .output()
+        .expect("run check_ephemeral");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("growth is not judged with --no-forecast"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("connect_full_s"), "{stdout}");
+    assert!(!stdout.contains("open connections/s"), "{stdout}");
+}

@@ -41,7 +41,7 @@ fn outlook(f: &Forecast) -> String {
 
 /// The `--trend` note: what the previous run gave, and whether this one
 /// could be kept.
-pub fn trend_note(history: &History, not_kept: Option<String>) -> String {
+pub fn trend_note(history: &History, not_kept: Option<String>, growth_judged: bool) -> String {
     let seen = match history {
         History::Fresh => "no history yet: growth is known from the next run on".to_string(),
         History::Seen { seconds } => format!(
@@ -67,6 +67,14 @@ pub fn trend_note(history: &History, not_kept: Option<String>) -> String {
         ),
         History::TooSoon => "no history: the previous run was less than a second ago".to_string(),
         History::Unreadable(why) => format!("no history: {}", super::clean(why)),
+    };
+    // With --no-forecast the level alone is judged: the state is still
+    // kept (its explicitly bound connections count for the level), but a
+    // growth is not judged, and the note must not suggest it is.
+    let seen = if growth_judged {
+        seen
+    } else {
+        format!("{seen}; growth is not judged with --no-forecast")
     };
     match not_kept {
         None => format!("trend: {seen}"),
