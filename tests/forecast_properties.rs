@@ -6,57 +6,42 @@
 //! The pools come from a small deterministic generator (xorshift), so a
 //! failure names a seed that reproduces it.
 
+mod rng;
+
 use check_ephemeral::model::forecast::{
     self, Ages, Limits, Pace, PoolNow, Seen, Walk, forecast, forecast_at,
 };
 
+use rng::Rng;
+
 const SCENARIOS: u64 = 2000;
-
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// A pool with a random capacity, holders, and entries spread over ages in
 /// a few random bursts; sometimes fed by a walk with reuse.
 fn random_pool(rng: &mut Rng) -> (PoolNow, Limits) {
-    let capacity = [0, 1, 10, 600, 28_232][rng.below(5) as usize] as u32;
-    let holders = rng.below(u64::from(capacity) + 1) as u32;
-    let hold_ms = [60_000, 1_000, 200, 120_000][rng.below(4) as usize];
+    let capacity = [0, 1, 10, 600, 28_232][rng.below_u64(5) as usize] as u32;
+    let holders = rng.below_u64(u64::from(capacity) + 1) as u32;
+    let hold_ms = [60_000, 1_000, 200, 120_000][rng.below_u64(4) as usize];
     let mut ages = Ages::new(hold_ms);
-    for _ in 0..rng.below(4) {
-        let from = rng.below(60);
-        let len = 1 + rng.below(30);
-        let per_s = rng.below(50);
+    for _ in 0..rng.below_u64(4) {
+        let from = rng.below_u64(60);
+        let len = 1 + rng.below_u64(30);
+        let per_s = rng.below_u64(50);
         for age in from..(from + len).min(60) {
             for _ in 0..per_s {
-                ages.add_age(age as u32 * 1000 + rng.below(1000) as u32);
+                ages.add_age(age as u32 * 1000 + rng.below_u64(1000) as u32);
             }
         }
     }
-    let walk = if rng.below(3) == 0 {
+    let walk = if rng.below_u64(3) == 0 {
         ages.censored_after_ms = Some(1_000);
         Some(Walk { delay_ms: 1_000 })
     } else {
         None
     };
     let limits = Limits {
-        max_entries: if rng.below(3) == 0 {
-            Some(rng.below(2_000) as u32)
+        max_entries: if rng.below_u64(3) == 0 {
+            Some(rng.below_u64(2_000) as u32)
         } else {
             None
         },

@@ -9,88 +9,30 @@
 
 mod lab;
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use lab::netns::{Netns, serial, skip};
 use lab::{BIN, Settings, parse_perfdata};
 
 /// Environment variable that turns `helper_holds_sockets` into the child
 /// process of `processes_names_the_child_that_holds_the_sockets`.
 const HOLD: &str = "CHECK_EPHEMERAL_TEST_HOLD";
 
-static SERIAL: AtomicUsize = AtomicUsize::new(0);
-
-/// Why these tests cannot run here; under CI that is a failure.
-fn skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let why = if unsafe { libc::geteuid() } != 0 {
-        "needs root to make and enter network namespaces"
-    } else if Command::new("ip").arg("-V").output().is_err() {
-        "needs `ip` (iproute2)"
-    } else {
-        return false;
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: cannot run under CI: {why}");
-    }
-    let _ = writeln!(io::stderr(), "skipped {test}: {why}");
-    true
+/// What these tests do in a namespace of their own.
+trait Loaded {
+    fn set_range(&self, lo: u16, hi: u16);
+    fn load(&self, n: Option<usize>) -> Load;
 }
 
-fn ip(args: &[&str]) -> bool {
-    Command::new("ip")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// A named network namespace that lives as long as the guard.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let n = SERIAL.fetch_add(1, Ordering::SeqCst);
-        let name = format!("ce-{tag}-{}-{n}", std::process::id());
-        assert!(ip(&["netns", "add", &name]), "ip netns add {name}");
-        let ns = Netns { name };
-        assert!(ip(&["-n", &ns.name, "link", "set", "lo", "up"]), "lo up");
-        ns
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from("/run/netns").join(&self.name)
-    }
-
-    /// Runs `f` on a thread inside the namespace. Sockets it makes belong to
-    /// the namespace for as long as they are open, wherever they go.
-    fn inside<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        let path = self.path();
-        std::thread::scope(|scope| {
-            scope
-                .spawn(move || {
-                    let file = File::open(&path).expect("open the namespace");
-                    // SAFETY: a valid namespace fd; affects only this thread.
-                    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                    assert_eq!(rc, 0, "setns: {}", io::Error::last_os_error());
-                    f()
-                })
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    }
-
+impl Loaded for Netns {
     fn set_range(&self, lo: u16, hi: u16) {
         self.inside(|| {
             fs::write(
@@ -123,12 +65,6 @@ impl Netns {
                 _clients: clients,
             }
         })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        ip(&["netns", "delete", &self.name]);
     }
 }
 
@@ -190,7 +126,7 @@ struct Copy {
 
 impl Copy {
     fn new() -> Copy {
-        let n = SERIAL.fetch_add(1, Ordering::SeqCst);
+        let n = serial();
         let dir = std::env::temp_dir().join(format!("ce-nobody-{}-{n}", std::process::id()));
         fs::create_dir_all(&dir).expect("temp dir");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod dir");

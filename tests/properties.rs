@@ -6,6 +6,8 @@
 //! The tables come from a small deterministic generator (xorshift), so a
 //! failure names a seed that reproduces it; no dependency is needed for that.
 
+mod rng;
+
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -15,29 +17,19 @@ use check_ephemeral::read::ports::PortRange;
 use check_ephemeral::read::settings::{KernelSettings, TwReuse};
 use check_ephemeral::read::socket::{Protocol, Sink, Socket, TcpState};
 use check_ephemeral::report::{self, Context};
+use rng::Rng;
 
 /// How many random tables each property is checked on.
 const SCENARIOS: u64 = 300;
 
-/// xorshift64*: small, fast and the same on every machine.
-struct Rng(u64);
+/// What the property tests here draw besides numbers.
+trait Draw {
+    fn chance(&mut self, percent: u64) -> bool;
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T;
+    fn shuffle<T>(&mut self, items: &mut [T]);
+}
 
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
+impl Draw for Rng {
     fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
     }

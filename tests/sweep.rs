@@ -13,89 +13,20 @@
 mod lab;
 
 use std::ffi::CString;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use lab::netns::{Netns, serial, skip};
 use lab::{BIN, parse_perfdata};
-
-static SERIAL: AtomicUsize = AtomicUsize::new(0);
-
-/// Why these tests cannot run here; under CI that is a failure.
-fn skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let why = if unsafe { libc::geteuid() } != 0 {
-        "needs root to make and enter network namespaces"
-    } else if Command::new("ip").arg("-V").output().is_err() {
-        "needs `ip` (iproute2)"
-    } else {
-        return false;
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: cannot run under CI: {why}");
-    }
-    let _ = writeln!(io::stderr(), "skipped {test}: {why}");
-    true
-}
-
-fn ip(args: &[&str]) -> bool {
-    Command::new("ip")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// A named network namespace that lives as long as the guard.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let n = SERIAL.fetch_add(1, Ordering::SeqCst);
-        let name = format!("ce-{tag}-{}-{n}", std::process::id());
-        assert!(ip(&["netns", "add", &name]), "ip netns add {name}");
-        Netns { name }
-    }
-
-    /// Runs `f` on a thread inside the namespace. Sockets it makes belong
-    /// to the namespace for as long as they are open.
-    fn inside<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        let path = PathBuf::from("/run/netns").join(&self.name);
-        std::thread::scope(|scope| {
-            scope
-                .spawn(move || {
-                    let file = File::open(&path).expect("open the namespace");
-                    // SAFETY: a valid namespace fd; affects only this thread.
-                    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                    assert_eq!(rc, 0, "setns: {}", io::Error::last_os_error());
-                    f()
-                })
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        ip(&["netns", "delete", &self.name]);
-    }
-}
 
 /// A namespace with a range of 10 ports and `n` of them taken by
 /// connections to a listener on 127.0.0.1:5000.
 fn loaded(tag: &str, n: usize) -> (Netns, Vec<TcpStream>, TcpListener) {
     let ns = Netns::new(tag);
-    assert!(ip(&["-n", &ns.name, "link", "set", "lo", "up"]), "lo up");
     let (clients, listener) = ns.inside(|| {
         std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", "40000 40009")
             .expect("set the port range");
@@ -184,7 +115,7 @@ fn a_sweep_out_of_time_says_so() {
     let _b = Netns::new("late");
     // The options file is a FIFO written only after 3/4 of -t has passed:
     // the sweep may then start just one namespace.
-    let n = SERIAL.fetch_add(1, Ordering::SeqCst);
+    let n = serial();
     let fifo = std::env::temp_dir().join(format!("ce-late-{}-{n}.ini", std::process::id()));
     let c = CString::new(fifo.to_str().expect("utf-8 path")).expect("no NUL");
     // SAFETY: a valid C string.

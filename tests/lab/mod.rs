@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
 pub mod pace;
 
 use std::collections::HashMap;
