@@ -52,9 +52,20 @@ pub enum Error {
         program: String,
     },
 
-    /// The conntrack table, asked for with `--pools nat`, cannot be read.
-    #[error("conntrack: {reason}")]
-    Conntrack { reason: String },
+    /// The namespace has no conntrack table at all.
+    #[error("conntrack: this namespace has no conntrack table (nf_conntrack is not loaded)")]
+    NoConntrack,
+
+    /// A ctnetlink dump failed after it began, or its reply was malformed.
+    #[error("netlink conntrack: {reason}{}", errno_text(errno))]
+    ConntrackDump {
+        reason: &'static str,
+        errno: Option<Errno>,
+    },
+
+    /// ctnetlink refused, and the /proc table is not there either.
+    #[error("netlink conntrack: {errno:?} ({}); no {}", errno.desc(), shown(path))]
+    ConntrackUnreadable { errno: Errno, path: PathBuf },
 
     /// A network namespace could not be entered or read.
     #[error("network namespace {}: {reason}", shown(path))]
@@ -62,6 +73,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error for an option that needs capabilities this process lacks:
+    /// `missing` as the kernel names them, `grant` as setcap(8) spells them.
+    pub fn privilege(option: &'static str, missing: String, grant: String) -> Self {
+        Error::Privilege {
+            option,
+            missing,
+            grant,
+            program: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "check_ephemeral".into()),
+        }
+    }
+
     pub fn read(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Read {
             path: path.into(),
@@ -100,6 +124,11 @@ pub fn shown(path: &Path) -> String {
     format!("{head}...{tail} ({} bytes)", text.len())
 }
 
+/// `: EPERM (Operation not permitted)`, or nothing.
+fn errno_text(errno: &Option<Errno>) -> String {
+    errno.map_or_else(String::new, |e| format!(": {e:?} ({})", e.desc()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +149,39 @@ mod tests {
         assert!(text.starts_with("network namespace /run/netns/é"), "{text}");
         let short = Error::read("/proc/sys/x", io::Error::from(io::ErrorKind::NotFound));
         assert!(short.to_string().starts_with("cannot read /proc/sys/x: "));
+    }
+
+    #[test]
+    fn conntrack_failures_carry_their_errno_and_path() {
+        let dump = Error::ConntrackDump {
+            reason: "the dump broke off",
+            errno: Some(Errno::ENOBUFS),
+        };
+        assert_eq!(
+            dump.to_string(),
+            "netlink conntrack: the dump broke off: ENOBUFS (No buffer space available)"
+        );
+        let cut = Error::ConntrackDump {
+            reason: "a conntrack tuple lacks an address or its protocol",
+            errno: None,
+        };
+        assert!(cut.to_string().ends_with("its protocol"), "{cut}");
+        let none = Error::ConntrackUnreadable {
+            errno: Errno::EPROTONOSUPPORT,
+            path: "/proc/net/nf_conntrack".into(),
+        };
+        assert_eq!(
+            none.to_string(),
+            "netlink conntrack: EPROTONOSUPPORT (Protocol not supported); no /proc/net/nf_conntrack"
+        );
+        let p = Error::privilege(
+            "--pools nat",
+            "CAP_NET_ADMIN".into(),
+            "cap_net_admin".into(),
+        );
+        assert!(
+            p.to_string().starts_with("--pools nat needs CAP_NET_ADMIN"),
+            "{p}"
+        );
     }
 }

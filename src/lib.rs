@@ -25,9 +25,9 @@ use std::time::Instant;
 
 use error::{Error, Result};
 use judge::State;
-use model::{Kind, Model, NatBuilder, NatModel, Pool, PoolsBuilder};
+use model::{Kind, Model, NatBuilder, Pool, PoolsBuilder};
 use options::{Config, Format};
-use read::conntrack::{self, EntriesRead, Unreadable};
+use read::nat::{NatRead, NatRequest};
 use read::procnet::PROC_NET;
 use read::settings::{KernelSettings, SYSCTL_DIR};
 use read::{ReadInfo, Request};
@@ -96,9 +96,18 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     } else {
         ReadInfo::default()
     };
+    let mut nat_builder = NatBuilder::new(config.nat_ports);
     let nat = if config.selection.kinds.contains(&Kind::Nat) {
         stage::enter(Stage::ReadingConntrack);
-        read_nat(config, proc_net)?
+        let request = NatRequest {
+            proc_dir: proc_net,
+            required: config.nat_required,
+            replies_to: match config.selection.sources.as_slice() {
+                [address] => Some(*address),
+                _ => None,
+            },
+        };
+        read::nat::read_nat(request, &mut |e| nat_builder.add(e))?
     } else {
         NatRead::default()
     };
@@ -106,7 +115,7 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     stage::enter(Stage::Modelling);
     let modelling = Instant::now();
     let mut model = builder.finish();
-    model.nat = nat.model;
+    model.nat = nat_builder.finish_read(&nat);
     model.sockets_read = sockets;
     let max_tw_buckets = read::settings::max_tw_buckets(Path::new(SYSCTL_DIR));
     let forecaster = model::outlook::Forecaster::new(&model, max_tw_buckets)
@@ -170,78 +179,6 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
         report,
         context,
     })
-}
-
-/// What reading conntrack gave: the NAT model, or why there is none.
-#[derive(Default)]
-struct NatRead {
-    model: Option<NatModel>,
-    read: Option<EntriesRead>,
-    unread: Option<Unreadable>,
-}
-
-/// Reads the conntrack table into NAT pools. Its size and counters anyone
-/// may read; its entries need CAP_NET_ADMIN. Asked for by name, a table
-/// that cannot be read is an error; otherwise a note says why.
-fn read_nat(config: &Config, proc_net: &Path) -> Result<NatRead> {
-    let Some(mut figures) = conntrack::read_figures(Path::new(conntrack::NETFILTER_DIR), proc_net)
-    else {
-        if config.nat_required {
-            return Err(Error::Conntrack {
-                reason: "this namespace has no conntrack table (nf_conntrack is not loaded)".into(),
-            });
-        }
-        return Ok(NatRead::default());
-    };
-    let mut builder = NatBuilder::new(config.nat_ports);
-    // An empty table has no NAT pools; skipping its dump (a walk of the
-    // host's whole conntrack hash) keeps a sweep of idle namespaces cheap.
-    // Asked for by name, the dump still runs, so a missing privilege shows
-    // before the first NAT entry appears.
-    if figures.entries == 0 && !config.nat_required {
-        return Ok(NatRead {
-            model: Some(builder.finish(figures)),
-            read: None,
-            unread: None,
-        });
-    }
-    // One --source: only that NAT address's pools are judged, so the
-    // kernel may leave out every entry whose reply goes elsewhere.
-    let replies_to = match config.selection.sources.as_slice() {
-        [address] => Some(*address),
-        _ => None,
-    };
-    match conntrack::read_entries(proc_net, replies_to, &mut |e| builder.add(e)) {
-        Ok(read) => {
-            if read.from == conntrack::EntriesFrom::Netlink
-                && let Some([insert_failed, drop, early_drop]) = conntrack::netlink_counters()
-            {
-                figures.insert_failed = insert_failed;
-                figures.drop = drop;
-                figures.early_drop = early_drop;
-            }
-            Ok(NatRead {
-                model: Some(builder.finish(figures)),
-                read: Some(read),
-                unread: None,
-            })
-        }
-        Err(Unreadable::Privilege) if config.nat_required => Err(Error::Privilege {
-            option: "--pools nat",
-            missing: "CAP_NET_ADMIN".into(),
-            grant: "cap_net_admin".into(),
-            program: std::env::current_exe()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|_| "check_ephemeral".into()),
-        }),
-        Err(Unreadable::Other(reason)) if config.nat_required => Err(Error::Conntrack { reason }),
-        // The table's size is judged even where its entries are hidden.
-        Err(why) => Ok(NatRead {
-            model: Some(NatBuilder::new(config.nat_ports).finish(figures)),
-            read: None,
-            unread: Some(why),
-        }),
-    }
 }
 
 /// The answer in the format asked for; `listed` are the namespaces the

@@ -25,6 +25,7 @@ use crate::read::conntrack::TableFigures;
 use crate::read::conntrack::wire::{
     CT_TCP_ESTABLISHED, CT_TCP_TIME_WAIT, Entry, IPPROTO_TCP, IPPROTO_UDP,
 };
+use crate::read::nat::NatRead;
 use crate::read::ports::PortRange;
 use crate::read::socket::Protocol;
 
@@ -176,6 +177,20 @@ pub struct NatModel {
     pub table: TableFigures,
     pub entries: u64,
     pub translated: u64,
+}
+
+impl NatBuilder {
+    /// The NAT model of what `read` gave: none without a table; where the
+    /// entries could not be read, the table's figures alone (entries handed
+    /// on before a failure are dropped).
+    pub fn finish_read(self, read: &NatRead) -> Option<NatModel> {
+        let figures = read.figures?;
+        Some(if read.unread.is_some() {
+            NatBuilder::new(self.given.then_some(self.range)).finish(figures)
+        } else {
+            self.finish(figures)
+        })
+    }
 }
 
 impl NatModel {

@@ -17,7 +17,7 @@ pub fn nat_note(why: &Unreadable) -> String {
              the conntrack table's size is judged"
                 .to_string()
         }
-        Unreadable::Other(reason) => format!("NAT pools not judged: {reason}"),
+        Unreadable::Failed(error) => format!("NAT pools not judged: {error}"),
     }
 }
 

@@ -103,20 +103,12 @@ fn require(access: Access, effective: Capabilities) -> Result<()> {
 }
 
 fn privilege(access: Access, missing: &[Capability]) -> Error {
-    let program = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "check_ephemeral".into());
     let grant: Vec<String> = access
         .grant()
         .iter()
         .map(|c| c.name.to_ascii_lowercase())
         .collect();
-    Error::Privilege {
-        option: access.option,
-        missing: procfs::names(missing),
-        grant: grant.join(","),
-        program,
-    }
+    Error::privilege(access.option, procfs::names(missing), grant.join(","))
 }
 
 /// Says why looking into a process's /proc directory was refused.

@@ -20,6 +20,7 @@ use nix::sys::socket::{
     setsockopt, socket, sockopt,
 };
 
+use crate::error::Error;
 use crate::read::diag::wire::{Messages, NLMSG_DONE, NLMSG_ERROR};
 use wire::{AF_UNSPEC, Entry, MSG_CT_GET, MSG_CT_GET_STATS_CPU, Request};
 
@@ -59,12 +60,12 @@ pub struct EntriesRead {
 }
 
 /// Why the entries could not be read.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Unreadable {
     /// The kernel wants CAP_NET_ADMIN in this namespace.
     Privilege,
-    /// No conntrack here (not built, not loaded), or another failure.
-    Other(String),
+    /// Another failure, with its errno or path.
+    Failed(Error),
 }
 
 /// Where the conntrack sysctls are.
@@ -167,8 +168,10 @@ pub fn read_entries(
             });
         }
         Err(Failure::Refused(Errno::EPERM)) => return Err(Unreadable::Privilege),
-        Err(Failure::Refused(errno)) => format!("{errno} ({})", errno.desc()),
-        Err(Failure::Midway(reason)) => return Err(Unreadable::Other(reason)),
+        Err(Failure::Refused(errno)) => errno,
+        Err(Failure::Midway { reason, errno }) => {
+            return Err(Unreadable::Failed(Error::ConntrackDump { reason, errno }));
+        }
     };
     let path = proc_dir.join("nf_conntrack");
     let file = match std::fs::File::open(&path) {
@@ -177,17 +180,17 @@ pub fn read_entries(
             return Err(Unreadable::Privilege);
         }
         Err(_) => {
-            return Err(Unreadable::Other(format!(
-                "netlink conntrack: {refused}; no {}",
-                path.display()
-            )));
+            return Err(Unreadable::Failed(Error::ConntrackUnreadable {
+                errno: refused,
+                path,
+            }));
         }
     };
     let mut entries = 0;
     for line in BufReader::new(file).lines() {
-        let line = line.map_err(|e| Unreadable::Other(format!("{}: {e}", path.display())))?;
+        let line = line.map_err(|e| Unreadable::Failed(Error::read(&path, e)))?;
         let entry = text::parse_line(&line)
-            .map_err(|reason| Unreadable::Other(format!("{}: {reason}", path.display())))?;
+            .map_err(|reason| Unreadable::Failed(Error::parse(&path, reason)))?;
         entries += 1;
         each(&entry);
     }
@@ -202,8 +205,12 @@ pub fn read_entries(
 enum Failure {
     /// The kernel (or the socket call) said no before any entry came.
     Refused(Errno),
-    /// The dump broke after it began: entries may have been handed on.
-    Midway(String),
+    /// The dump broke after it began (entries may have been handed on), or
+    /// a reply was malformed.
+    Midway {
+        reason: &'static str,
+        errno: Option<Errno>,
+    },
 }
 
 /// A `NETLINK_NETFILTER` socket asking ctnetlink.
@@ -241,14 +248,15 @@ impl Ctnetlink {
         Ok(count)
     }
 
-    /// The per-CPU counters summed: insert_failed, drop, early_drop.
-    fn cpu_counters(&mut self) -> Result<[u64; 3], Failure> {
-        let mut sums = [0u64; 3];
+    /// The per-CPU counters summed.
+    fn cpu_counters(&mut self) -> Result<Failures, Failure> {
+        let mut sums = Failures::default();
         self.dump(MSG_CT_GET_STATS_CPU, &mut |payload| {
             let s = wire::parse_cpu_stats(payload)?;
-            for (sum, v) in sums.iter_mut().zip([s.insert_failed, s.drop, s.early_drop]) {
-                *sum = sum.saturating_add(u64::from(v));
-            }
+            let add = |sum: &mut u64, v: u32| *sum = sum.saturating_add(u64::from(v));
+            add(&mut sums.insert_failed, s.insert_failed);
+            add(&mut sums.drop, s.drop);
+            add(&mut sums.early_drop, s.early_drop);
             Ok(())
         })?;
         Ok(sums)
@@ -283,10 +291,16 @@ impl Ctnetlink {
         })
         .map_err(Failure::Refused)?;
         let mut began = false;
-        let midway = |reason: &str| Failure::Midway(format!("netlink conntrack: {reason}"));
+        let midway = |reason: &'static str| Failure::Midway {
+            reason,
+            errno: None,
+        };
         loop {
             let n = retry_eintr(|| recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::MSG_TRUNC))
-                .map_err(|errno| midway(&format!("recv failed: {errno} ({})", errno.desc())))?;
+                .map_err(|errno| Failure::Midway {
+                reason: "recv failed",
+                errno: Some(errno),
+            })?;
             if n > self.buf.len() {
                 return Err(midway("a reply is larger than the receive buffer"));
             }
@@ -294,7 +308,7 @@ impl Ctnetlink {
                 return Err(midway("the kernel closed the reply without NLMSG_DONE"));
             }
             for m in Messages::new(&self.buf[..n]) {
-                let m = m.map_err(&midway)?;
+                let m = m.map_err(midway)?;
                 if m.seq != self.seq {
                     continue;
                 }
@@ -304,7 +318,10 @@ impl Ctnetlink {
                         if code != 0 {
                             let errno = Errno::from_raw(code);
                             return Err(if began {
-                                midway(&format!("the dump broke off: {errno} ({})", errno.desc()))
+                                Failure::Midway {
+                                    reason: "the dump broke off",
+                                    errno: Some(errno),
+                                }
                             } else {
                                 Failure::Refused(errno)
                             });
@@ -315,7 +332,7 @@ impl Ctnetlink {
                     }
                     _ => {
                         began = true;
-                        each(m.payload).map_err(&midway)?;
+                        each(m.payload).map_err(midway)?;
                     }
                 }
             }
@@ -325,7 +342,7 @@ impl Ctnetlink {
 
 /// The per-CPU counters over netlink, where the entries came from there:
 /// the same numbers as `/proc/net/stat`, asked of the same socket.
-pub fn netlink_counters() -> Option<[u64; 3]> {
+pub fn netlink_counters() -> Option<Failures> {
     Ctnetlink::open().ok()?.cpu_counters().ok()
 }
 
