@@ -31,6 +31,8 @@ use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, AtFlags, OFlag};
 use nix::sys::stat::Mode;
 
+use check_ephemeral::read::state_file::remove_stale_files;
+
 /// A temporary file of ours this old was left by a run that was killed:
 /// no run lives longer than its timeout (at most minutes), so it is not
 /// one being written now.
@@ -247,25 +249,7 @@ fn is_ours(entry: &OsStr, name: &OsStr) -> bool {
 /// last changed more than [`STALE_AFTER`] before `now`. Best effort: a
 /// directory that cannot be listed is the write's error to report.
 fn remove_stale(dir: &Path, name: &OsStr, now: SystemTime) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if !is_ours(&entry.file_name(), name) {
-            continue;
-        }
-        let Ok(meta) = entry.metadata() else {
-            continue;
-        };
-        let old = meta
-            .modified()
-            .ok()
-            .and_then(|m| now.duration_since(m).ok())
-            .is_some_and(|age| age > STALE_AFTER);
-        if meta.file_type().is_file() && old {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
+    remove_stale_files(dir, STALE_AFTER, now, |entry| is_ours(entry, name));
 }
 
 #[cfg(test)]

@@ -74,18 +74,29 @@ pub fn store(path: &Path, text: &str) -> Result<(), String> {
 const STALE_AFTER: Duration = Duration::from_secs(3600);
 
 /// Removes our temporary state files (`.KEY.state.PID.NANOS`) in `dir`
-/// last changed more than [`STALE_AFTER`] before `now`. Best effort: what
-/// cannot be listed or removed stays for the next run.
+/// last changed more than [`STALE_AFTER`] before `now`.
 fn remove_stale(dir: &Path, now: SystemTime) {
+    remove_stale_files(dir, STALE_AFTER, now, |name| {
+        name.to_str().is_some_and(is_temporary)
+    });
+}
+
+/// Removes the regular files in `dir` that `ours` recognises as temporary
+/// files of a writer of ours and that were last changed more than
+/// `stale_after` before `now`: left by a run ended mid-write. Best effort:
+/// what cannot be listed or removed stays for the next run; at most 10,000
+/// entries are looked at.
+pub fn remove_stale_files(
+    dir: &Path,
+    stale_after: Duration,
+    now: SystemTime,
+    ours: impl Fn(&std::ffi::OsStr) -> bool,
+) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten().take(10_000) {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            continue;
-        };
-        if !is_temporary(name) {
+        if !ours(&entry.file_name()) {
             continue;
         }
         let Ok(meta) = entry.metadata() else {
@@ -95,7 +106,7 @@ fn remove_stale(dir: &Path, now: SystemTime) {
             .modified()
             .ok()
             .and_then(|m| now.duration_since(m).ok())
-            .is_some_and(|age| age > STALE_AFTER);
+            .is_some_and(|age| age > stale_after);
         if meta.is_file() && old {
             let _ = std::fs::remove_file(entry.path());
         }
