@@ -13,6 +13,7 @@ use nix::unistd::{SysconfVar, sysconf};
 pub mod conntrack;
 pub mod diag;
 pub mod nat;
+pub mod netlink;
 pub mod ports;
 pub mod procnet;
 pub mod settings;

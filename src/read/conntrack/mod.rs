@@ -16,12 +16,11 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto,
-    setsockopt, socket, sockopt,
+    AddressFamily, SockFlag, SockProtocol, SockType, setsockopt, socket, sockopt,
 };
 
 use crate::error::Error;
-use crate::read::diag::wire::{Messages, NLMSG_DONE, NLMSG_ERROR};
+use crate::read::netlink::{self, DumpError};
 use wire::{AF_UNSPEC, Entry, MSG_CT_GET, MSG_CT_GET_STATS_CPU, Request};
 
 const RECV_BUFFER: usize = 64 * 1024;
@@ -280,62 +279,32 @@ impl Ctnetlink {
     ) -> Result<(), Failure> {
         self.seq = self.seq.wrapping_add(1);
         request.set_seq(self.seq);
-        let kernel = NetlinkAddr::new(0, 0);
-        retry_eintr(|| {
-            sendto(
-                self.fd.as_raw_fd(),
-                request.as_bytes(),
-                &kernel,
-                MsgFlags::empty(),
-            )
-        })
-        .map_err(Failure::Refused)?;
-        let mut began = false;
-        let midway = |reason: &'static str| Failure::Midway {
-            reason,
-            errno: None,
-        };
-        loop {
-            let n = retry_eintr(|| recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::MSG_TRUNC))
-                .map_err(|errno| Failure::Midway {
+        let got = netlink::dump(
+            self.fd.as_raw_fd(),
+            &mut self.buf,
+            request.as_bytes(),
+            self.seq,
+            each,
+        );
+        match got {
+            Ok(_) => Ok(()),
+            Err(DumpError::Send(errno))
+            | Err(DumpError::Refused {
+                errno,
+                began: false,
+            }) => Err(Failure::Refused(errno)),
+            Err(DumpError::Recv(errno)) => Err(Failure::Midway {
                 reason: "recv failed",
                 errno: Some(errno),
-            })?;
-            if n > self.buf.len() {
-                return Err(midway("a reply is larger than the receive buffer"));
-            }
-            if n == 0 {
-                return Err(midway("the kernel closed the reply without NLMSG_DONE"));
-            }
-            for m in Messages::new(&self.buf[..n]) {
-                let m = m.map_err(midway)?;
-                if m.seq != self.seq {
-                    continue;
-                }
-                match m.kind {
-                    NLMSG_DONE | NLMSG_ERROR => {
-                        let code = m.error_code();
-                        if code != 0 {
-                            let errno = Errno::from_raw(code);
-                            return Err(if began {
-                                Failure::Midway {
-                                    reason: "the dump broke off",
-                                    errno: Some(errno),
-                                }
-                            } else {
-                                Failure::Refused(errno)
-                            });
-                        }
-                        if m.kind == NLMSG_DONE {
-                            return Ok(());
-                        }
-                    }
-                    _ => {
-                        began = true;
-                        each(m.payload).map_err(midway)?;
-                    }
-                }
-            }
+            }),
+            Err(DumpError::Refused { errno, began: true }) => Err(Failure::Midway {
+                reason: "the dump broke off",
+                errno: Some(errno),
+            }),
+            Err(DumpError::Malformed(reason)) => Err(Failure::Midway {
+                reason,
+                errno: None,
+            }),
         }
     }
 }
@@ -344,15 +313,6 @@ impl Ctnetlink {
 /// the same numbers as `/proc/net/stat`, asked of the same socket.
 pub fn netlink_counters() -> Option<Failures> {
     Ctnetlink::open().ok()?.cpu_counters().ok()
-}
-
-fn retry_eintr<T>(mut call: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
-    loop {
-        match call() {
-            Err(Errno::EINTR) => continue,
-            other => return other,
-        }
-    }
 }
 
 #[cfg(test)]

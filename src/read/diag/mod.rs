@@ -14,14 +14,14 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto,
-    setsockopt, socket, sockopt,
+    AddressFamily, SockFlag, SockProtocol, SockType, setsockopt, socket, sockopt,
 };
 
 use crate::error::{Error, Result};
+use crate::read::netlink::{self, DumpError};
 use crate::read::ports::PortRange;
 use crate::read::socket::{Protocol, Sink, Socket, TcpState};
-use wire::{Bytecode, Messages, NLMSG_DONE, NLMSG_ERROR, Request, RequestKind};
+use wire::{Bytecode, Request, RequestKind};
 
 /// Everything but TIME_WAIT and request sockets, which never hold a port
 /// through `bind()` that user space could see.
@@ -224,74 +224,35 @@ impl Netlink {
     ) -> Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let request = Request::new(kind, states, filter, self.seq);
-        let kernel = NetlinkAddr::new(0, 0);
-        retry_eintr(|| {
-            sendto(
-                self.fd.as_raw_fd(),
-                request.as_bytes(),
-                &kernel,
-                MsgFlags::empty(),
-            )
-        })
-        .map_err(|errno| Error::Netlink {
-            call: "sendto",
-            errno,
-        })?;
+        let messages = &mut self.stats.messages;
+        let got = netlink::dump(
+            self.fd.as_raw_fd(),
+            &mut self.buf,
+            request.as_bytes(),
+            self.seq,
+            |payload| {
+                let socket = wire::parse_record(payload, protocol)?;
+                *messages += 1;
+                each(&socket);
+                Ok(())
+            },
+        );
         self.stats.requests += 1;
-        loop {
-            let n = retry_eintr(|| recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::MSG_TRUNC))
-                .map_err(|errno| Error::Netlink {
+        match got {
+            Ok(bytes) => {
+                self.stats.bytes += bytes;
+                Ok(())
+            }
+            Err(DumpError::Send(errno)) => Err(Error::Netlink {
+                call: "sendto",
+                errno,
+            }),
+            Err(DumpError::Recv(errno)) => Err(Error::Netlink {
                 call: "recv",
                 errno,
-            })?;
-            if n > self.buf.len() {
-                return Err(Error::Malformed {
-                    dump: name,
-                    reason: "a reply is larger than the receive buffer",
-                });
-            }
-            if n == 0 {
-                return Err(Error::Malformed {
-                    dump: name,
-                    reason: "the kernel closed the reply without NLMSG_DONE",
-                });
-            }
-            self.stats.bytes += n as u64;
-            for message in Messages::new(&self.buf[..n]) {
-                let message = message.map_err(|reason| Error::Malformed { dump: name, reason })?;
-                if message.seq != self.seq {
-                    continue; // left over from an earlier request
-                }
-                match message.kind {
-                    NLMSG_DONE | NLMSG_ERROR => {
-                        let code = message.error_code();
-                        if code != 0 {
-                            return Err(Error::DumpRefused {
-                                dump: name,
-                                errno: Errno::from_raw(code),
-                            });
-                        }
-                        if message.kind == NLMSG_DONE {
-                            return Ok(());
-                        }
-                    }
-                    _ => {
-                        let socket = wire::parse_record(message.payload, protocol)
-                            .map_err(|reason| Error::Malformed { dump: name, reason })?;
-                        self.stats.messages += 1;
-                        each(&socket);
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn retry_eintr<T>(mut call: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
-    loop {
-        match call() {
-            Err(Errno::EINTR) => continue,
-            other => return other,
+            }),
+            Err(DumpError::Malformed(reason)) => Err(Error::Malformed { dump: name, reason }),
+            Err(DumpError::Refused { errno, .. }) => Err(Error::DumpRefused { dump: name, errno }),
         }
     }
 }
