@@ -125,7 +125,9 @@ pub fn run(probe: &Probe) -> Result<f64, String> {
     result.map(|()| ms)
 }
 
-fn drain(fd: i32, request: &[u8]) -> Result<(), String> {
+/// Sends `request` on `fd` and reads the reply to its end, walking only
+/// the message headers.
+pub fn drain(fd: i32, request: &[u8]) -> Result<(), String> {
     // SAFETY: a zeroed sockaddr_nl addresses the kernel.
     let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     kernel.nl_family = libc::AF_NETLINK as u16;
