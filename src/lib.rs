@@ -168,6 +168,9 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     context
         .notes
         .extend(nat.unread.as_ref().map(report::verbose::nat_note));
+    context
+        .notes
+        .extend(model.nat.as_ref().and_then(report::verbose::stray_note));
     if let (Some(read), Some(nat)) = (&nat.read, &model.nat) {
         context
             .verbose_lines

@@ -8,7 +8,7 @@ mod natlab;
 
 use std::time::Duration;
 
-use natlab::{Role, Rule, SERVER, Topology};
+use natlab::{POD, Role, Rule, SERVER, Topology};
 
 const TIMEOUT: Duration = Duration::from_millis(250);
 const HTTPS: &str = "tcp 10.200.2.1 -> 10.200.2.2:443";
@@ -266,6 +266,129 @@ fn all_netns_reads_each_namespaces_own_conntrack_table() {
     assert!(
         run.stdout
             .contains(&format!("  {pod}: OK - nat to a new destination")),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A masquerade naming no port range: the kernel keeps a pod's port where
+/// the translated tuple is unique, else searches the range of the port's
+/// class, and connections from ports below 512 have only 1-511. The check
+/// judges that class as a pool of its own.
+#[test]
+fn without_a_rule_range_low_source_ports_are_a_pool_of_their_own() {
+    let Some(mut topo) = Topology::new("low_class", &[Rule::tcp_classes()]) else {
+        return;
+    };
+    let to = topo.listen(SERVER, 443);
+    let second = topo.add_pod_address();
+    let connect = |topo: &mut Topology, from, port| {
+        topo.pod_connect_from(from, port, to, TIMEOUT)
+            .unwrap_or_else(|e| panic!("connect from {from}:{port}: {e}"))
+    };
+    // The pod's low ports are kept; the second source's port 1 collides
+    // and is moved, within 1-511.
+    for port in 1..=20 {
+        connect(&mut topo, POD, port);
+    }
+    connect(&mut topo, second, 1);
+    let moved = topo
+        .nat_port(second, 1)
+        .expect("a NAT port for 10.200.1.3:1");
+    assert!((21..=511).contains(&moved), "moved to {moved}");
+    // Fill the class but for five ports, every one kept as it is.
+    let rest: Vec<u16> = (21..=511).filter(|&p| p != moved).collect();
+    let (fill, last) = rest.split_at(rest.len() - 5);
+    for &port in fill {
+        connect(&mut topo, POD, port);
+    }
+    let low = format!("{HTTPS} (source ports below 512)");
+    let run = topo.check(&["--pools", "nat"]);
+    assert_eq!(run.pool_free("nat pools", &low), 5, "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with(&format!(
+            "EPHEMERAL CRITICAL - nat {low}: 5 of 511 ports free"
+        )),
+        "{}",
+        run.stdout
+    );
+    // The pod gets exactly those five...
+    for &port in last {
+        connect(&mut topo, POD, port);
+    }
+    let run = topo.check(&["--pools", "nat"]);
+    assert!(
+        run.stdout.starts_with(&format!(
+            "EPHEMERAL CRITICAL - nat {low}: 0 of 511 ports free (100.0% used)"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.perf("nat_free"), 0);
+    assert_eq!(run.perf("conntrack_insert_failed"), 0);
+    // ...and then a low port that must be moved finds none: the SYN is
+    // dropped, while the other classes still have room.
+    let refused = topo.pod_connect_from(second, 2, to, TIMEOUT);
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::TimedOut),
+        "{refused:?}\n{}",
+        topo.conntrack_list()
+    );
+    connect(&mut topo, second, 700);
+    topo.pod_connect(to, TIMEOUT)
+        .expect("an ordinary pod connect");
+    let run = topo.check(&["--pools", "nat", "--top", "5"]);
+    assert_eq!(
+        run.pool_free("nat pools", &format!("{HTTPS} (source ports 512-1023)")),
+        423,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.pool_free("nat pools", HTTPS), 64511, "{}", run.stdout);
+    assert!(run.perf("conntrack_insert_failed") >= 1, "{}", run.stdout);
+    assert!(!run.stdout.contains("outside"), "{}", run.stdout);
+}
+
+/// A rule range the check was not told, or told wrong: ports outside the
+/// range assumed are said in one note instead of counted silently.
+#[test]
+fn ports_outside_the_range_assumed_are_noted() {
+    let Some(mut topo) = Topology::new("strays", &[Rule::tcp(40000, 40009)]) else {
+        return;
+    };
+    let to = topo.listen(SERVER, 443);
+    topo.pod_fill(to, 8, TIMEOUT);
+    let run = topo.check(&["--nat-ports", "40000-40004", "--pools", "nat"]);
+    let free = run.pool_free("nat pools", HTTPS);
+    let outside = 8 - (5 - free);
+    assert!(outside >= 3, "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!(
+            "note: {outside} source-translated connections hold NAT ports outside 40000-40004 (--nat-ports)"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("the range given is wrong or the rule changed")
+    );
+    // No --nat-ports, and a low pod port the rule's range moved to 4000x:
+    // outside the class the kernel's default would have used.
+    topo.pod_connect_from(POD, 5, to, TIMEOUT)
+        .expect("connect from port 5");
+    let run = topo.check(&["--pools", "nat"]);
+    assert!(
+        run.stdout.contains(
+            "note: 1 source-translated connection holds NAT ports outside the kernel's default range for their source port"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("give it with --nat-ports"),
         "{}",
         run.stdout
     );

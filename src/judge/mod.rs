@@ -413,18 +413,25 @@ pub fn judge_with(
 /// Sort key: worst state first, then fewest free ports, then the name so
 /// the output does not depend on hash order.
 type Badness = (Reverse<State>, u32, Reverse<u32>, NameKey);
-type NameKey = (u8, Option<IpAddr>, Option<IpAddr>, u16);
+type NameKey = (u8, Option<IpAddr>, Option<IpAddr>, u16, u32);
 
 fn badness((pool, state): &(Pool, State)) -> Badness {
     let name = match pool.name {
-        PoolName::Tuple(t) => (0, Some(t.source), Some(t.destination), t.port),
+        PoolName::Tuple(t) => (0, Some(t.source), Some(t.destination), t.port, 0),
         PoolName::NewTuple {
             source,
             destination,
             port,
-        } => (1, source, destination, port.unwrap_or(0)),
-        PoolName::Address(a) => (2, Some(a), None, 0),
-        PoolName::Nat(k) => (3, Some(k.address), Some(k.destination), k.port),
+        } => (1, source, destination, port.unwrap_or(0), 0),
+        PoolName::Address(a) => (2, Some(a), None, 0, 0),
+        // Zone and class too: pools that differ only there stay apart.
+        PoolName::Nat(k) => (
+            3,
+            Some(k.address),
+            Some(k.destination),
+            k.port,
+            u32::from(k.zone) << 2 | k.class as u32,
+        ),
     };
     (Reverse(*state), pool.free, Reverse(pool.used()), name)
 }

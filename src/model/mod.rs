@@ -12,7 +12,8 @@
 //! - a **UDP pool** per wildcard family: what an unbound UDP socket can
 //!   still autobind;
 //! - a **NAT pool** per (protocol, NAT address, destination, destination
-//!   port) of a masquerading node, from the conntrack table (`nat`).
+//!   port, port class) of a masquerading node, from the conntrack table
+//!   (`nat`, `nat_class`).
 
 use std::collections::HashMap;
 
@@ -25,6 +26,7 @@ use crate::read::socket::{Protocol, Sink, Socket, TcpState};
 mod build;
 pub mod forecast;
 pub mod nat;
+pub mod nat_class;
 pub mod outlook;
 pub mod trend;
 
@@ -32,6 +34,7 @@ use build::FastHash;
 pub use build::TwPolicy;
 pub use build::{Connectable, FxHasher, PoolsBuilder};
 pub use nat::{NatBuilder, NatKey, NatModel};
+pub use nat_class::PortClass;
 
 /// TCP_TIMEWAIT_LEN: a TIME_WAIT lasts 60 s, so its age is 60 s minus what
 /// the kernel reports as left.

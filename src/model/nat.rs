@@ -1,6 +1,7 @@
 //! NAT pools: the source ports a masquerading node (a container host, a NAT
 //! gateway) allocates from, one pool per (protocol, NAT address,
-//! destination, destination port), read from the conntrack table
+//! destination, destination port, zone) and, where the rule names no port
+//! range, per port class (`nat_class`), read from the conntrack table
 //! (`nf_nat_core.c`).
 //!
 //! A new translated connection needs a port P in the NAT range such that the
@@ -20,6 +21,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::build::FastHash;
+use super::nat_class::{PortClass, place};
 use super::{Kind, Pool, PoolName, StateCounts};
 use crate::read::conntrack::TableFigures;
 use crate::read::conntrack::wire::{
@@ -38,7 +40,7 @@ pub const DEFAULT_TIME_WAIT_S: u32 = 120;
 
 /// The range the kernel picks NAT ports from when the rule names none, for
 /// an original source port of 1024 or more (`nf_nat_l4proto_unique_tuple`;
-/// below 512 it is 1-511, below 1024 600-1023).
+/// below 512 it is 1-511, below 1024 600-1023: see `nat_class`).
 pub const DEFAULT_RANGE: PortRange = PortRange {
     lo: 1024,
     hi: 65535,
@@ -54,6 +56,9 @@ pub struct NatKey {
     /// The conntrack zone: the kernel looks for a free reply tuple within
     /// the zone of the new connection only (0 where zones are not used).
     pub zone: u16,
+    /// The ports the pool hands out: a class of the kernel's defaults, or
+    /// `Ordinary` for the one range of `--nat-ports`.
+    pub class: PortClass,
 }
 
 #[derive(Debug, Default)]
@@ -66,13 +71,32 @@ struct Held {
     time_wait_left_s: Vec<u32>,
 }
 
+/// Source-translated entries whose NAT port lies outside the range the
+/// check assumes: evidence that `--nat-ports` is wrong or the rule changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Strays {
+    pub count: u64,
+    /// The first by pool name (for a stable note): its pool, named without
+    /// a class, and its port.
+    pub example: Option<(NatKey, u16)>,
+}
+
+impl Strays {
+    fn add(&mut self, key: NatKey, port: u16) {
+        self.count += 1;
+        if self.example.is_none_or(|e| (key, port) < e) {
+            self.example = Some((key, port));
+        }
+    }
+}
+
 /// Takes conntrack entries one at a time; `finish` makes the pools.
 #[derive(Debug)]
 pub struct NatBuilder {
-    range: PortRange,
-    /// Whether the range is the rule's own (`--nat-ports`).
-    given: bool,
+    /// The rule's own range (`--nat-ports`), if given.
+    given: Option<PortRange>,
     pools: HashMap<NatKey, Held, FastHash>,
+    strays: Strays,
     /// Every entry read, and those that were source-translated.
     pub entries: u64,
     pub translated: u64,
@@ -82,9 +106,9 @@ impl NatBuilder {
     /// `range`: the rule's own port range, if known; else the kernel's default.
     pub fn new(range: Option<PortRange>) -> NatBuilder {
         NatBuilder {
-            range: range.unwrap_or(DEFAULT_RANGE),
-            given: range.is_some(),
+            given: range,
             pools: HashMap::default(),
+            strays: Strays::default(),
             entries: 0,
             translated: 0,
         }
@@ -99,16 +123,28 @@ impl NatBuilder {
         };
         let translated = e.is_source_nat();
         self.translated += u64::from(translated);
-        if !self.range.contains(e.reply.dst_port) {
-            return;
-        }
+        let port = e.reply.dst_port;
+        let placed = place(self.given, e.orig.src_port, port, translated);
         let key = NatKey {
             protocol,
             address: e.reply.dst,
             destination: e.reply.src,
             port: e.reply.src_port,
             zone: e.zone,
+            class: placed.class.unwrap_or(PortClass::Ordinary),
         };
+        if placed.stray {
+            // Named in the note without a class: it is the port that is
+            // out of place.
+            let named = NatKey {
+                class: PortClass::Ordinary,
+                ..key
+            };
+            self.strays.add(named, port);
+        }
+        if placed.class.is_none() {
+            return;
+        }
         let held = self.pools.entry(key).or_default();
         held.ports.push(e.reply.dst_port);
         held.translated += u32::from(translated);
@@ -125,7 +161,7 @@ impl NatBuilder {
     }
 
     pub fn finish(self, table: TableFigures) -> NatModel {
-        let range = self.range;
+        let given = self.given;
         let mut pools: Vec<(Pool, Vec<u32>)> = self
             .pools
             .into_iter()
@@ -133,6 +169,7 @@ impl NatBuilder {
             .map(|(key, mut held)| {
                 held.ports.sort_unstable();
                 held.ports.dedup();
+                let range = given.unwrap_or(key.class.range());
                 let capacity = range.len() as u32;
                 let used = held.ports.len() as u32;
                 let pool = Pool {
@@ -152,9 +189,10 @@ impl NatBuilder {
         });
         let (pools, time_wait_left_s) = pools.into_iter().unzip();
         NatModel {
-            range,
-            given: self.given,
+            range: given.unwrap_or(DEFAULT_RANGE),
+            given: given.is_some(),
             pools,
+            strays: self.strays,
             time_wait_left_s,
             table,
             entries: self.entries,
@@ -166,10 +204,14 @@ impl NatBuilder {
 /// The NAT pools and the table they live in.
 #[derive(Clone, Debug)]
 pub struct NatModel {
+    /// The rule's own range, or the kernel's for ordinary ports (a pool of
+    /// another class has that class's range).
     pub range: PortRange,
     /// Whether `range` is the rule's own (`--nat-ports`) or the default.
     pub given: bool,
     pub pools: Vec<Pool>,
+    /// Translated entries outside the range assumed.
+    pub strays: Strays,
     /// For each pool (same order), the seconds each of its TIME_WAIT
     /// entries still holds a port (`nf_conntrack_tcp_timeout_time_wait`
     /// minus its age): when ports come back, for a forecast.
@@ -186,7 +228,7 @@ impl NatBuilder {
     pub fn finish_read(self, read: &NatRead) -> Option<NatModel> {
         let figures = read.figures?;
         Some(if read.unread.is_some() {
-            NatBuilder::new(self.given.then_some(self.range)).finish(figures)
+            NatBuilder::new(self.given).finish(figures)
         } else {
             self.finish(figures)
         })
@@ -411,6 +453,58 @@ mod tests {
         assert!((f.pace.per_second - 2.0).abs() < 0.3, "{f:?}");
         let full = f.full_in_s.unwrap();
         assert!((full - 40.0).abs() < 6.0, "{f:?}");
+    }
+
+    #[test]
+    fn without_a_rule_range_each_port_class_is_a_pool_of_its_own() {
+        let mut b = NatBuilder::new(None);
+        let mut add = |from: u16, to: u16| {
+            b.add(&entry(from, "10.0.0.1", to, 443, CT_TCP_ESTABLISHED));
+        };
+        // Kept low ports, one remapped within its class.
+        add(1, 1);
+        add(2, 2);
+        add(1, 300);
+        // 512-1023: kept 700, and 550 kept where no search hands out.
+        add(700, 700);
+        add(550, 550);
+        // Ordinary.
+        add(20000, 20000);
+        let m = b.finish(TableFigures::default());
+        let by_class = |class| {
+            m.pools
+                .iter()
+                .find(|p| matches!(p.name, PoolName::Nat(k) if k.class == class))
+                .map(|p| (p.capacity, p.free))
+        };
+        assert_eq!(by_class(PortClass::Low), Some((511, 508)));
+        assert_eq!(by_class(PortClass::Reserved), Some((424, 423)));
+        assert_eq!(by_class(PortClass::Ordinary), Some((64512, 64511)));
+        assert_eq!(m.pools.len(), 3);
+        assert_eq!(m.strays, Strays::default());
+    }
+
+    #[test]
+    fn ports_outside_the_range_assumed_are_strays() {
+        let mut b = NatBuilder::new(Some(range(40000, 40004)));
+        for (from, to) in [(20000, 40001), (20001, 40007), (20002, 40005)] {
+            b.add(&entry(from, "10.0.0.1", to, 443, CT_TCP_ESTABLISHED));
+        }
+        // The node's own connection outside the range is no stray.
+        b.add(&own_to(443));
+        let m = b.finish(TableFigures::default());
+        assert_eq!(m.strays.count, 2);
+        assert_eq!(
+            m.strays.example.map(|(k, p)| (k.port, p)),
+            Some((443, 40005))
+        );
+        assert_eq!(m.pools[0].free, 4);
+        // Without --nat-ports, a low port moved into the ordinary range.
+        let mut b = NatBuilder::new(None);
+        b.add(&entry(80, "10.0.0.1", 40003, 443, CT_TCP_ESTABLISHED));
+        let m = b.finish(TableFigures::default());
+        assert_eq!(m.strays.count, 1);
+        assert!(matches!(m.pools[0].name, PoolName::Nat(k) if k.class == PortClass::Ordinary));
     }
 
     fn own_to(port: u16) -> Entry {

@@ -21,7 +21,7 @@ pub use perfdata::{Perfdata, Value};
 use crate::judge::TableReport;
 use crate::judge::range::Range;
 use crate::judge::{KindReport, Report, State, Thresholds};
-use crate::model::{Kind, Model, Pool, PoolName};
+use crate::model::{Kind, Model, Pool, PoolName, PortClass};
 use crate::read::socket::Protocol;
 
 pub const SERVICE: &str = "EPHEMERAL";
@@ -204,7 +204,7 @@ pub fn pool_label(pool: &Pool) -> String {
     format!("{} {}", pool.kind.name(), name_label(&pool.name))
 }
 
-fn name_label(name: &PoolName) -> String {
+pub(crate) fn name_label(name: &PoolName) -> String {
     match *name {
         PoolName::Tuple(t) => format!("{} -> {}", t.source, endpoint(t.destination, Some(t.port))),
         PoolName::NewTuple {
@@ -225,7 +225,7 @@ fn name_label(name: &PoolName) -> String {
         PoolName::Address(IpAddr::V6(a)) => format!("[{a}]"),
         PoolName::Address(a) => a.to_string(),
         PoolName::Nat(k) => format!(
-            "{} {} -> {}{}",
+            "{} {} -> {}{}{}",
             protocol_name(k.protocol),
             k.address,
             endpoint(k.destination, Some(k.port)),
@@ -233,8 +233,19 @@ fn name_label(name: &PoolName) -> String {
                 String::new()
             } else {
                 format!(" zone {}", k.zone)
-            }
+            },
+            class_label(k.class)
         ),
+    }
+}
+
+/// The port class where it is not the ordinary one: the pool of
+/// connections from low source ports, which the kernel keeps apart.
+fn class_label(class: PortClass) -> &'static str {
+    match class {
+        PortClass::Low => " (source ports below 512)",
+        PortClass::Reserved => " (source ports 512-1023)",
+        PortClass::Ordinary => "",
     }
 }
 

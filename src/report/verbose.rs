@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::model::{Kind, Model, NatModel};
+use crate::model::{Kind, Model, NatModel, PoolName};
 use crate::read::conntrack::{EntriesFrom, EntriesRead, Unreadable};
 use crate::read::settings::KernelSettings;
 use crate::read::{ReadInfo, Source};
@@ -21,6 +21,32 @@ pub fn nat_note(why: &Unreadable) -> String {
     }
 }
 
+/// The one note when source-translated entries hold NAT ports outside the
+/// range the check assumes: its free counts cannot be trusted then.
+pub fn stray_note(nat: &NatModel) -> Option<String> {
+    let (key, port) = nat.strays.example?;
+    let (assumed, why) = if nat.given {
+        (
+            format!("{} (--nat-ports)", nat.range),
+            "the range given is wrong or the rule changed",
+        )
+    } else {
+        (
+            "the kernel's default range for their source port".to_string(),
+            "the rule names a range of its own (give it with --nat-ports) or changed",
+        )
+    };
+    let pool = super::name_label(&PoolName::Nat(key));
+    let count = match nat.strays.count {
+        1 => "1 source-translated connection holds".to_string(),
+        n => format!("{n} source-translated connections hold"),
+    };
+    Some(format!(
+        "{count} NAT ports outside {assumed}, e.g. port {port} of nat {pool}: \
+         {why}; NAT free counts may be wrong"
+    ))
+}
+
 /// The `-v` line on the conntrack table and the NAT range.
 pub fn conntrack(read: &EntriesRead, nat: &NatModel) -> String {
     let from = match read.from {
@@ -30,10 +56,9 @@ pub fn conntrack(read: &EntriesRead, nat: &NatModel) -> String {
     let range = if nat.given {
         format!("NAT ports {} (--nat-ports)", nat.range)
     } else {
-        format!(
-            "NAT ports {} (the kernel's default; --nat-ports names a rule's own)",
-            nat.range
-        )
+        "NAT ports by the original source port: 1-511 below 512, 600-1023 below 1024, \
+         else 1024-65535 (the kernel's defaults; --nat-ports names a rule's own)"
+            .to_string()
     };
     let filtered = match read.filtered_to {
         Some(address) => format!(" (filtered in the kernel to replies to {address})"),

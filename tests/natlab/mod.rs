@@ -50,6 +50,14 @@ impl Rule {
         }
     }
 
+    /// A TCP masquerade naming no port range: the kernel's port classes.
+    pub fn tcp_classes() -> Rule {
+        Rule {
+            protocol: "tcp",
+            ports: None,
+        }
+    }
+
     pub fn udp(lo: u16, hi: u16) -> Rule {
         Rule {
             protocol: "udp",
@@ -269,6 +277,61 @@ impl Topology {
     /// the node cannot translate is dropped silently: it times out.
     pub fn pod_connect(&mut self, to: SocketAddr, timeout: Duration) -> io::Result<u16> {
         self.connect_from(Role::Pod, None, to, timeout)
+    }
+
+    /// Gives the pod a second address (10.200.1.3): a second source whose
+    /// ports may collide with the first's once translated.
+    pub fn add_pod_address(&mut self) -> Ipv4Addr {
+        let addr = Ipv4Addr::new(10, 200, 1, 3);
+        self.exec(
+            Role::Pod,
+            "ip",
+            &["addr", "add", "10.200.1.3/24", "dev", "p0"],
+        );
+        addr
+    }
+
+    /// One TCP connect from the pod's `source`:`port` (ports below 1024
+    /// need the test to run as root, which it does), held when it succeeds.
+    pub fn pod_connect_from(
+        &mut self,
+        source: Ipv4Addr,
+        port: u16,
+        to: SocketAddr,
+        timeout: Duration,
+    ) -> io::Result<u16> {
+        let from = SocketAddr::new(IpAddr::V4(source), port);
+        let socket = self.within(Role::Pod, || {
+            let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+            s.bind(&from.into())?;
+            s.connect_timeout(&to.into(), timeout)?;
+            Ok::<_, io::Error>(s)
+        })?;
+        self.held.push(socket);
+        Ok(port)
+    }
+
+    /// The NAT port the node gave the pod's connection from
+    /// `source`:`port`, from its conntrack table.
+    pub fn nat_port(&self, source: Ipv4Addr, port: u16) -> Option<u16> {
+        let src = source.to_string();
+        let sport = port.to_string();
+        let out = self.exec_output(
+            Role::Node,
+            "conntrack",
+            &["-L", "-p", "tcp", "-s", &src, "--sport", &sport],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        // The reply tuple is the second src=...dport= group on the line.
+        let line = text.lines().next()?;
+        let reply = line.split(&format!("dst={NODE}")).nth(1)?;
+        reply
+            .split("dport=")
+            .nth(1)?
+            .split(' ')
+            .next()?
+            .parse()
+            .ok()
     }
 
     /// One TCP connect of the node's own, from its NAT address.

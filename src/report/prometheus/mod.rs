@@ -21,7 +21,7 @@ pub use figures::{Host, SocketFigures};
 
 use super::protocol_name;
 use crate::judge::{KindReport, Report, State};
-use crate::model::{Model, Pool, PoolName};
+use crate::model::{Model, Pool, PoolName, PortClass};
 use figures::{COUNTS, HostFigure, POOL_FIGURES, Type, host_figures};
 
 /// One namespace's judged report and figures: what the exposition lists.
@@ -143,6 +143,13 @@ fn pool_labels(pool: &Pool) -> Labels {
             labels.push(("protocol", protocol_name(k.protocol).to_string()));
             if k.zone != 0 {
                 labels.push(("zone", k.zone.to_string()));
+            }
+            // Only where the kernel keeps low source ports apart: at most
+            // two more values, so the series stay bounded.
+            match k.class {
+                PortClass::Low => labels.push(("port_class", "below-512".into())),
+                PortClass::Reserved => labels.push(("port_class", "512-1023".into())),
+                PortClass::Ordinary => {}
             }
             (Some(k.address), Some(k.destination), Some(k.port))
         }
