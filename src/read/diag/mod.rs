@@ -2,15 +2,19 @@
 //! the local port range, and hands each record to a [`Sink`] without
 //! allocating per socket.
 //!
-//! TCP takes two walks of the kernel's socket hash: first the sockets that
-//! mark their port as bound (a small answer), then every connected and
-//! TIME_WAIT socket. Each walk covers IPv4 and IPv6 at once where the kernel
-//! serves the older `TCPDIAG_GETSOCK` request, else one request per family.
+//! TCP takes two walks of the kernel's socket hash: the sockets that mark
+//! their port as bound (a small answer), and every connected and TIME_WAIT
+//! socket. Each walk covers IPv4 and IPv6 at once where the kernel serves
+//! the older `TCPDIAG_GETSOCK` request, else one request per family. Where
+//! a second core is free the two walks run side by side on two sockets (see
+//! [`Netlink::read_tcp`]); the sink still sees every mark before the first
+//! connected socket, so the answer is the same either way.
 
 pub mod wire;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
@@ -44,6 +48,11 @@ const CONNECTED_STATES: u32 = TcpState::ESTABLISHED.bit()
 const fn all_states() -> u32 {
     (1 << 14) - 1
 }
+
+/// The most connected records kept while the marks walk runs beside the
+/// connected one (56 bytes each: 3.5 MiB). Beyond it the connected walk
+/// waits: memory stays bounded however large the table.
+const EARLY_MAX: usize = 64 * 1024;
 
 /// A large receive buffer: the kernel fills up to 32 KiB per `recv()`.
 const RECV_BUFFER: usize = 64 * 1024;
@@ -126,22 +135,98 @@ impl Netlink {
 
     /// Hands every TCP socket with its local port in `range` to `sink`:
     /// first those that mark their port, then the connected ones (unless
-    /// `wanted` says there are none).
+    /// `wanted` says there are none). With `side_by_side`, the two walks
+    /// run at the same time on two sockets, both opened by the calling
+    /// thread so that both read its namespace.
     pub fn read_tcp(
         &mut self,
         range: PortRange,
         sink: &mut impl Sink,
         wanted: Wanted,
+        side_by_side: bool,
     ) -> Result<()> {
         let marks = wire::marks_filter(range);
-        self.tcp_dump("bound TCP", MARKS_STATES, &marks, &mut |s| sink.marked(s))?;
         if !wanted.connected_tcp {
+            self.tcp_dump("bound TCP", MARKS_STATES, &marks, &mut |s| sink.marked(s))?;
             self.stats.skipped += 1;
             return Ok(());
         }
         let all = wire::range_filter(range);
+        if side_by_side {
+            // Without a second socket the walks simply run in turn.
+            if let Ok(other) = Netlink::open() {
+                return self.tcp_side_by_side(other, &marks, &all, sink);
+            }
+        }
+        self.tcp_dump("bound TCP", MARKS_STATES, &marks, &mut |s| sink.marked(s))?;
         self.tcp_dump("connected TCP", CONNECTED_STATES, &all, &mut |s| {
             sink.socket(s)
+        })
+    }
+
+    /// The marks walk on `other` in a thread of its own, the connected
+    /// walk here. The kernel walks a dump's table as its reader asks for
+    /// more, so each walk runs on the core of the thread that reads it.
+    /// The marks are a small answer and usually end first; connected
+    /// records that come before them wait in a buffer, so the sink sees the
+    /// same calls in the same order as when the walks run in turn.
+    fn tcp_side_by_side(
+        &mut self,
+        mut other: Netlink,
+        marks: &Bytecode,
+        all: &Bytecode,
+        sink: &mut impl Sink,
+    ) -> Result<()> {
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::sync_channel::<Result<Vec<Socket>>>(1);
+            let walker = std::thread::Builder::new()
+                .name("bound TCP".into())
+                .spawn_scoped(scope, move || {
+                    let mut found = Vec::new();
+                    let got =
+                        other.tcp_dump("bound TCP", MARKS_STATES, marks, &mut |s| found.push(*s));
+                    let _ = tx.send(got.map(|()| found));
+                    other.stats
+                });
+            let Ok(walker) = walker else {
+                // No thread to spare: the walks run in turn.
+                self.tcp_dump("bound TCP", MARKS_STATES, marks, &mut |s| sink.marked(s))?;
+                return self.tcp_dump("connected TCP", CONNECTED_STATES, all, &mut |s| {
+                    sink.socket(s)
+                });
+            };
+            let mut marks = Marks::Waiting(Vec::new());
+            let connected = self.tcp_dump("connected TCP", CONNECTED_STATES, all, &mut |s| {
+                if let Marks::Waiting(early) = &mut marks {
+                    // One atomic load per record while the marks walk runs.
+                    if !walker.is_finished() && early.len() < EARLY_MAX {
+                        if early.capacity() == 0 {
+                            early.reserve_exact(EARLY_MAX);
+                        }
+                        early.push(*s);
+                        return;
+                    }
+                    // Done, or the buffer is full and this walk waits.
+                    marks.arrived(rx.recv().ok(), sink);
+                }
+                if let Marks::Handed = marks {
+                    sink.socket(s);
+                }
+            });
+            if let Marks::Waiting(_) = marks {
+                marks.arrived(rx.recv().ok(), sink);
+            }
+            if let Ok(stats) = walker.join() {
+                self.stats.requests += stats.requests;
+                self.stats.messages += stats.messages;
+                self.stats.bytes += stats.bytes;
+            }
+            // The marks walk comes first when they run in turn: its error
+            // is the one to report.
+            match marks {
+                Marks::Failed(e) => Err(e),
+                _ => connected,
+            }
         })
     }
 
@@ -253,6 +338,43 @@ impl Netlink {
             }),
             Err(DumpError::Malformed(reason)) => Err(Error::Malformed { dump: name, reason }),
             Err(DumpError::Refused { errno, .. }) => Err(Error::DumpRefused { dump: name, errno }),
+        }
+    }
+}
+
+/// Where the marks of a side-by-side TCP read are.
+enum Marks {
+    /// Still being walked; the connected records that came meanwhile.
+    Waiting(Vec<Socket>),
+    /// Handed to the sink, and the early connected records after them.
+    Handed,
+    /// Their walk failed: nothing more goes to the sink.
+    Failed(Error),
+}
+
+impl Marks {
+    /// Takes the marks walk's result (`None`: its thread ended without
+    /// one) and hands the marks, then the connected records that waited.
+    fn arrived(&mut self, got: Option<Result<Vec<Socket>>>, sink: &mut impl Sink) {
+        let early = match std::mem::replace(self, Marks::Handed) {
+            Marks::Waiting(early) => early,
+            done => {
+                *self = done;
+                return;
+            }
+        };
+        match got {
+            Some(Ok(found)) => {
+                found.iter().for_each(|s| sink.marked(s));
+                early.iter().for_each(|s| sink.socket(s));
+            }
+            Some(Err(e)) => *self = Marks::Failed(e),
+            None => {
+                *self = Marks::Failed(Error::Malformed {
+                    dump: "bound TCP",
+                    reason: "the walk ended without an answer",
+                })
+            }
         }
     }
 }
