@@ -8,7 +8,8 @@ use crate::results::{CHECK, KERNEL_CHECK, KERNEL_CONNECTED, PIPELINE, Population
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
     /// check_ephemeral's median wall time ÷ that of its own sock_diag
-    /// requests with the replies only drained: its own floor.
+    /// requests with the replies only drained, sent as the check sends
+    /// them (side by side where it may use two CPUs): its own floor.
     Kernel,
     /// check_ephemeral's median wall time ÷ the ss floor's.
     Floor,
@@ -57,7 +58,7 @@ impl Target {
     /// memory.
     pub fn of_ms(&self, p: &Population, ms: f64) -> Option<f64> {
         match self.kind {
-            Kind::Kernel => Some(ms / p.median(KERNEL_CHECK)),
+            Kind::Kernel => Some(ms / p.kernel_check()),
             Kind::Floor => Some(ms / p.median(SS)),
             Kind::Pipeline => Some(ms / p.median(PIPELINE)),
             Kind::Wall => Some(ms),
@@ -81,6 +82,10 @@ pub struct Judged {
     /// The same with the time of the connected request alone: the sockets
     /// in the range handed over once, the least any reading needs.
     pub handed_over_once: Option<f64>,
+    /// For a target against the requests drained: the ratio to them sent
+    /// one after the other on one socket, where the run timed them side by
+    /// side as well (else the measured ratio is that one already).
+    pub in_turn: Option<f64>,
     pub met: bool,
 }
 
@@ -96,11 +101,15 @@ pub fn judge(pops: &[Population]) -> Vec<Judged> {
                 Kind::Rss => check.rss_mib(),
                 _ => target.of_ms(p, check.median_ms)?,
             };
+            let in_turn = (target.kind == Kind::Kernel
+                && p.kernel_check() != p.median(KERNEL_CHECK))
+            .then(|| check.median_ms / p.median(KERNEL_CHECK));
             Some(Judged {
                 target,
                 measured,
-                kernel_alone: target.of_ms(p, p.median(KERNEL_CHECK)),
+                kernel_alone: target.of_ms(p, p.kernel_check()),
                 handed_over_once: target.of_ms(p, p.median(KERNEL_CONNECTED)),
+                in_turn,
                 met: target.meets(measured),
             })
         })
@@ -146,5 +155,26 @@ mod tests {
         assert!((kernel.measured - 176.0 / 175.0).abs() < 1e-9);
         assert!(kernel.target.meets(1.10) && !kernel.target.meets(1.11));
         assert!(find(&judged, "1k", Kind::Kernel).is_none());
+    }
+
+    #[test]
+    fn the_requests_are_judged_as_the_check_sends_them() {
+        let text = [
+            line("web", CHECK, 176.0),
+            line("web", KERNEL_CHECK, 175.0),
+            line("web", results::KERNEL_CHECK_SIDE, 110.0),
+        ]
+        .join("\n");
+        let pops = results::parse(&text).unwrap();
+        let judged = judge(&pops);
+        let kernel = find(&judged, "web", Kind::Kernel).unwrap();
+        if results::side_by_side() {
+            assert!((kernel.measured - 176.0 / 110.0).abs() < 1e-9);
+            assert!((kernel.in_turn.unwrap() - 176.0 / 175.0).abs() < 1e-9);
+            assert!(!kernel.met);
+        } else {
+            assert!((kernel.measured - 176.0 / 175.0).abs() < 1e-9);
+            assert!(kernel.in_turn.is_none());
+        }
     }
 }
