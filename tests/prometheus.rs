@@ -532,3 +532,47 @@ fn nat_pools_and_the_conntrack_table_agree_with_the_perfdata() {
     }
     assert!(get("ephemeral_range_capacity_ports", &none).is_some());
 }
+
+/// Where the rule names no range, each of the kernel's port classes is a
+/// pool: the low ones carry a `port_class` label, promtool finds it clean.
+#[test]
+fn nat_port_classes_are_labelled_and_clean() {
+    if !have("prometheus_nat_classes", PROMTOOL) {
+        return;
+    }
+    let Some(mut topo) =
+        natlab::Topology::new("prometheus_classes", &[natlab::Rule::tcp_classes()])
+    else {
+        return;
+    };
+    let to = topo.listen(natlab::SERVER, 443);
+    let timeout = Duration::from_millis(250);
+    for port in [1, 2, 3, 700] {
+        topo.pod_connect_from(natlab::POD, port, to, timeout)
+            .expect("pod connect from a low port");
+    }
+    topo.pod_connect(to, timeout).expect("pod connect");
+    let run = topo.check(&["--pools", "nat", "--top", "5", "--format", "prometheus"]);
+    assert_eq!(promtool_complaints(&run.stdout), "", "{}", run.stdout);
+    let s = samples(&run.stdout);
+    let free = |class: Option<&str>| {
+        let mut labels: BTreeMap<String, String> = [
+            ("kind", "nat"),
+            ("protocol", "tcp"),
+            ("source", "10.200.2.1"),
+            ("destination", "10.200.2.2"),
+            ("port", "443"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        if let Some(class) = class {
+            labels.insert("port_class".into(), class.into());
+        }
+        s.get(&("ephemeral_pool_free_ports".to_string(), labels))
+            .copied()
+    };
+    assert_eq!(free(Some("below-512")), Some(508.0), "{}", run.stdout);
+    assert_eq!(free(Some("512-1023")), Some(423.0), "{}", run.stdout);
+    assert_eq!(free(None), Some(64511.0), "{}", run.stdout);
+}

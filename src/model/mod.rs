@@ -27,6 +27,7 @@ mod build;
 pub mod forecast;
 pub mod nat;
 pub mod nat_class;
+pub mod nat_search;
 pub mod outlook;
 pub mod trend;
 

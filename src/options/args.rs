@@ -69,7 +69,14 @@ pub(super) struct Args {
     )]
     pub(super) pools: Option<Vec<PoolKind>>,
 
-    /// The NAT rule's own source-port range (masquerade to :LO-HI, --to-ports LO-HI) [default: the kernel's, 1024-65535]
+    // Given, never read from the ruleset: nftables loads a rule's range
+    // into registers that may come from a map lookup of the packet, which
+    // rule applies to which pool depends on its matches, iptables-legacy
+    // and iptables-nft keep it in other shapes, and eBPF datapaths have no
+    // ruleset. What the check can tell is whether translated entries hold
+    // ports outside the range it assumes, and it says so in a note (the
+    // README's "Container hosts and NAT gateways").
+    /// The NAT rule's own source-port range (masquerade to :LO-HI, --to-ports LO-HI) [default: the kernel's, by the original source port: 1-511 below 512, 600-1023 below 1024, else 1024-65535]
     #[arg(long = "nat-ports", value_name = "LO-HI", value_parser = nat_ports_value)]
     pub(super) nat_ports: Option<PortRange>,
 

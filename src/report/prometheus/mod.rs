@@ -314,6 +314,34 @@ ephemeral_pool_free_ports{kind=\"bind\",source=\"0.0.0.0\"} 20
     }
 
     #[test]
+    fn nat_pools_name_their_class_only_where_it_is_not_the_ordinary_one() {
+        use crate::model::NatKey;
+        use crate::read::socket::Protocol;
+        let key = |class| NatKey {
+            protocol: Protocol::Tcp,
+            address: "10.0.0.1".parse().unwrap(),
+            destination: "10.0.0.9".parse().unwrap(),
+            port: 443,
+            zone: 0,
+            class,
+        };
+        let labels = |class| {
+            pool_labels(&pool(Kind::Nat, PoolName::Nat(key(class)), 511, 5))
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let plain = "kind=nat,protocol=tcp,source=10.0.0.1,destination=10.0.0.9,port=443";
+        assert_eq!(labels(PortClass::Ordinary), plain);
+        assert_eq!(
+            labels(PortClass::Low),
+            "kind=nat,protocol=tcp,port_class=below-512,source=10.0.0.1,destination=10.0.0.9,port=443"
+        );
+        assert!(labels(PortClass::Reserved).contains("port_class=512-1023"));
+    }
+
+    #[test]
     fn namespaces_are_labelled_and_families_stay_together() {
         let counts = [("netns", 2), ("netns_critical", 2), ("netns_new", 0)];
         let snapshots = [snapshot(Some("web\"1")), snapshot(Some("db"))];
