@@ -255,35 +255,7 @@ fn remove_stale(dir: &Path, name: &OsStr, now: SystemTime) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Dir(PathBuf);
-
-    impl Dir {
-        fn new(name: &str) -> Dir {
-            let dir = std::env::temp_dir().join(format!(
-                "check_ephemeral-output-{name}-{}",
-                std::process::id()
-            ));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).expect("scratch dir");
-            Dir(dir)
-        }
-
-        fn names(&self) -> Vec<String> {
-            let mut names: Vec<String> = fs::read_dir(&self.0)
-                .expect("list")
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .collect();
-            names.sort();
-            names
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::scratch::Scratch;
 
     #[test]
     fn our_temporary_names_and_no_others() {
@@ -313,7 +285,7 @@ mod tests {
 
     #[test]
     fn replaces_and_leaves_no_temporary_file() {
-        let d = Dir::new("replace");
+        let d = Scratch::new("output-replace");
         let path = d.0.join("out.prom");
         replace(&path, "one\n").expect("first write");
         replace(&path, "two\n").expect("second write");
@@ -326,7 +298,7 @@ mod tests {
 
     #[test]
     fn a_failed_write_leaves_the_old_file_and_nothing_else() {
-        let d = Dir::new("failed");
+        let d = Scratch::new("output-failed");
         let path = d.0.join("out.prom");
         fs::write(&path, "old\n").unwrap();
         // A directory in the way of the rename.
@@ -341,7 +313,7 @@ mod tests {
 
     #[test]
     fn only_old_temporary_files_of_ours_are_removed() {
-        let d = Dir::new("stale");
+        let d = Scratch::new("output-stale");
         let now = SystemTime::now();
         let old = now - STALE_AFTER - Duration::from_secs(60);
         for (name, when) in [

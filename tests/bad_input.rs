@@ -8,11 +8,14 @@
 //! a second occurrence by design; for them the duplicate case repeats the
 //! option with a bad second value.
 
+mod scratch;
+
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::ffi::OsStringExt;
-use std::path::PathBuf;
 use std::process::Command;
+
+use scratch::Scratch;
 
 const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
 
@@ -255,35 +258,10 @@ fn unknown_options_and_stray_arguments_are_refused() {
     }
 }
 
-/// A directory of its own for the ini files, removed at the end.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir =
-            std::env::temp_dir().join(format!("check_ephemeral-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-
-    fn file(&self, name: &str, contents: &[u8]) -> PathBuf {
-        let path = self.0.join(name);
-        fs::write(&path, contents).expect("write ini");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn extra_opts_refuses_garbled_ini_files() {
     const EXTRA: &[&str] = &["--extra-opts"];
-    let dir = TempDir::new("bad-ini");
+    let dir = Scratch::new("bad-ini");
     let garbled: &[(&str, &[u8], &[&str])] = &[
         ("no section", b"w = 70\n", EXTRA),
         ("no equals sign", b"[check_ephemeral]\nwarning\n", EXTRA),
@@ -326,7 +304,7 @@ fn extra_opts_refuses_garbled_ini_files() {
         ),
     ];
     for (i, (what, contents, names)) in garbled.iter().enumerate() {
-        let path = dir.file(&format!("{i}.ini"), contents);
+        let path = dir.write(&format!("{i}.ini"), contents, 0o644);
         let arg = format!("--extra-opts=@{}", path.display());
         let line = assert_refused(
             &Case {
@@ -343,7 +321,7 @@ fn extra_opts_refuses_garbled_ini_files() {
         );
     }
     let huge_line = format!("[check_ephemeral]\nwarning = {}\n", "9".repeat(1 << 20));
-    let huge = dir.file("huge.ini", huge_line.as_bytes());
+    let huge = dir.write("huge.ini", huge_line.as_bytes(), 0o644);
     let missing = dir.0.join("missing.ini");
     assert_refused(
         &Case {
@@ -368,7 +346,8 @@ fn extra_opts_refuses_garbled_ini_files() {
             "missing section",
             os(&format!(
                 "--extra-opts=nosuch@{}",
-                dir.file("ok.ini", b"[check_ephemeral]\nw = 70\n").display()
+                dir.write("ok.ini", b"[check_ephemeral]\nw = 70\n", 0o644)
+                    .display()
             )),
         ),
     ];

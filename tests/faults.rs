@@ -19,6 +19,8 @@
 //! tests skip with a printed reason when it is missing, under `CI=true`
 //! they fail.
 
+mod scratch;
+
 use std::ffi::{CString, OsStr};
 use std::fs;
 use std::io::{self, Write};
@@ -29,6 +31,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use scratch::Scratch;
 
 const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
 const SYSCTL: &str = "/proc/sys/net/ipv4";
@@ -312,29 +316,13 @@ fn ready(test: &str) -> bool {
     }
 }
 
-/// Files of a test, removed at the end even when it fails.
-struct Scratch(PathBuf);
+/// The files these tests make beside plain ones in a [`Scratch`].
+trait FaultFiles {
+    fn fifo(&self, name: &str) -> PathBuf;
+    fn proc_net(&self, name: &str, changes: &[(&str, Option<&[u8]>)]) -> PathBuf;
+}
 
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "check_ephemeral-faults-{name}-{}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("scratch dir");
-        // Readable for `nobody` too, whatever the umask.
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
-        Scratch(dir)
-    }
-
-    fn file(&self, name: &str, contents: &[u8], mode: u32) -> PathBuf {
-        let path = self.0.join(name);
-        fs::write(&path, contents).expect("write scratch file");
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod");
-        path
-    }
-
+impl FaultFiles for Scratch {
     fn fifo(&self, name: &str) -> PathBuf {
         let path = self.0.join(name);
         let c = cstring(path.as_os_str());
@@ -358,12 +346,6 @@ impl Scratch {
             }
         }
         dir
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
@@ -433,7 +415,7 @@ fn broken_sysctl_files_give_unknown_naming_the_file() {
         ),
     ];
     for (i, (name, what, contents, needles)) in cases.iter().enumerate() {
-        let file = s.file(&i.to_string(), contents, 0o644);
+        let file = s.write(&i.to_string(), contents, 0o644);
         let run = run(Sandbox::default().sysctl(&file, name), &[]);
         let path = format!("{SYSCTL}/{name}");
         let mut all = vec![path.as_str()];
@@ -447,7 +429,7 @@ fn broken_sysctl_files_give_unknown_naming_the_file() {
         ("empty", String::new()),
         ("every other port", every_other.join(",") + "\n"),
     ] {
-        let file = s.file(what, contents.as_bytes(), 0o644);
+        let file = s.write(what, contents.as_bytes(), 0o644);
         assert_ok(
             &format!("{what} ip_local_reserved_ports"),
             &run(
@@ -465,7 +447,7 @@ fn unreadable_files_give_unknown_naming_the_file() {
     }
     let s = Scratch::new("unreadable");
     // Mode 000 stops everyone but root; the check runs as nobody.
-    let locked = s.file("locked", b"32768 60999\n", 0o000);
+    let locked = s.write("locked", b"32768 60999\n", 0o000);
     for name in [
         "ip_local_port_range",
         "ip_local_reserved_ports",
@@ -682,8 +664,8 @@ fn in_prometheus_mode_a_failure_keeps_the_previous_file_and_says_why_on_stderr()
         "{previous}"
     );
 
-    let garbage = s.file("garbage", b"garbage\n", 0o644);
-    let locked = s.file("locked", b"32768 60999\n", 0o000);
+    let garbage = s.write("garbage", b"garbage\n", 0o644);
+    let locked = s.write("locked", b"32768 60999\n", 0o000);
     let fifo = s.fifo("fifo");
     let range = format!("{SYSCTL}/ip_local_port_range");
     let cases: [(&str, Sandbox, &[&str], &[&str]); 3] = [

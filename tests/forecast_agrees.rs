@@ -12,11 +12,13 @@
 //! the table from a run of this suite.
 
 mod lab;
+mod scratch;
 
 use std::net::SocketAddr;
 
 use lab::pace::{Close, Pace, Phase};
 use lab::{CheckRun, Lab, Settings};
+use scratch::Scratch;
 
 const SERVER: &str = "127.0.0.1:7000";
 const README: &str = include_str!("../README.md");
@@ -319,36 +321,13 @@ fn bind_works_closed() -> bool {
     s.bind(&any.into()).is_ok()
 }
 
-/// A directory of its own for a scenario's state files, removed at the end
-/// also when the scenario fails.
-struct StateDir(std::path::PathBuf);
-
-impl StateDir {
-    fn new(name: &str) -> StateDir {
-        let dir = std::env::temp_dir().join(format!("ce-trend-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("state directory");
-        StateDir(dir)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("UTF-8 path")
-    }
-}
-
-impl Drop for StateDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// 10 connections a second that stay open: a leak that fills 600 ports at
 /// 60 s. No snapshot shows it (open connections carry no age); two runs
 /// with `--trend` 10 s apart see the growth.
 fn leak() -> Option<String> {
     lab::run("leak", settings(0), |lab| {
-        let state = StateDir::new("leak");
-        let env = [("MP_STATE_PATH", state.path())];
+        let state = Scratch::new("trend-leak");
+        let env = [("MP_STATE_PATH", state.path().to_str().expect("UTF-8 path"))];
         let args = ["--trend", "--source", "127.0.0.1", "--destination", SERVER];
         let pace = Pace::start(SERVER, vec![Phase::new(10.0, 70.0, Close::KeepOpen)]);
         pace.sleep_until(10.0);

@@ -9,51 +9,25 @@
 //! waits. That needs root and `/dev/fuse`; outside CI the test skips with
 //! a printed reason when they are missing, under `CI=true` it fails.
 
+mod scratch;
+
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
+
+use scratch::Scratch;
 
 const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
 /// No case takes more than a few seconds; a child still running after this
 /// is killed and the case fails.
 const BOUND: Duration = Duration::from_secs(60);
-
-/// Files of a test, removed at the end even when it fails.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "check_ephemeral-output-{name}-{}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-
-    fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.0)
-            .expect("list")
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Kills the child if the test leaves before it is reaped.
 struct Reaper(Option<libc::pid_t>);

@@ -9,15 +9,17 @@
 
 mod lab;
 mod natlab;
+mod scratch;
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use lab::{BIN, Lab, Settings};
+use scratch::Scratch;
 
 const PROMTOOL: &str = "promtool";
 const NODE_EXPORTER: &str = "prometheus-node-exporter";
@@ -270,27 +272,6 @@ impl Exporter {
             "{head}"
         );
         body.to_string()
-    }
-}
-
-/// A directory of the test's, removed at the end.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "check_ephemeral-prometheus-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -2,28 +2,14 @@
 //! never an error. Runs the binary on the machine's own namespace (it only
 //! reads), each case with a state directory of its own.
 
+mod scratch;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use scratch::Scratch;
+
 const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
-
-/// A state directory of its own, removed at the end even on failure.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let dir = std::env::temp_dir().join(format!("ce-trend-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("state directory");
-        Dir(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The `trend:` note of a run with the state in `dir`, after checking
 /// that the run judged (exit 0-2) and printed one line of perfdata.
@@ -61,7 +47,7 @@ fn state_file(dir: &Path) -> PathBuf {
 
 #[test]
 fn the_first_run_has_no_history_and_the_second_has() {
-    let dir = Dir::new("fresh");
+    let dir = Scratch::new("trend-fresh");
     assert!(trend_note(&dir.0, &[]).starts_with("no history yet"));
     let file = state_file(&dir.0);
     let text = std::fs::read_to_string(&file).expect("state written");
@@ -85,7 +71,7 @@ fn the_first_run_has_no_history_and_the_second_has() {
 
 #[test]
 fn other_options_use_another_file() {
-    let dir = Dir::new("options");
+    let dir = Scratch::new("trend-options");
     trend_note(&dir.0, &[]);
     let note = trend_note(&dir.0, &["--pools", "connect"]);
     assert!(note.starts_with("no history yet"), "{note}");
@@ -93,7 +79,7 @@ fn other_options_use_another_file() {
 
 #[test]
 fn a_bad_state_file_is_a_note() {
-    let dir = Dir::new("bad");
+    let dir = Scratch::new("trend-bad");
     trend_note(&dir.0, &[]);
     let file = state_file(&dir.0);
     let text = std::fs::read_to_string(&file).expect("state written");
@@ -133,7 +119,7 @@ fn a_bad_state_file_is_a_note() {
 
 #[test]
 fn a_state_that_cannot_be_written_is_a_note() {
-    let dir = Dir::new("unwritable");
+    let dir = Scratch::new("trend-unwritable");
     // A file where the directory should be.
     std::fs::write(dir.0.join("check_ephemeral"), "").expect("block the directory");
     let note = trend_note(&dir.0, &[]);
@@ -142,7 +128,7 @@ fn a_state_that_cannot_be_written_is_a_note() {
 
 #[test]
 fn with_no_forecast_growth_is_not_judged_and_the_note_says_so() {
-    let dir = Dir::new("no_forecast");
+    let dir = Scratch::new("trend-no_forecast");
     let first = trend_note(&dir.0, &["--no-forecast"]);
     assert!(
         first.contains("growth is not judged with --no-forecast"),
