@@ -304,7 +304,7 @@ fn extra_opts_refuses_garbled_ini_files() {
         ),
     ];
     for (i, (what, contents, names)) in garbled.iter().enumerate() {
-        let path = dir.write(&format!("{i}.ini"), contents, 0o644);
+        let path = dir.write(&format!("{i}.ini"), contents);
         let arg = format!("--extra-opts=@{}", path.display());
         let line = assert_refused(
             &Case {
@@ -321,7 +321,7 @@ fn extra_opts_refuses_garbled_ini_files() {
         );
     }
     let huge_line = format!("[check_ephemeral]\nwarning = {}\n", "9".repeat(1 << 20));
-    let huge = dir.write("huge.ini", huge_line.as_bytes(), 0o644);
+    let huge = dir.write("huge.ini", huge_line.as_bytes());
     let missing = dir.0.join("missing.ini");
     assert_refused(
         &Case {
@@ -346,7 +346,7 @@ fn extra_opts_refuses_garbled_ini_files() {
             "missing section",
             os(&format!(
                 "--extra-opts=nosuch@{}",
-                dir.write("ok.ini", b"[check_ephemeral]\nw = 70\n", 0o644)
+                dir.write("ok.ini", b"[check_ephemeral]\nw = 70\n")
                     .display()
             )),
         ),

@@ -415,7 +415,7 @@ fn broken_sysctl_files_give_unknown_naming_the_file() {
         ),
     ];
     for (i, (name, what, contents, needles)) in cases.iter().enumerate() {
-        let file = s.write(&i.to_string(), contents, 0o644);
+        let file = s.write_mode(&i.to_string(), contents, 0o644);
         let run = run(Sandbox::default().sysctl(&file, name), &[]);
         let path = format!("{SYSCTL}/{name}");
         let mut all = vec![path.as_str()];
@@ -429,7 +429,7 @@ fn broken_sysctl_files_give_unknown_naming_the_file() {
         ("empty", String::new()),
         ("every other port", every_other.join(",") + "\n"),
     ] {
-        let file = s.write(what, contents.as_bytes(), 0o644);
+        let file = s.write_mode(what, contents.as_bytes(), 0o644);
         assert_ok(
             &format!("{what} ip_local_reserved_ports"),
             &run(
@@ -447,7 +447,7 @@ fn unreadable_files_give_unknown_naming_the_file() {
     }
     let s = Scratch::new("unreadable");
     // Mode 000 stops everyone but root; the check runs as nobody.
-    let locked = s.write("locked", b"32768 60999\n", 0o000);
+    let locked = s.write_mode("locked", b"32768 60999\n", 0o000);
     for name in [
         "ip_local_port_range",
         "ip_local_reserved_ports",
@@ -664,8 +664,8 @@ fn in_prometheus_mode_a_failure_keeps_the_previous_file_and_says_why_on_stderr()
         "{previous}"
     );
 
-    let garbage = s.write("garbage", b"garbage\n", 0o644);
-    let locked = s.write("locked", b"32768 60999\n", 0o000);
+    let garbage = s.write_mode("garbage", b"garbage\n", 0o644);
+    let locked = s.write_mode("locked", b"32768 60999\n", 0o000);
     let fifo = s.fifo("fifo");
     let range = format!("{SYSCTL}/ip_local_port_range");
     let cases: [(&str, Sandbox, &[&str], &[&str]); 3] = [

@@ -7,70 +7,25 @@
 //! from configurations written to a temporary directory, in their own process
 //! group, and are killed when the test ends, whether it passes or not.
 
+mod pkg;
+mod scratch;
+
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use pkg::{have, is_root, ready, repo, root, run_for, text, tool};
+use scratch::Scratch;
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
 const INSTALLED: &str = "/usr/lib/nagios/plugins/check_ephemeral";
 const LIMIT: Duration = Duration::from_secs(60);
 
 // ------------------------------------------------------------------ helpers
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// Whether `test` can run: every requirement holds, or it skips (fails under CI).
-fn ready(test: &str, requirements: &[(bool, String)]) -> bool {
-    let missing: Vec<&str> = requirements
-        .iter()
-        .filter(|(ok, _)| !ok)
-        .map(|(_, why)| why.as_str())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let reason = missing.join("; ");
-    assert!(!ci(), "{test}: {reason} (required when CI=true)");
-    let _ = writeln!(std::io::stderr(), "SKIP {test}: {reason}");
-    false
-}
-
-fn root() -> (bool, String) {
-    (is_root(), "needs root".to_string())
-}
-
-/// A program from PATH or the usual sbin and plugin directories.
-fn tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/lib/nagios/plugins"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-fn have(name: &str, package: &str) -> (bool, String) {
-    (
-        tool(name).is_some(),
-        format!("{name} is not installed (Debian package {package})"),
-    )
-}
 
 fn user_exists(name: &str) -> bool {
     std::fs::read_to_string("/etc/passwd")
@@ -88,34 +43,13 @@ fn daemon_user() -> &'static str {
     }
 }
 
-/// A directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
+/// What the daemons need of a [`Scratch`] beside its files.
+trait DaemonDir {
+    fn plugin(&self) -> PathBuf;
+    fn give_to_daemon_user(&self);
+}
 
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNT.fetch_add(1, Ordering::SeqCst);
-        let path =
-            std::env::temp_dir().join(format!("check_ephemeral-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        TempDir(path)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.join(name);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).unwrap();
-        }
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
+impl DaemonDir for Scratch {
     /// The plugin copied in, so an unprivileged daemon user can run it.
     fn plugin(&self) -> PathBuf {
         let path = self.join("check_ephemeral");
@@ -137,16 +71,6 @@ impl TempDir {
     }
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn kill_group(pid: u32, signal: libc::c_int) {
     // SAFETY: kill has no memory-safety preconditions; the negative pid
     // names the process group the child was started in.
@@ -157,25 +81,7 @@ fn kill_group(pid: u32, signal: libc::c_int) {
 
 /// Runs a command to completion, killing its process group after [`LIMIT`].
 fn run(cmd: &mut Command) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(LIMIT) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            kill_group(pid, libc::SIGKILL);
-            panic!("{cmd:?} took more than {} s", LIMIT.as_secs());
-        }
-    }
+    run_for(cmd, LIMIT)
 }
 
 /// A daemon in its own process group: terminated (then killed) on drop.
@@ -294,7 +200,7 @@ fn the_example_config_loads_as_is() {
 
 #[test]
 fn extra_opts_file_first_command_line_wins() {
-    let dir = TempDir::new("extra-opts");
+    let dir = Scratch::new("extra-opts");
     let ini = dir.write(
         "plugins.ini",
         "# thresholds that always alert\n[check_ephemeral]\nw = @0:100\ncritical = @0:100\n\
@@ -346,19 +252,19 @@ fn nrpe_returns_the_plugins_own_answer() {
         test,
         &[
             root(),
-            have("nrpe", "nagios-nrpe-server"),
-            have("check_nrpe", "nagios-nrpe-plugin"),
+            have("nrpe", "Debian package nagios-nrpe-server"),
+            have("check_nrpe", "Debian package nagios-nrpe-plugin"),
         ],
     ) {
         return;
     }
-    let dir = TempDir::new("nrpe");
+    let dir = Scratch::new("nrpe");
     let plugin = dir.plugin();
     let snippet = std::fs::read_to_string(repo("packaging/nrpe/check_ephemeral.cfg")).unwrap();
     assert!(snippet.contains(&format!("command[check_ephemeral]={INSTALLED} ")));
     dir.write(
         "nrpe.d/check_ephemeral.cfg",
-        &snippet.replace(INSTALLED, &plugin.display().to_string()),
+        snippet.replace(INSTALLED, &plugin.display().to_string()),
     );
     dir.write("thresholds.ini", "[always_critical]\nc = @0:100\n");
     let port = free_port();
@@ -367,7 +273,7 @@ fn nrpe_returns_the_plugins_own_answer() {
     let d = dir.0.display();
     let cfg = dir.write(
         "nrpe.cfg",
-        &format!(
+        format!(
             "server_address=127.0.0.1\nserver_port={port}\nallowed_hosts=127.0.0.1\n\
              nrpe_user={user}\nnrpe_group={user}\npid_file={d}/nrpe.pid\nlog_file={d}/nrpe.log\n\
              dont_blame_nrpe=0\ncommand_timeout=30\nconnection_timeout=30\n\
@@ -425,7 +331,7 @@ fn nrpe_returns_the_plugins_own_answer() {
 
 // ----------------------------------------------------------------- Icinga 2
 
-fn icinga2(dir: &TempDir, args: &[&str], config: &Path) -> Command {
+fn icinga2(dir: &Scratch, args: &[&str], config: &Path) -> Command {
     let mut cmd = Command::new(tool("icinga2").unwrap());
     cmd.args(args).arg("-c").arg(config);
     for (name, sub) in [
@@ -448,10 +354,13 @@ fn icinga2(dir: &TempDir, args: &[&str], config: &Path) -> Command {
 fn icinga2_validates_and_runs_the_check_command() {
     let test = "icinga2_validates_and_runs_the_check_command";
     // As root icinga2 switches to its own user; as anyone else it refuses.
-    if !ready(test, &[root(), have("icinga2", "icinga2-bin")]) {
+    if !ready(
+        test,
+        &[root(), have("icinga2", "Debian package icinga2-bin")],
+    ) {
         return;
     }
-    let dir = TempDir::new("icinga2");
+    let dir = Scratch::new("icinga2");
     dir.plugin();
     let d = dir.0.display();
     for file in ["check_ephemeral.conf", "services.conf"] {
@@ -466,7 +375,7 @@ fn icinga2_validates_and_runs_the_check_command() {
              include \"{d}/check_ephemeral.conf\"\ninclude \"{d}/{services}\"\n"
         )
     };
-    let config = dir.write("icinga2.conf", &base("services.conf"));
+    let config = dir.write("icinga2.conf", base("services.conf"));
     dir.give_to_daemon_user();
     let out = run(&mut icinga2(&dir, &["daemon", "-C"], &config));
     let log = text(&out.stdout) + &text(&out.stderr);
@@ -479,7 +388,7 @@ fn icinga2_validates_and_runs_the_check_command() {
         "object Host \"h\" { check_command = \"dummy\" }\n\
          object Service \"s\" { host_name = \"h\"; check_command = \"ephemeral_typo\" }\n",
     );
-    let broken = dir.write("broken-icinga2.conf", &base("broken.conf"));
+    let broken = dir.write("broken-icinga2.conf", base("broken.conf"));
     dir.give_to_daemon_user();
     let out = run(&mut icinga2(&dir, &["daemon", "-C"], &broken));
     assert!(!out.status.success(), "a broken config passed");
@@ -488,7 +397,7 @@ fn icinga2_validates_and_runs_the_check_command() {
     // PerfdataWriter.
     let run_config = dir.write(
         "run.conf",
-        &format!(
+        format!(
             "include \"{d}/icinga2.conf\"\nobject CheckerComponent \"checker\" {{}}\n\
              object PerfdataWriter \"perfdata\" {{\n\
              service_perfdata_path = \"{d}/pd/service\"\nservice_temp_path = \"{d}/pd/service.tmp\"\n\
@@ -547,7 +456,7 @@ fn icinga2_validates_and_runs_the_check_command() {
 #[test]
 fn sudo_rule_example_parses_and_pins_the_command_lines() {
     let test = "sudo_rule_example_parses_and_pins_the_command_lines";
-    if !ready(test, &[have("visudo", "sudo")]) {
+    if !ready(test, &[have("visudo", "Debian package sudo")]) {
         return;
     }
     let rule = repo("packaging/sudoers/check_ephemeral");
@@ -571,10 +480,10 @@ fn sudo_rule_example_parses_and_pins_the_command_lines() {
 #[test]
 fn nagios4_accepts_the_definitions() {
     let test = "nagios4_accepts_the_definitions";
-    if !ready(test, &[have("nagios4", "nagios4-core")]) {
+    if !ready(test, &[have("nagios4", "Debian package nagios4-core")]) {
         return;
     }
-    let dir = TempDir::new("nagios4");
+    let dir = Scratch::new("nagios4");
     let d = dir.0.display();
     std::fs::copy(
         repo("packaging/nagios/check_ephemeral.cfg"),
@@ -601,7 +510,7 @@ fn nagios4_accepts_the_definitions() {
     .collect();
     dir.write(
         "objects.cfg",
-        &format!(
+        format!(
             "define timeperiod {{\n    timeperiod_name 24x7\n    alias always\n{days}}}\n\
              define command {{\n    command_name notify-nobody\n    command_line /bin/true\n}}\n\
              define contact {{\n    contact_name nobody\n    host_notifications_enabled 0\n\
@@ -626,7 +535,7 @@ fn nagios4_accepts_the_definitions() {
              command_file={d}/nagios.cmd\n"
         )
     };
-    let cfg = dir.write("nagios.cfg", &main("services.cfg"));
+    let cfg = dir.write("nagios.cfg", main("services.cfg"));
     dir.give_to_daemon_user();
     let out = run(Command::new(tool("nagios4").unwrap()).arg("-v").arg(&cfg));
     let log = text(&out.stdout);
@@ -638,9 +547,9 @@ fn nagios4_accepts_the_definitions() {
     let services = std::fs::read_to_string(dir.join("services.cfg")).unwrap();
     dir.write(
         "broken.cfg",
-        &services.replace("check_ephemeral!", "check_ephemeral_typo!"),
+        services.replace("check_ephemeral!", "check_ephemeral_typo!"),
     );
-    let broken = dir.write("broken-nagios.cfg", &main("broken.cfg"));
+    let broken = dir.write("broken-nagios.cfg", main("broken.cfg"));
     dir.give_to_daemon_user();
     let out = run(Command::new(tool("nagios4").unwrap())
         .arg("-v")
@@ -718,14 +627,14 @@ fn sensu_asset_has_the_expected_layout_and_sum() {
     if !ready(
         test,
         &[
-            have("tar", "tar"),
-            have("sha512sum", "coreutils"),
-            have("gzip", "gzip"),
+            have("tar", "Debian package tar"),
+            have("sha512sum", "Debian package coreutils"),
+            have("gzip", "Debian package gzip"),
         ],
     ) {
         return;
     }
-    let dir = TempDir::new("sensu");
+    let dir = Scratch::new("sensu");
     let out = run(Command::new(repo("packaging/sensu/build-asset"))
         .args(["--binary", PLUGIN, "--out"])
         .arg(&dir.0));

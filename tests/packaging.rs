@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod pkg;
+mod scratch;
 use pkg::*;
+use scratch::Scratch;
 
 /// Every file the .deb holds, with its mode.
 const DEB_FILES: [(&str, &str); 17] = [
@@ -145,7 +147,7 @@ fn deb_is_lintian_clean_and_installs_every_file() {
         return;
     }
     release_build();
-    let dir = TempDir::new("deb");
+    let dir = Scratch::new("pkg-deb");
     let deb = built_package(&ok(Command::new("cargo")
         .args(["deb", "--no-build", "--locked", "--output"])
         .arg(&dir.0)
@@ -265,7 +267,7 @@ fn deb_is_lintian_clean_and_installs_every_file() {
 /// A root for `rpm --root` in which the scriptlets can run: a /bin/sh with
 /// its libraries, /dev/null, a running systemd as the scriptlets detect it
 /// (/run/systemd/system) and a stand-in systemctl that logs its arguments.
-fn rpm_scratch_root(dir: &TempDir) -> PathBuf {
+fn rpm_scratch_root(dir: &Scratch) -> PathBuf {
     let root = dir.join("root");
     let shell = std::fs::canonicalize("/bin/sh").unwrap();
     let sh = root.join("bin/sh");
@@ -284,7 +286,7 @@ fn rpm_scratch_root(dir: &TempDir) -> PathBuf {
         .arg(root.join("dev/null"))
         .args(["c", "1", "3"]));
     std::fs::create_dir_all(root.join("run/systemd/system")).unwrap();
-    dir.write(
+    dir.write_mode(
         "root/usr/bin/systemctl",
         "#!/bin/sh\necho \"$*\" >> /systemctl.log\n",
         0o755,
@@ -319,7 +321,7 @@ fn rpm_installs_into_a_scratch_root_with_its_scriptlets() {
         return;
     }
     release_build();
-    let dir = TempDir::new("rpm");
+    let dir = Scratch::new("pkg-rpm");
     // cargo generate-rpm prints nothing; the RPM is the one file in `out`.
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();

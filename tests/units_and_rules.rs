@@ -8,7 +8,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 mod pkg;
+mod scratch;
 use pkg::*;
+use scratch::Scratch;
 
 // ------------------------------------------------------------------- units
 
@@ -72,7 +74,7 @@ fn the_service_command_writes_the_textfile_with_the_units_capabilities() {
     ) {
         return;
     }
-    let textfiles = TempDir::new("textfile");
+    let textfiles = Scratch::new("pkg-textfile");
     let exec = service_setting("ExecStart");
     let target = "/var/lib/prometheus/node-exporter/check_ephemeral.prom";
     let mut args: Vec<String> = exec.split(' ').map(String::from).collect();

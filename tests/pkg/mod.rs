@@ -1,16 +1,15 @@
-//! What the package tests share: skipping without root or a tool (failing
-//! under CI=true), temporary directories, commands with a time limit, the
-//! release build both package tools pack, and systemd-analyze on the units
-//! as a package installs them.
+//! What the package and integration tests share: skipping without root or
+//! a tool (failing under CI=true), commands with a time limit, the release
+//! build both package tools pack, and systemd-analyze on the units as a
+//! package installs them. Their temporary directories are tests/scratch.
 
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::sync::{OnceLock, mpsc};
 use std::time::Duration;
 
@@ -51,11 +50,11 @@ pub fn root() -> (bool, String) {
     (is_root(), "needs root".to_string())
 }
 
-/// A program from PATH or the usual sbin directories.
+/// A program from PATH or the usual sbin and plugin directories.
 pub fn tool(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
+        .chain(["/usr/sbin", "/sbin", "/usr/lib/nagios/plugins"].map(PathBuf::from))
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
 }
@@ -66,42 +65,6 @@ pub fn have(name: &str, how: &str) -> (bool, String) {
         tool(name).is_some(),
         format!("{name} is not installed ({how})"),
     )
-}
-
-/// A directory under the system temp dir, removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNT.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!(
-            "check_ephemeral-pkg-{tag}-{}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        TempDir(path)
-    }
-
-    pub fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name.trim_start_matches('/'))
-    }
-
-    pub fn write(&self, name: &str, text: &str, mode: u32) -> PathBuf {
-        let path = self.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 pub fn text(bytes: &[u8]) -> String {

@@ -39,14 +39,19 @@ impl Scratch {
         self.0.join(name.trim_start_matches('/'))
     }
 
-    /// Writes `contents` to `name` (making the directories on the way)
-    /// with permissions `mode`.
-    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>, mode: u32) -> PathBuf {
+    /// Writes `contents` to `name`, making the directories on the way.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let path = self.join(name);
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).expect("scratch subdirectory");
         }
         fs::write(&path, contents).expect("write scratch file");
+        path
+    }
+
+    /// [`Scratch::write`], then permissions `mode` whatever the umask.
+    pub fn write_mode(&self, name: &str, contents: impl AsRef<[u8]>, mode: u32) -> PathBuf {
+        let path = self.write(name, contents);
         fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod scratch file");
         path
     }
