@@ -8,10 +8,11 @@
 //! `CI=true` they fail instead.
 
 mod lab;
+mod scratch;
 
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -19,121 +20,27 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use lab::netns::{Netns, serial, skip};
+use lab::netns::{Netns, Run, check, run, skip};
 use lab::{BIN, Settings, parse_perfdata};
+use scratch::Scratch;
 
 /// Environment variable that turns `helper_holds_sockets` into the child
 /// process of `processes_names_the_child_that_holds_the_sockets`.
 const HOLD: &str = "CHECK_EPHEMERAL_TEST_HOLD";
 
-/// What these tests do in a namespace of their own.
-trait Loaded {
-    fn set_range(&self, lo: u16, hi: u16);
-    fn load(&self, n: Option<usize>) -> Load;
-}
-
-impl Loaded for Netns {
-    fn set_range(&self, lo: u16, hi: u16) {
-        self.inside(|| {
-            fs::write(
-                "/proc/sys/net/ipv4/ip_local_port_range",
-                format!("{lo} {hi}"),
-            )
-            .expect("set the port range");
-        });
-    }
-
-    /// A listener on 127.0.0.1:5000 and `n` connections to it (all of the
-    /// range, until connect() refuses, when `n` is None).
-    fn load(&self, n: Option<usize>) -> Load {
-        self.inside(|| {
-            let listener = TcpListener::bind("127.0.0.1:5000").expect("listen");
-            let mut clients = Vec::new();
-            while n.is_none_or(|n| clients.len() < n) {
-                match TcpStream::connect("127.0.0.1:5000") {
-                    Ok(s) => clients.push(s),
-                    Err(e) if n.is_none() => {
-                        assert_eq!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{e}");
-                        break;
-                    }
-                    Err(e) => panic!("connect: {e}"),
-                }
-                assert!(clients.len() < 70_000, "connect() never ran out");
-            }
-            Load {
-                _listener: listener,
-                _clients: clients,
-            }
-        })
-    }
-}
-
-struct Load {
-    _listener: TcpListener,
-    _clients: Vec<TcpStream>,
-}
-
-/// What one run of the binary printed.
-struct Run {
-    code: i32,
-    stdout: String,
-}
-
-impl Run {
-    fn perf(&self, label: &str) -> f64 {
-        match parse_perfdata(&self.stdout).get(label) {
-            Some(v) => *v,
-            None => panic!("no perfdata {label} in:\n{}", self.stdout),
-        }
-    }
-
-    fn status_line(&self) -> &str {
-        self.stdout.lines().next().unwrap_or("")
-    }
-
-    fn line_starting(&self, prefix: &str) -> &str {
-        match self.stdout.lines().find(|l| l.starts_with(prefix)) {
-            Some(line) => line,
-            None => panic!("no line starting {prefix:?} in:\n{}", self.stdout),
-        }
-    }
-}
-
-fn run(mut command: Command) -> Run {
-    let out = command.output().expect("run check_ephemeral");
-    assert!(
-        out.stderr.is_empty(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-    }
-}
-
-fn check(args: &[&str]) -> Run {
-    let mut command = Command::new(BIN);
-    command.args(args);
-    run(command)
-}
-
 /// The binary copied where user nobody can run it, removed afterwards.
 struct Copy {
-    dir: PathBuf,
+    _dir: Scratch,
     bin: PathBuf,
 }
 
 impl Copy {
     fn new() -> Copy {
-        let n = serial();
-        let dir = std::env::temp_dir().join(format!("ce-nobody-{}-{n}", std::process::id()));
-        fs::create_dir_all(&dir).expect("temp dir");
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod dir");
+        let dir = Scratch::new("nobody");
         let bin = dir.join("check_ephemeral");
         fs::copy(BIN, &bin).expect("copy the binary");
         fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod bin");
-        Copy { dir, bin }
+        Copy { _dir: dir, bin }
     }
 
     fn as_nobody(&self, args: &[&str]) -> Run {
@@ -150,12 +57,6 @@ impl Copy {
         let mut command = Command::new(&self.bin);
         command.args(args).uid(65534).gid(65534);
         run(command)
-    }
-}
-
-impl Drop for Copy {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -15,62 +15,19 @@ mod lab;
 use std::ffi::CString;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, UdpSocket};
 use std::os::unix::fs::OpenOptionsExt;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lab::netns::{Netns, serial, skip};
-use lab::{BIN, parse_perfdata};
+use lab::netns::{Load, Netns, Run, check, serial, skip};
 
 /// A namespace with a range of 10 ports and `n` of them taken by
 /// connections to a listener on 127.0.0.1:5000.
-fn loaded(tag: &str, n: usize) -> (Netns, Vec<TcpStream>, TcpListener) {
+fn loaded(tag: &str, n: usize) -> (Netns, Load) {
     let ns = Netns::new(tag);
-    let (clients, listener) = ns.inside(|| {
-        std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", "40000 40009")
-            .expect("set the port range");
-        let listener = TcpListener::bind("127.0.0.1:5000").expect("listen");
-        let clients = (0..n)
-            .map(|_| TcpStream::connect("127.0.0.1:5000").expect("connect"))
-            .collect();
-        (clients, listener)
-    });
-    (ns, clients, listener)
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-}
-
-impl Run {
-    fn perf(&self, label: &str) -> f64 {
-        match parse_perfdata(&self.stdout).get(label) {
-            Some(v) => *v,
-            None => panic!("no perfdata {label} in:\n{}", self.stdout),
-        }
-    }
-
-    fn status_line(&self) -> &str {
-        self.stdout.lines().next().unwrap_or("")
-    }
-}
-
-fn check(args: &[&str]) -> Run {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run check_ephemeral");
-    assert!(
-        out.stderr.is_empty(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-    }
+    ns.set_range(40000, 40009);
+    let load = ns.load(Some(n));
+    (ns, load)
 }
 
 #[test]

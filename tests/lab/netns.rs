@@ -1,11 +1,14 @@
 //! Named network namespaces for the tests that need `ip netns` (other
 //! namespaces seen from the host: `--netns`, `--all-netns`): the skip rule,
-//! `ip`, and a guard that deletes its namespace also when a test fails.
+//! `ip`, a guard that deletes its namespace also when a test fails, a port
+//! range and connections to fill it inside, and the binary run from the
+//! host's namespace.
 //! Names are unique (pid + counter), so tests running side by side and
 //! other users of the host never meet.
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -80,6 +83,94 @@ impl Netns {
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
     }
+
+    /// Sets the namespace's own `ip_local_port_range` (a per-namespace sysctl).
+    pub fn set_range(&self, lo: u16, hi: u16) {
+        self.inside(|| {
+            std::fs::write(
+                "/proc/sys/net/ipv4/ip_local_port_range",
+                format!("{lo} {hi}"),
+            )
+            .expect("set the port range");
+        });
+    }
+
+    /// A listener on 127.0.0.1:5000 and `n` connections to it (all of the
+    /// range, until connect() refuses, when `n` is None).
+    pub fn load(&self, n: Option<usize>) -> Load {
+        self.inside(|| {
+            let listener = TcpListener::bind("127.0.0.1:5000").expect("listen");
+            let mut clients = Vec::new();
+            while n.is_none_or(|n| clients.len() < n) {
+                match TcpStream::connect("127.0.0.1:5000") {
+                    Ok(s) => clients.push(s),
+                    Err(e) if n.is_none() => {
+                        assert_eq!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{e}");
+                        break;
+                    }
+                    Err(e) => panic!("connect: {e}"),
+                }
+                assert!(clients.len() < 70_000, "connect() never ran out");
+            }
+            Load {
+                _listener: listener,
+                _clients: clients,
+            }
+        })
+    }
+}
+
+/// The sockets of [`Netns::load`], open until dropped.
+pub struct Load {
+    _listener: TcpListener,
+    _clients: Vec<TcpStream>,
+}
+
+/// What one run of the binary printed.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+}
+
+impl Run {
+    pub fn perf(&self, label: &str) -> f64 {
+        match super::parse_perfdata(&self.stdout).get(label) {
+            Some(v) => *v,
+            None => panic!("no perfdata {label} in:\n{}", self.stdout),
+        }
+    }
+
+    pub fn status_line(&self) -> &str {
+        self.stdout.lines().next().unwrap_or("")
+    }
+
+    pub fn line_starting(&self, prefix: &str) -> &str {
+        match self.stdout.lines().find(|l| l.starts_with(prefix)) {
+            Some(line) => line,
+            None => panic!("no line starting {prefix:?} in:\n{}", self.stdout),
+        }
+    }
+}
+
+/// Runs `command`, which must print nothing on stderr.
+pub fn run(mut command: Command) -> Run {
+    let out = command.output().expect("run check_ephemeral");
+    assert!(
+        out.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
+}
+
+/// The binary with `args`, run from the host's namespace.
+pub fn check(args: &[&str]) -> Run {
+    let mut command = Command::new(super::BIN);
+    command.args(args);
+    run(command)
 }
 
 impl Drop for Netns {
