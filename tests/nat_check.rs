@@ -339,6 +339,10 @@ fn without_a_rule_range_low_source_ports_are_a_pool_of_their_own() {
     connect(&mut topo, second, 700);
     topo.pod_connect(to, TIMEOUT)
         .expect("an ordinary pod connect");
+    // A port from 512 to 599 is kept although no search hands it out: it
+    // takes no port of any class.
+    connect(&mut topo, second, 550);
+    assert_eq!(topo.nat_port(second, 550), Some(550));
     let run = topo.check(&["--pools", "nat", "--top", "5"]);
     assert_eq!(
         run.pool_free("nat pools", &format!("{HTTPS} (source ports 512-1023)")),
@@ -347,6 +351,7 @@ fn without_a_rule_range_low_source_ports_are_a_pool_of_their_own() {
         run.stdout
     );
     assert_eq!(run.pool_free("nat pools", HTTPS), 64511, "{}", run.stdout);
+    assert!(run.stdout.contains("nat pools: 3 tuples"), "{}", run.stdout);
     assert!(run.perf("conntrack_insert_failed") >= 1, "{}", run.stdout);
     assert!(!run.stdout.contains("outside"), "{}", run.stdout);
 }
