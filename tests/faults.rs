@@ -19,6 +19,7 @@
 //! tests skip with a printed reason when it is missing, under `CI=true`
 //! they fail.
 
+mod bounded;
 mod scratch;
 
 use std::ffi::{CString, OsStr};
@@ -28,18 +29,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
+use bounded::{os_check, run_bounded};
 use scratch::Scratch;
 
 const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
 const SYSCTL: &str = "/proc/sys/net/ipv4";
 const NOBODY: libc::uid_t = 65534;
-/// No case takes more than a few seconds; a child still running after this
-/// is killed and the case fails.
-const BOUND: Duration = Duration::from_secs(60);
 
 /// What the child does to itself before it runs the check.
 #[derive(Default)]
@@ -81,14 +78,6 @@ impl Sandbox {
 
 fn cstring(s: &OsStr) -> CString {
     CString::new(s.as_bytes()).expect("no NUL in a path")
-}
-
-fn os_check(rc: libc::c_int) -> io::Result<()> {
-    if rc == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
 }
 
 /// Runs in the forked child, before exec: system calls only, no allocation.
@@ -202,51 +191,15 @@ struct Run {
     stderr: String,
 }
 
-/// Kills the child if the test leaves before it is reaped.
-struct Reaper(Option<libc::pid_t>);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0 {
-            // SAFETY: the child is ours and not yet reaped, so the pid is still its.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
-}
-
 fn run(sandbox: Sandbox, args: &[&str]) -> Run {
     run_binary(BIN, sandbox, args)
 }
 
 fn run_binary(bin: &str, sandbox: Sandbox, args: &[&str]) -> Run {
     let mut cmd = Command::new(bin);
-    cmd.args(args)
-        .current_dir("/")
-        .env_remove("MP_CONFIG_FILE")
-        .env_remove("NAGIOS_CONFIG_PATH")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
     // SAFETY: `enter` makes system calls only; the sandbox is moved in.
     unsafe { cmd.pre_exec(move || enter(&sandbox)) };
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {bin} in a sandbox: {e}"));
-    let mut reaper = Reaper(Some(child.id() as libc::pid_t));
-    let (done, result) = mpsc::channel::<io::Result<Output>>();
-    std::thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
-    });
-    let out = match result.recv_timeout(BOUND) {
-        Ok(out) => {
-            reaper.0 = None;
-            out.expect("wait for the check")
-        }
-        Err(_) => {
-            drop(reaper);
-            panic!("{args:?}: still running after {BOUND:?}; killed");
-        }
-    };
+    let out = run_bounded(cmd, args);
     Run {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -9,6 +9,7 @@
 //! waits. That needs root and `/dev/fuse`; outside CI the test skips with
 //! a printed reason when they are missing, under `CI=true` it fails.
 
+mod bounded;
 mod scratch;
 
 use std::ffi::CString;
@@ -18,55 +19,13 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
+use bounded::{os_check, run_bounded};
 use scratch::Scratch;
 
 const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
-/// No case takes more than a few seconds; a child still running after this
-/// is killed and the case fails.
-const BOUND: Duration = Duration::from_secs(60);
-
-/// Kills the child if the test leaves before it is reaped.
-struct Reaper(Option<libc::pid_t>);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0 {
-            // SAFETY: the child is ours and not yet reaped, so the pid is still its.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
-}
-
-/// Runs the check with `args`, bounded by [`BOUND`].
-fn run(mut cmd: Command, args: &[&str]) -> Output {
-    cmd.args(args)
-        .current_dir("/")
-        .env_remove("MP_CONFIG_FILE")
-        .env_remove("NAGIOS_CONFIG_PATH")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd.spawn().expect("start the check");
-    let mut reaper = Reaper(Some(child.id() as libc::pid_t));
-    let (done, result) = mpsc::channel::<io::Result<Output>>();
-    std::thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
-    });
-    match result.recv_timeout(BOUND) {
-        Ok(out) => {
-            reaper.0 = None;
-            out.expect("wait for the check")
-        }
-        Err(_) => {
-            drop(reaper);
-            panic!("{args:?}: still running after {BOUND:?}; killed");
-        }
-    }
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -112,7 +71,7 @@ fn stale_temporary_files_are_removed_and_others_stay() {
             .and_then(|f| f.set_modified(when))
             .expect("make a temporary file");
     }
-    let out = run(Command::new(BIN), &prometheus_to(&file));
+    let out = run_bounded(Command::new(BIN), &prometheus_to(&file));
     assert_eq!(out.status.code(), Some(0), "{out:#?}");
     assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:#?}");
     let written = fs::read_to_string(&file).expect("the file was written");
@@ -134,13 +93,13 @@ fn a_file_that_cannot_be_replaced_leaves_no_temporary_file() {
     // A directory that is not empty cannot be renamed over.
     let blocked = s.0.join("check_ephemeral.prom");
     fs::create_dir_all(blocked.join("inside")).expect("dir in the way");
-    let out = run(Command::new(BIN), &prometheus_to(&blocked));
+    let out = run_bounded(Command::new(BIN), &prometheus_to(&blocked));
     assert_failed("a directory in the way", &out, "cannot write the output to");
     assert_eq!(s.names(), ["check_ephemeral.prom"]);
     assert_eq!(fs::read_dir(&blocked).expect("list").count(), 1);
 
     let missing = s.0.join("missing/check_ephemeral.prom");
-    let out = run(Command::new(BIN), &prometheus_to(&missing));
+    let out = run_bounded(Command::new(BIN), &prometheus_to(&missing));
     assert_failed("a missing directory", &out, "No such file or directory");
     assert_eq!(s.names(), ["check_ephemeral.prom"]);
 }
@@ -159,14 +118,6 @@ fn unavailable() -> Option<String> {
 
 fn fuse_device() -> io::Result<File> {
     File::options().read(true).write(true).open("/dev/fuse")
-}
-
-fn os_check(rc: libc::c_int) -> io::Result<()> {
-    if rc == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
 }
 
 #[test]
@@ -218,7 +169,7 @@ fn a_hung_write_is_ended_by_the_timeout() {
     let file = stalled.join("check_ephemeral.prom");
     let mut args = prometheus_to(&file);
     args.extend(["-t", "1"]);
-    let out = run(cmd, &args);
+    let out = run_bounded(cmd, &args);
     assert_failed(
         "a write to a file system that never answers",
         &out,
