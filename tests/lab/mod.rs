@@ -175,22 +175,19 @@ impl Lab {
 
     /// A listener with a deep backlog, so connects complete without accept.
     pub fn listen(&mut self, addr: &str) -> SocketAddr {
-        let addr: SocketAddr = addr.parse().expect("listener address");
-        let s = new_socket(addr.ip(), Type::STREAM);
-        s.set_reuse_address(true).expect("SO_REUSEADDR");
-        s.bind(&addr.into()).expect("bind listener");
-        s.listen(4096).expect("listen");
-        let l: TcpListener = s.into();
-        let bound = l.local_addr().expect("local_addr");
-        self.listeners.push(l);
-        bound
+        self.listen_with(addr, |s| s.set_reuse_address(true).expect("SO_REUSEADDR"))
     }
 
     /// A listener whose IPV6_V6ONLY is set as asked.
     pub fn listen_v6(&mut self, addr: &str, v6only: bool) -> SocketAddr {
+        self.listen_with(addr, |s| s.set_only_v6(v6only).expect("IPV6_V6ONLY"))
+    }
+
+    /// A listener on `addr` (deep backlog), `set` applied before bind().
+    fn listen_with(&mut self, addr: &str, set: impl FnOnce(&Socket)) -> SocketAddr {
         let addr: SocketAddr = addr.parse().expect("listener address");
         let s = new_socket(addr.ip(), Type::STREAM);
-        s.set_only_v6(v6only).expect("IPV6_V6ONLY");
+        set(&s);
         s.bind(&addr.into()).expect("bind listener");
         s.listen(4096).expect("listen");
         let l: TcpListener = s.into();
