@@ -212,6 +212,7 @@ fn decimal(field: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch::Scratch;
 
     // Rows captured from a 6.18 kernel on x86_64 (little endian, USER_HZ 100).
     const TW4: &[u8] = b"   1: 0100007F:9C43 0100007F:1388 06 00000000:00000000 03:0000175C 00000000     0        0 0 3 00000000a59a0df0                                      \n";
@@ -247,27 +248,12 @@ mod tests {
     }
 
     /// A fresh directory with the given table files, removed on drop.
-    struct Tables(std::path::PathBuf);
-
-    impl Tables {
-        fn new(name: &str, files: &[(&str, &[u8])]) -> Tables {
-            let dir = std::env::temp_dir().join(format!(
-                "check_ephemeral-procnet-{name}-{}",
-                std::process::id()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            for (file, text) in files {
-                std::fs::write(dir.join(file), text).unwrap();
-            }
-            Tables(dir)
+    fn tables(name: &str, files: &[(&str, &[u8])]) -> Scratch {
+        let dir = Scratch::new(&format!("procnet-{name}"));
+        for (file, text) in files {
+            dir.write(file, text);
         }
-    }
-
-    impl Drop for Tables {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+        dir
     }
 
     const HEADINGS: &[u8] = b"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
@@ -278,13 +264,13 @@ mod tests {
 
     #[test]
     fn a_kernel_without_ipv6_has_no_tcp6_or_udp6() {
-        let t = Tables::new("no-ipv6", &[("tcp", HEADINGS), ("udp", HEADINGS)]);
+        let t = tables("no-ipv6", &[("tcp", HEADINGS), ("udp", HEADINGS)]);
         let mut sink = crate::read::socket::Collect::default();
         read_tcp(&t.0, RANGE, 100, &mut sink).unwrap();
         read_udp(&t.0, RANGE, 100, &mut sink).unwrap();
         assert!(sink.sockets.is_empty() && sink.marked.is_empty());
         // Only the IPv6 tables may be missing.
-        let t = Tables::new("no-tcp", &[("tcp6", HEADINGS)]);
+        let t = tables("no-tcp", &[("tcp6", HEADINGS)]);
         let e = read_tcp(&t.0, RANGE, 100, &mut sink).unwrap_err();
         assert!(e.to_string().contains("/tcp:"), "{e}");
     }
@@ -296,7 +282,7 @@ mod tests {
             ("garbage", b"garbage\n"),
             ("row only", TW4),
         ] {
-            let t = Tables::new("bad-headings", &[("tcp", text)]);
+            let t = tables("bad-headings", &[("tcp", text)]);
             let e = read_tcp(
                 &t.0,
                 RANGE,

@@ -139,6 +139,7 @@ pub fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch::Scratch;
 
     #[test]
     fn only_our_temporary_names_count() {
@@ -152,9 +153,7 @@ mod tests {
 
     #[test]
     fn stale_temporary_files_go_fresh_ones_and_others_stay() {
-        let dir = std::env::temp_dir().join(format!("ce-stale-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = Scratch::new("state-stale");
         let names = [
             ".00000000000000ab.state.1.2",
             "00000000000000ab.state",
@@ -164,12 +163,11 @@ mod tests {
             std::fs::write(dir.join(n), "x").unwrap();
         }
         // Just written: nothing is stale yet.
-        remove_stale(&dir, SystemTime::now());
+        remove_stale(dir.path(), SystemTime::now());
         assert!(dir.join(names[0]).exists());
         // Two hours on, the temporary file is stale; the rest stays.
-        remove_stale(&dir, SystemTime::now() + Duration::from_secs(7200));
+        remove_stale(dir.path(), SystemTime::now() + Duration::from_secs(7200));
         let left: Vec<bool> = names.iter().map(|n| dir.join(n).exists()).collect();
-        let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(left, [false, true, true]);
     }
 }
