@@ -255,11 +255,16 @@ fn config(args: Args) -> Result<Config> {
 mod tests {
     use super::*;
 
-    fn run(args: &[&str]) -> Result<Config> {
-        let argv = std::iter::once("check_ephemeral")
+    /// The command line of the binary run with `args`.
+    fn argv(args: &[&str]) -> Vec<OsString> {
+        std::iter::once("check_ephemeral")
             .chain(args.iter().copied())
-            .map(OsString::from);
-        match parse(argv)? {
+            .map(OsString::from)
+            .collect()
+    }
+
+    fn run(args: &[&str]) -> Result<Config> {
+        match parse(argv(args))? {
             Parsed::Run(c) => Ok(*c),
             Parsed::Print(_) => panic!("printed instead of running"),
         }
@@ -267,13 +272,7 @@ mod tests {
 
     #[test]
     fn the_timeout_is_known_before_parsing() {
-        let early = |args: &[&str]| {
-            let argv: Vec<OsString> = std::iter::once("check_ephemeral")
-                .chain(args.iter().copied())
-                .map(OsString::from)
-                .collect();
-            early_timeout(&argv).map(|d| d.as_secs())
-        };
+        let early = |args: &[&str]| early_timeout(&argv(args)).map(|d| d.as_secs());
         assert_eq!(early(&["-t", "3"]), Some(3));
         assert_eq!(early(&["-t3", "--extra-opts"]), Some(3));
         assert_eq!(early(&["--timeout=4", "-w", "5"]), Some(4));
@@ -284,13 +283,7 @@ mod tests {
 
     #[test]
     fn prometheus_output_is_known_before_parsing() {
-        let quiet = |args: &[&str]| {
-            let argv: Vec<OsString> = std::iter::once("check_ephemeral")
-                .chain(args.iter().copied())
-                .map(OsString::from)
-                .collect();
-            early_quiet(&argv)
-        };
+        let quiet = |args: &[&str]| early_quiet(&argv(args));
         assert!(quiet(&["--format", "prometheus", "-w", "bad"]));
         assert!(quiet(&["--format=prometheus"]));
         assert!(quiet(&["--output-file", "/x.prom"]));
@@ -407,15 +400,10 @@ mod tests {
 
     #[test]
     fn options_choose_the_scope() {
-        let scope = |args: &[&str]| {
-            let argv = std::iter::once("check_ephemeral")
-                .chain(args.iter().copied())
-                .map(std::ffi::OsString::from);
-            match parse(argv) {
-                Ok(Parsed::Run(c)) => Ok((c.netns, c.processes)),
-                Ok(Parsed::Print(_)) => Err("printed".to_string()),
-                Err(e) => Err(e.to_string()),
-            }
+        let scope = |args: &[&str]| match parse(argv(args)) {
+            Ok(Parsed::Run(c)) => Ok((c.netns, c.processes)),
+            Ok(Parsed::Print(_)) => Err("printed".to_string()),
+            Err(e) => Err(e.to_string()),
         };
         assert_eq!(scope(&[]), Ok((crate::scope::Scope::Here, false)));
         assert_eq!(
