@@ -302,12 +302,8 @@ impl Lab {
     /// Closes a connection client first, so the client's side ends in
     /// TIME_WAIT (bounded wait for the FIN).
     pub fn close_client_first(client: Socket, server: TcpStream) {
-        client.shutdown(Shutdown::Both).ok();
-        drop(client);
-        let mut buf = [0u8; 1];
-        server.set_read_timeout(Some(Duration::from_secs(2))).ok();
-        let _ = io::Read::read(&mut &server, &mut buf);
-        drop(server);
+        close_in_order(client, server);
+        // Let the last ACKs land.
         std::thread::sleep(Duration::from_millis(50));
     }
 
@@ -323,13 +319,7 @@ impl Lab {
             self.try_connect(source, to).expect("connect for TIME_WAIT");
             let client = self.keep.pop().expect("client");
             let (server, _) = self.listeners[listener].accept().expect("accept");
-            client.shutdown(Shutdown::Both).ok();
-            drop(client);
-            // Wait (bounded) for the FIN before the server closes its side.
-            let mut buf = [0u8; 1];
-            server.set_read_timeout(Some(Duration::from_secs(2))).ok();
-            let _ = io::Read::read(&mut &server, &mut buf);
-            drop(server);
+            close_in_order(client, server);
         }
         // Let the last ACKs land.
         std::thread::sleep(Duration::from_millis(50));
@@ -470,6 +460,17 @@ fn new_socket(ip: IpAddr, kind: Type) -> Socket {
         Protocol::TCP
     };
     Socket::new(domain, kind, Some(protocol)).expect("socket")
+}
+
+/// The client closes first, then (after a bounded wait for its FIN) the
+/// accepted side: the client's end is the one left in TIME_WAIT.
+fn close_in_order(client: Socket, server: TcpStream) {
+    client.shutdown(Shutdown::Both).ok();
+    drop(client);
+    let mut buf = [0u8; 1];
+    server.set_read_timeout(Some(Duration::from_secs(2))).ok();
+    let _ = io::Read::read(&mut &server, &mut buf);
+    drop(server);
 }
 
 fn set_bind_address_no_port(s: &Socket) {
