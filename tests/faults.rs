@@ -31,7 +31,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use bounded::{os_check, run_bounded};
+use bounded::{os_check, own_mounts, run_bounded};
 use scratch::Scratch;
 
 const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
@@ -82,17 +82,10 @@ fn cstring(s: &OsStr) -> CString {
 
 /// Runs in the forked child, before exec: system calls only, no allocation.
 fn enter(sandbox: &Sandbox) -> io::Result<()> {
+    own_mounts(libc::CLONE_NEWNET)?;
     let null = std::ptr::null::<libc::c_char>();
     // SAFETY: plain system calls on NUL-terminated strings that outlive them.
     unsafe {
-        os_check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET))?;
-        os_check(libc::mount(
-            null,
-            c"/".as_ptr(),
-            null,
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        ))?;
         for (source, target) in &sandbox.mounts {
             os_check(libc::mount(
                 source.as_ptr(),

@@ -22,7 +22,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
-use bounded::{os_check, run_bounded};
+use bounded::{os_check, own_mounts, run_bounded};
 use scratch::Scratch;
 
 const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
@@ -148,15 +148,7 @@ fn a_hung_write_is_ended_by_the_timeout() {
     // the mount has taken its own reference).
     unsafe {
         cmd.pre_exec(move || {
-            let null = std::ptr::null::<libc::c_char>();
-            os_check(libc::unshare(libc::CLONE_NEWNS))?;
-            os_check(libc::mount(
-                null,
-                c"/".as_ptr(),
-                null,
-                libc::MS_REC | libc::MS_PRIVATE,
-                std::ptr::null(),
-            ))?;
+            own_mounts(0)?;
             os_check(libc::mount(
                 c"stalled".as_ptr(),
                 target.as_ptr(),

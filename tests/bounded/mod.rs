@@ -1,7 +1,8 @@
 //! The check run as a child with a time bound, for the tests that set the
 //! child up themselves (namespaces, mounts, seccomp in `pre_exec`): a child
 //! still running after [`BOUND`] is killed and the test fails, and one the
-//! test leaves before reaping is killed too.
+//! test leaves before reaping is killed too. Also the mount namespace such
+//! a child starts from.
 
 #![allow(dead_code)]
 
@@ -53,6 +54,23 @@ pub fn run_bounded(mut cmd: Command, args: &[&str]) -> Output {
             drop(reaper);
             panic!("{args:?}: still running after {BOUND:?}; killed");
         }
+    }
+}
+
+/// Moves the calling child (in `pre_exec`: system calls only) into a mount
+/// namespace of its own, and the namespaces in `more`, with every mount
+/// private: nothing it mounts reaches the host.
+pub fn own_mounts(more: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain system calls on a NUL-terminated string literal.
+    unsafe {
+        os_check(libc::unshare(libc::CLONE_NEWNS | more))?;
+        os_check(libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ))
     }
 }
 
