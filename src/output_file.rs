@@ -257,6 +257,10 @@ mod tests {
     use super::*;
     use crate::scratch::Scratch;
 
+    /// [`replace`] keeps the name it writes under in the process-wide
+    /// [`TEMP`]: the tests that write take turns, so none sees another's.
+    static WRITING: Mutex<()> = Mutex::new(());
+
     #[test]
     fn our_temporary_names_and_no_others() {
         let name = OsStr::new("check_ephemeral.prom");
@@ -285,6 +289,7 @@ mod tests {
 
     #[test]
     fn replaces_and_leaves_no_temporary_file() {
+        let _turn = WRITING.lock().unwrap_or_else(|e| e.into_inner());
         let d = Scratch::new("output-replace");
         let path = d.0.join("out.prom");
         replace(&path, "one\n").expect("first write");
@@ -298,6 +303,7 @@ mod tests {
 
     #[test]
     fn a_failed_write_leaves_the_old_file_and_nothing_else() {
+        let _turn = WRITING.lock().unwrap_or_else(|e| e.into_inner());
         let d = Scratch::new("output-failed");
         let path = d.0.join("out.prom");
         fs::write(&path, "old\n").unwrap();
