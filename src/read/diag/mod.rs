@@ -197,21 +197,9 @@ impl Netlink {
             };
             let mut marks = Marks::Waiting(Vec::new());
             let connected = self.tcp_dump("connected TCP", CONNECTED_STATES, all, &mut |s| {
-                if let Marks::Waiting(early) = &mut marks {
-                    // One atomic load per record while the marks walk runs.
-                    if !walker.is_finished() && early.len() < EARLY_MAX {
-                        if early.capacity() == 0 {
-                            early.reserve_exact(EARLY_MAX);
-                        }
-                        early.push(*s);
-                        return;
-                    }
-                    // Done, or the buffer is full and this walk waits.
-                    marks.arrived(rx.recv().ok(), sink);
-                }
-                if let Marks::Handed = marks {
-                    sink.socket(s);
-                }
+                // One atomic load per record while the marks walk runs.
+                let walking = || !walker.is_finished();
+                marks.connected(s, sink, walking, EARLY_MAX, || rx.recv().ok());
             });
             if let Marks::Waiting(_) = marks {
                 marks.arrived(rx.recv().ok(), sink);
@@ -353,6 +341,34 @@ enum Marks {
 }
 
 impl Marks {
+    /// Takes one connected record: into the buffer while the marks are
+    /// `walking` and it holds fewer than `most`, else to the sink, after
+    /// the marks and the records that waited (`wait` gives the marks,
+    /// waiting for their walk to end).
+    fn connected(
+        &mut self,
+        s: &Socket,
+        sink: &mut impl Sink,
+        walking: impl FnOnce() -> bool,
+        most: usize,
+        wait: impl FnOnce() -> Option<Result<Vec<Socket>>>,
+    ) {
+        if let Marks::Waiting(early) = self {
+            if early.len() < most && walking() {
+                if early.capacity() == 0 {
+                    early.reserve_exact(most);
+                }
+                early.push(*s);
+                return;
+            }
+            // Done, or the buffer is full and this walk waits.
+            self.arrived(wait(), sink);
+        }
+        if let Marks::Handed = self {
+            sink.socket(s);
+        }
+    }
+
     /// Takes the marks walk's result (`None`: its thread ended without
     /// one) and hands the marks, then the connected records that waited.
     fn arrived(&mut self, got: Option<Result<Vec<Socket>>>, sink: &mut impl Sink) {
@@ -375,6 +391,75 @@ impl Marks {
                     reason: "the walk ended without an answer",
                 })
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+
+    /// Every call in order: `true` for a mark, with the local port.
+    #[derive(Default)]
+    struct Calls(Vec<(bool, u16)>);
+
+    impl Sink for Calls {
+        fn marked(&mut self, s: &Socket) {
+            self.0.push((true, s.local_port));
+        }
+        fn socket(&mut self, s: &Socket) {
+            self.0.push((false, s.local_port));
+        }
+    }
+
+    fn at(port: u16) -> Socket {
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        Socket::new(Protocol::Tcp, TcpState::ESTABLISHED, (lo, port), (lo, 80))
+    }
+
+    #[test]
+    fn marks_reach_the_sink_before_any_connected_record() {
+        for (walking_until, most) in [(0, 8), (2, 8), (5, 2), (9, 100)] {
+            let mut marks = Marks::Waiting(Vec::new());
+            let mut sink = Calls::default();
+            for port in 1..=6 {
+                let walking = || port <= walking_until;
+                let wait = || Some(Ok(vec![at(100), at(101)]));
+                marks.connected(&at(port), &mut sink, walking, most, wait);
+            }
+            if let Marks::Waiting(_) = marks {
+                marks.arrived(Some(Ok(vec![at(100), at(101)])), &mut sink);
+            }
+            let mut expected = vec![(true, 100), (true, 101)];
+            expected.extend((1..=6).map(|p| (false, p)));
+            assert_eq!(
+                sink.0, expected,
+                "walking until {walking_until}, most {most}"
+            );
+            assert!(matches!(marks, Marks::Handed));
+        }
+    }
+
+    #[test]
+    fn a_failed_marks_walk_stops_the_records() {
+        let refused = || {
+            Some(Err(Error::DumpRefused {
+                dump: "bound TCP",
+                errno: Errno::EPERM,
+            }))
+        };
+        for got in [refused(), None] {
+            let mut marks = Marks::Waiting(Vec::new());
+            let mut sink = Calls::default();
+            let mut got = Some(got);
+            for port in 1..=4 {
+                let wait = || got.take().flatten();
+                marks.connected(&at(port), &mut sink, || port < 3, 8, wait);
+            }
+            assert!(sink.0.is_empty(), "{:?}", sink.0);
+            assert!(matches!(marks, Marks::Failed(_)));
         }
     }
 }
