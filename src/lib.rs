@@ -35,7 +35,7 @@ use options::{Config, Format};
 use read::nat::{NatRead, NatRequest};
 use read::procnet::PROC_NET;
 use read::settings::{KernelSettings, SYSCTL_DIR};
-use read::{ReadInfo, Request};
+use read::{ReadInfo, Request, SideBySide};
 use report::Context;
 use report::prometheus::Snapshot;
 use scope::Scope;
@@ -68,11 +68,20 @@ pub fn check_from(config: &Config, started: Instant) -> Result<Outcome> {
     Ok(render(&measured, config, &listed))
 }
 
-/// Whether one namespace's two TCP walks may run side by side: only when
+/// When one namespace's two TCP walks may run side by side: only when
 /// `namespaces` is one (a sweep's threads already keep the cores busy),
-/// `--threads` allows a second thread and the process may use two CPUs.
-fn side_by_side(config: &Config, namespaces: usize) -> bool {
-    namespaces == 1 && config.threads.is_none_or(|n| n > 1) && scope::sweep::usable_cpus() > 1
+/// `--threads` allows a second thread and the process may use two CPUs;
+/// then always if `--threads` asked for two or more, else where the
+/// namespace's tables are large (see [`SideBySide`]).
+fn side_by_side(config: &Config, namespaces: usize) -> SideBySide {
+    if namespaces != 1 || scope::sweep::usable_cpus() < 2 {
+        return SideBySide::Never;
+    }
+    match config.threads {
+        None => SideBySide::Large,
+        Some(n) if n > 1 => SideBySide::Always,
+        Some(_) => SideBySide::Never,
+    }
 }
 
 /// One namespace's tables, modelled and judged, and what the report adds.
@@ -85,8 +94,8 @@ pub struct Measured {
 
 /// Reads, models and judges the tables of the network namespace the
 /// calling thread is in; `proc_net` is where its /proc tables are;
-/// `side_by_side`: whether the TCP walks may take a second thread.
-pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<Measured> {
+/// `side_by_side`: when the TCP walks may take a second thread.
+pub fn measure(config: &Config, proc_net: &Path, side_by_side: SideBySide) -> Result<Measured> {
     let started = Instant::now();
     stage::enter(Stage::ReadingSettings);
     let settings = KernelSettings::read(Path::new(SYSCTL_DIR))?;

@@ -550,7 +550,7 @@ fn tcp_walks_side_by_side_agree_with_walks_in_turn() {
         lab.connect(None, db, 60);
         lab.connect(Some("127.0.0.2"), web, 40);
         lab.time_wait(None, closed, 30);
-        let together = lab.check(&["-v"]);
+        let together = lab.check(&["-v", "--threads", "2"]);
         let in_turn = lab.check(&["-v", "--threads", "1"]);
         for label in [
             "connect_free",

@@ -149,8 +149,8 @@ fn print_kernel(pops: &[Population]) {
          TIME_WAIT sockets (the established table again), both covering IPv4 and IPv6, plus \
          one small UDP request per family. They are timed twice: \"in turn\" on one socket, \
          and \"side by side\" with the two TCP requests on two sockets drained by two threads \
-         at once, as the check sends them when it judges one namespace and may use two \
-         CPUs ({}). ss 6.1 sends one request per family, each \
+         at once, as the check sends them when it judges one namespace of at least {} TCP \
+         sockets and may use two CPUs ({}). ss 6.1 sends one request per family, each \
          walking the listener and established tables; it never asks for bound-only \
          sockets, so it never walks the bind table. Every walk visits every socket of \
          the host's shared tables, whatever its port or namespace. Two more requests \
@@ -159,6 +159,7 @@ fn print_kernel(pops: &[Population]) {
          of visiting the sockets, none handed over), and one for bound-only sockets alone \
          (the bind table and the established table; \"bind-table walk\" is its time minus \
          the first's).\n",
+        results::SIDE_BY_SIDE_FROM,
         here_side_by_side()
     );
     println!(
@@ -191,21 +192,18 @@ fn print_kernel(pops: &[Population]) {
     }
     println!(
         "\n\"Its own work\" is the command's median minus its requests' median (for \
-         check_ephemeral, sent as it sends them here: {}), both taken on a shared machine: a few ms either way is noise, and a negative value means no \
+         check_ephemeral, sent as it sends them here: side by side on the populations of \
+         at least {} TCP sockets where the machine has two CPUs, else in turn), both taken on a shared machine: a few ms either way is noise, and a negative value means no \
          work of its own that this run could measure.",
-        if results::side_by_side() {
-            "side by side"
-        } else {
-            "in turn"
-        }
+        results::SIDE_BY_SIDE_FROM
     );
 }
 
 /// How check_ephemeral sends its TCP requests on this machine, for the
 /// prose.
 fn here_side_by_side() -> &'static str {
-    if results::side_by_side() {
-        "this machine has two or more, so the side-by-side figure is the one the targets judge against"
+    if std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
+        "this machine has two or more, so on those populations the side-by-side figure is the one the targets judge against, on the others the in-turn one"
     } else {
         "this machine has one, so the in-turn figure is the one the targets judge against"
     }

@@ -76,11 +76,12 @@ impl Population {
     }
 
     /// check_ephemeral's requests drained as the check sends them on this
-    /// machine: side by side where it may use two CPUs (and the run timed
-    /// them so; older results did not), else in turn.
+    /// machine for this population: side by side where it may use two CPUs
+    /// and the namespace is large enough (and the run timed them so; older
+    /// results did not), else in turn.
     pub fn kernel_check(&self) -> f64 {
         let side = self.median(KERNEL_CHECK_SIDE);
-        if side > 0.0 && side_by_side() {
+        if side > 0.0 && self.side_by_side() {
             side
         } else {
             self.median(KERNEL_CHECK)
@@ -94,11 +95,26 @@ impl Population {
     }
 }
 
-/// Whether check_ephemeral runs its two TCP requests side by side here:
-/// when it judges one namespace and may use two CPUs. The report is made
-/// on the machine that was measured, right after the run.
-pub fn side_by_side() -> bool {
-    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+impl Population {
+    /// Whether check_ephemeral runs its two TCP requests side by side on
+    /// this population: see [`side_by_side`].
+    pub fn side_by_side(&self) -> bool {
+        side_by_side(self.tcp_total)
+    }
+}
+
+/// check_ephemeral's `SIDE_BY_SIDE_FROM` (src/read/mod.rs): from this many
+/// TCP sockets in the namespace it runs its two TCP walks side by side.
+pub const SIDE_BY_SIDE_FROM: usize = 100_000;
+
+/// Whether check_ephemeral runs its two TCP requests side by side here,
+/// judging one namespace of `tcp_total` TCP sockets with no `--threads`:
+/// when it may use two CPUs and the namespace holds at least
+/// [`SIDE_BY_SIDE_FROM`]. The report is made on the machine that was
+/// measured, right after the run.
+pub fn side_by_side(tcp_total: usize) -> bool {
+    tcp_total >= SIDE_BY_SIDE_FROM
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
 }
 
 /// Reads the results file: the populations in the order first met.

@@ -168,7 +168,7 @@ mod tests {
         let pops = results::parse(&text).unwrap();
         let judged = judge(&pops);
         let kernel = find(&judged, "web", Kind::Kernel).unwrap();
-        if results::side_by_side() {
+        if pops[0].side_by_side() {
             assert!((kernel.measured - 176.0 / 110.0).abs() < 1e-9);
             assert!((kernel.in_turn.unwrap() - 176.0 / 175.0).abs() < 1e-9);
             assert!(!kernel.met);
