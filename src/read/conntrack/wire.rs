@@ -266,6 +266,9 @@ pub fn parse_entry(payload: &[u8]) -> Result<Entry, &'static str> {
     if family != AF_INET && family != AF_INET6 {
         return Err("a conntrack entry has an unknown address family");
     }
+    // The tuples are read straight into the entry: handed back by value,
+    // their addresses (enums of 17 bytes, written piecewise) were read back
+    // whole before the writes had landed, a stall on every entry.
     let mut orig = None;
     let mut reply = None;
     let mut entry = Entry {
@@ -280,10 +283,10 @@ pub fn parse_entry(payload: &[u8]) -> Result<Entry, &'static str> {
     for attr in Attrs::new(attrs) {
         let (kind, value) = attr?;
         match kind {
-            CTA_TUPLE_ORIG => orig = Some(parse_tuple(value)?),
+            CTA_TUPLE_ORIG => orig = Some(parse_tuple(value, &mut entry.orig)?.0),
             // A zone for the reply direction alone comes inside the reply
             // tuple (`CTA_TUPLE_ZONE`); `CTA_ZONE` is one for both.
-            CTA_TUPLE_REPLY => reply = Some(parse_tuple(value)?),
+            CTA_TUPLE_REPLY => reply = Some(parse_tuple(value, &mut entry.reply)?),
             CTA_STATUS => entry.status = be32(value).ok_or("a conntrack status is cut short")?,
             CTA_TIMEOUT => {
                 entry.timeout_s = be32(value).ok_or("a conntrack timeout is cut short")?;
@@ -293,16 +296,14 @@ pub fn parse_entry(payload: &[u8]) -> Result<Entry, &'static str> {
             _ => {}
         }
     }
-    let (Some((p1, o)), Some((p2, r))) = (orig, reply) else {
+    let (Some(p1), Some((p2, reply_zone))) = (orig, reply) else {
         return Err("a conntrack entry lacks a tuple");
     };
     if p1 != p2 {
         return Err("a conntrack entry's tuples disagree on the protocol");
     }
     entry.protocol = p1;
-    entry.orig = o.tuple;
-    entry.reply = r.tuple;
-    if let Some(zone) = r.zone {
+    if let Some(zone) = reply_zone {
         entry.zone = zone;
     }
     Ok(entry)
@@ -317,16 +318,61 @@ fn empty_tuple() -> Tuple {
     }
 }
 
-/// A tuple as the dump gives it, with the zone of its direction if the
+/// A nested `CTA_TUPLE_*` read into `tuple` (addresses and ports, 0 for a
+/// port it lacks): its protocol, and the zone of its direction if the
 /// entry has a zone for that direction alone.
-struct DirTuple {
-    tuple: Tuple,
-    zone: Option<u16>,
+fn parse_tuple(buf: &[u8], tuple: &mut Tuple) -> Result<(u8, Option<u16>), &'static str> {
+    match v4_tuple(buf, tuple) {
+        Some(protocol) => Ok((protocol, None)),
+        None => walk_tuple(buf, tuple),
+    }
 }
 
-/// A nested `CTA_TUPLE_*`: addresses, protocol, ports and zone.
-fn parse_tuple(buf: &[u8]) -> Result<(u8, DirTuple), &'static str> {
-    let mut tuple = empty_tuple();
+/// Where the kernel puts the attribute headers of an IPv4 tuple without a
+/// zone (`ctnetlink_dump_tuples`): offset, length, type (flags included).
+const V4_TUPLE_HEADERS: [(usize, u16, u16); 7] = [
+    (0, 20, CTA_TUPLE_IP | NLA_F_NESTED),
+    (4, 8, CTA_IP_V4_SRC),
+    (12, 8, CTA_IP_V4_DST),
+    (20, 28, CTA_TUPLE_PROTO | NLA_F_NESTED),
+    (24, 5, CTA_PROTO_NUM),
+    (32, 6, CTA_PROTO_SRC_PORT),
+    (40, 6, CTA_PROTO_DST_PORT),
+];
+
+/// A tuple of exactly that layout (almost every entry of a NAT gateway),
+/// read at fixed offsets once its seven headers are checked: its
+/// protocol; `None` (and `tuple` untouched) for any other layout, which
+/// [`walk_tuple`] reads. Where both read a tuple they give the same.
+fn v4_tuple(buf: &[u8], tuple: &mut Tuple) -> Option<u8> {
+    let buf: &[u8; 48] = buf.try_into().ok()?;
+    let u16_at = |at: usize| u16::from_ne_bytes([buf[at], buf[at + 1]]);
+    for (at, len, kind) in V4_TUPLE_HEADERS {
+        if u16_at(at) != len || u16_at(at + 2) != kind {
+            return None;
+        }
+    }
+    let addr = |at: usize| {
+        IpAddr::V4(Ipv4Addr::new(
+            buf[at],
+            buf[at + 1],
+            buf[at + 2],
+            buf[at + 3],
+        ))
+    };
+    let port = |at: usize| u16::from_be_bytes([buf[at], buf[at + 1]]);
+    *tuple = Tuple {
+        src: addr(8),
+        dst: addr(16),
+        src_port: port(36),
+        dst_port: port(44),
+    };
+    Some(buf[28])
+}
+
+/// Any tuple, its attributes walked in whatever order and layout.
+fn walk_tuple(buf: &[u8], tuple: &mut Tuple) -> Result<(u8, Option<u16>), &'static str> {
+    *tuple = empty_tuple();
     let mut zone = None;
     let (mut src, mut dst, mut protocol) = (false, false, None);
     for attr in Attrs::new(buf) {
@@ -370,7 +416,7 @@ fn parse_tuple(buf: &[u8]) -> Result<(u8, DirTuple), &'static str> {
         }
     }
     match (src && dst, protocol) {
-        (true, Some(p)) => Ok((p, DirTuple { tuple, zone })),
+        (true, Some(p)) => Ok((p, zone)),
         _ => Err("a conntrack tuple lacks an address or its protocol"),
     }
 }

@@ -439,3 +439,37 @@ fn a_zone_of_one_direction_is_read_from_its_tuple() {
     assert_eq!(entry(Some(9), None), Ok((0, 40001)));
     assert_eq!(entry(None, None), Ok((0, 40001)));
 }
+
+/// The fixed-offset reading of the kernel's IPv4 tuple layout agrees with
+/// the general walk on that layout and on every one-byte change of it it
+/// still accepts; what it refuses, the walk reads.
+#[test]
+fn the_fixed_layout_reading_agrees_with_the_walk() {
+    let tuple = &ZONED_ESTABLISHED[24..72]; // CTA_TUPLE_ORIG's value
+    let read = |b: &[u8]| {
+        let (mut fixed, mut walked) = (empty_tuple(), empty_tuple());
+        let fixed = v4_tuple(b, &mut fixed).map(|p| (p, fixed));
+        (
+            fixed,
+            walk_tuple(b, &mut walked).map(|(p, z)| (p, walked, z)),
+        )
+    };
+    let (fixed, walked) = read(tuple);
+    assert_eq!(fixed, Some((IPPROTO_TCP, walked.unwrap().1)));
+    assert_eq!(fixed.unwrap().1.src, v4("10.200.1.2"));
+    let mut accepted = 0;
+    for at in 0..tuple.len() {
+        for value in [0x00, 0x03, 0x7f, 0x80, 0xff] {
+            let mut t = tuple.to_vec();
+            t[at] = value;
+            if let (Some((p, fixed)), walked) = read(&t) {
+                assert_eq!(walked, Ok((p, fixed, None)), "byte {at} = {value:#x}");
+                accepted += 1;
+            }
+        }
+    }
+    // Changes of values and padding are read, and the walk agrees on each.
+    assert!(accepted > 0);
+    let zoned = tuple_attr(2, [10, 0, 0, 1], [10, 0, 0, 2], (1, 2), Some(3));
+    assert_eq!(read(&zoned[4..]).0, None);
+}
