@@ -35,7 +35,7 @@ use options::{Config, Format};
 use read::nat::{NatRead, NatRequest};
 use read::procnet::PROC_NET;
 use read::settings::{KernelSettings, SYSCTL_DIR};
-use read::{ReadInfo, Request, SideBySide};
+use read::{ReadInfo, Request};
 use report::Context;
 use report::prometheus::Snapshot;
 use scope::Scope;
@@ -68,20 +68,15 @@ pub fn check_from(config: &Config, started: Instant) -> Result<Outcome> {
     Ok(render(&measured, config, &listed))
 }
 
-/// When one namespace's two TCP walks may run side by side: only when
-/// `namespaces` is one (a sweep's threads already keep the cores busy),
-/// `--threads` allows a second thread and the process may use two CPUs;
-/// then always if `--threads` asked for two or more, else where the
-/// namespace's tables are large (see [`SideBySide`]).
-fn side_by_side(config: &Config, namespaces: usize) -> SideBySide {
-    if namespaces != 1 || scope::sweep::usable_cpus() < 2 {
-        return SideBySide::Never;
-    }
-    match config.threads {
-        None => SideBySide::Large,
-        Some(n) if n > 1 => SideBySide::Always,
-        Some(_) => SideBySide::Never,
-    }
+/// Whether one namespace's two TCP walks run side by side: only when
+/// `--threads` asked for two or more, `namespaces` is one (a sweep's
+/// threads already keep the cores busy) and the process may use two CPUs.
+/// Not by default: two walks of the same table at once cost more CPU time
+/// than the same walks in turn (they take the same bucket locks), and a
+/// check that runs every minute on busy hosts should be light first; the
+/// wall time they save matters only to a huge table near `-t`.
+fn side_by_side(config: &Config, namespaces: usize) -> bool {
+    namespaces == 1 && config.threads.is_some_and(|n| n > 1) && scope::sweep::usable_cpus() > 1
 }
 
 /// One namespace's tables, modelled and judged, and what the report adds.
@@ -95,7 +90,7 @@ pub struct Measured {
 /// Reads, models and judges the tables of the network namespace the
 /// calling thread is in; `proc_net` is where its /proc tables are;
 /// `side_by_side`: when the TCP walks may take a second thread.
-pub fn measure(config: &Config, proc_net: &Path, side_by_side: SideBySide) -> Result<Measured> {
+pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<Measured> {
     let started = Instant::now();
     stage::enter(Stage::ReadingSettings);
     let settings = KernelSettings::read(Path::new(SYSCTL_DIR))?;

@@ -47,29 +47,8 @@ pub struct Request<'a> {
     /// or `/proc/thread-self/net` on a thread that entered another namespace).
     pub proc_dir: &'a Path,
     /// Whether the two TCP walks run side by side on two cores.
-    pub side_by_side: SideBySide,
+    pub side_by_side: bool,
 }
-
-/// When one namespace's two TCP walks run side by side, each on a core of
-/// its own. Two walks of the same table at once cost some 10% more CPU
-/// (both take the same bucket locks), which pays only where the walks are
-/// long enough for their wall time to matter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SideBySide {
-    /// One after the other: `--threads 1`, one usable CPU, or a sweep whose
-    /// threads already keep the CPUs busy.
-    Never,
-    /// When the namespace holds at least [`SIDE_BY_SIDE_FROM`] TCP sockets.
-    Large,
-    /// Always: `--threads` of 2 or more was asked for.
-    Always,
-}
-
-/// The TCP sockets (both families, TIME_WAIT included) from which a
-/// namespace's walks run side by side by default: there they take tens of
-/// ms or more, and the second core halves them; below, the walks take a
-/// few ms and the CPU they would add weighs more than the time they save.
-pub const SIDE_BY_SIDE_FROM: u64 = 100_000;
 
 /// How the tables were read, for the notes and `-v`.
 #[derive(Debug, Default)]
@@ -127,11 +106,6 @@ pub fn read_tables(request: Request, builder: &mut impl Sink) -> Result<ReadInfo
         udp: c.udp > 0,
         udp6: c.udp6 > 0,
     });
-    let side_by_side = match side_by_side {
-        SideBySide::Never => false,
-        SideBySide::Always => true,
-        SideBySide::Large => counts.is_some_and(|c| c.tcp_sockets() >= SIDE_BY_SIDE_FROM),
-    };
     if backend != Backend::Proc {
         let attempt = Netlink::open().and_then(|mut nl| {
             nl.read_tcp(range, builder, wanted, side_by_side)?;

@@ -149,8 +149,8 @@ fn print_kernel(pops: &[Population]) {
          TIME_WAIT sockets (the established table again), both covering IPv4 and IPv6, plus \
          one small UDP request per family. They are timed twice: \"in turn\" on one socket, \
          and \"side by side\" with the two TCP requests on two sockets drained by two threads \
-         at once, as the check sends them when it judges one namespace of at least {} TCP \
-         sockets and may use two CPUs ({}). ss 6.1 sends one request per family, each \
+         at once, as the check sends them when it judges one namespace with `--threads 2` \
+         or more (by default it sends them in turn, and the targets judge against that). ss 6.1 sends one request per family, each \
          walking the listener and established tables; it never asks for bound-only \
          sockets, so it never walks the bind table. Every walk visits every socket of \
          the host's shared tables, whatever its port or namespace. Two more requests \
@@ -159,8 +159,6 @@ fn print_kernel(pops: &[Population]) {
          of visiting the sockets, none handed over), and one for bound-only sockets alone \
          (the bind table and the established table; \"bind-table walk\" is its time minus \
          the first's).\n",
-        results::SIDE_BY_SIDE_FROM,
-        here_side_by_side()
     );
     println!(
         "| population | check_ephemeral's requests in turn | side by side | marks | \
@@ -192,21 +190,10 @@ fn print_kernel(pops: &[Population]) {
     }
     println!(
         "\n\"Its own work\" is the command's median minus its requests' median (for \
-         check_ephemeral, sent as it sends them here: side by side on the populations of \
-         at least {} TCP sockets where the machine has two CPUs, else in turn), both taken on a shared machine: a few ms either way is noise, and a negative value means no \
-         work of its own that this run could measure.",
-        results::SIDE_BY_SIDE_FROM
+         check_ephemeral, in turn, as it sends them by default), both taken on a shared \
+         machine: a few ms either way is noise, and a negative value means no work of its \
+         own that this run could measure."
     );
-}
-
-/// How check_ephemeral sends its TCP requests on this machine, for the
-/// prose.
-fn here_side_by_side() -> &'static str {
-    if std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
-        "this machine has two or more, so on those populations the side-by-side figure is the one the targets judge against, on the others the in-turn one"
-    } else {
-        "this machine has one, so the in-turn figure is the one the targets judge against"
-    }
 }
 
 fn print_rss(pops: &[Population]) {
@@ -326,23 +313,19 @@ fn print_targets(judged: &[Judged]) {
          connected request alone: the kernel handing over the sockets in the range in one \
          walk, the least any reading of the connect pools needs, with no marks (no \
          listeners, no bound-only sockets, no explicit binds) and no work of its own. \
-         Targets against the requests drained judge against them sent as the check sends \
-         them on this machine (previous table); \"against them in turn\" gives the ratio to \
-         the same requests sent one after the other on one socket, where the run timed both.\n"
+         Targets against the requests drained judge against them sent in turn, as the \
+         check sends them by default.\n"
     );
-    println!(
-        "| target | measured | against them in turn | kernel alone | handed over once | met |"
-    );
-    println!("|---|---|---|---|---|---|");
+    println!("| target | measured | kernel alone | handed over once | met |");
+    println!("|---|---|---|---|---|");
     for j in judged {
         let t = j.target;
         let or_dash = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| value(t, v));
         println!(
-            "| {}: {} | {} | {} | {} | {} | {} |",
+            "| {}: {} | {} | {} | {} | {} |",
             t.population,
             bound(t),
             value(t, j.measured),
-            or_dash(j.in_turn),
             or_dash(j.kernel_alone),
             or_dash(j.handed_over_once),
             if j.met { "yes" } else { "**no**" }

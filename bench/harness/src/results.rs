@@ -17,7 +17,7 @@ pub const TOOLS: [&str; 4] = [CHECK, SS, PIPELINE, PROC];
 
 pub const KERNEL_CHECK: &str = "kernel: check_ephemeral's requests";
 /// The same with the two TCP requests side by side on two sockets in two
-/// threads, as the check sends them where it may use two CPUs.
+/// threads, as the check sends them for one namespace with `--threads 2`.
 pub const KERNEL_CHECK_SIDE: &str = "kernel: check_ephemeral's requests, side by side";
 pub const KERNEL_MARKS: &str = "kernel: marks request";
 pub const KERNEL_CONNECTED: &str = "kernel: connected request";
@@ -75,17 +75,10 @@ impl Population {
         self.sample(tool).median_ms
     }
 
-    /// check_ephemeral's requests drained as the check sends them on this
-    /// machine for this population: side by side where it may use two CPUs
-    /// and the namespace is large enough (and the run timed them so; older
-    /// results did not), else in turn.
+    /// check_ephemeral's requests drained as the check sends them by
+    /// default: in turn, on one socket.
     pub fn kernel_check(&self) -> f64 {
-        let side = self.median(KERNEL_CHECK_SIDE);
-        if side > 0.0 && self.side_by_side() {
-            side
-        } else {
-            self.median(KERNEL_CHECK)
-        }
+        self.median(KERNEL_CHECK)
     }
 
     /// The time of the bind-table walk: the bound-only request (the bind
@@ -93,28 +86,6 @@ impl Population {
     pub fn bind_walk(&self) -> f64 {
         self.median(KERNEL_BOUND) - self.median(KERNEL_WALK)
     }
-}
-
-impl Population {
-    /// Whether check_ephemeral runs its two TCP requests side by side on
-    /// this population: see [`side_by_side`].
-    pub fn side_by_side(&self) -> bool {
-        side_by_side(self.tcp_total)
-    }
-}
-
-/// check_ephemeral's `SIDE_BY_SIDE_FROM` (src/read/mod.rs): from this many
-/// TCP sockets in the namespace it runs its two TCP walks side by side.
-pub const SIDE_BY_SIDE_FROM: usize = 100_000;
-
-/// Whether check_ephemeral runs its two TCP requests side by side here,
-/// judging one namespace of `tcp_total` TCP sockets with no `--threads`:
-/// when it may use two CPUs and the namespace holds at least
-/// [`SIDE_BY_SIDE_FROM`]. The report is made on the machine that was
-/// measured, right after the run.
-pub fn side_by_side(tcp_total: usize) -> bool {
-    tcp_total >= SIDE_BY_SIDE_FROM
-        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
 }
 
 /// Reads the results file: the populations in the order first met.

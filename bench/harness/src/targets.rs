@@ -2,7 +2,7 @@
 //! run: the Targets table and the prose on where the time goes both read
 //! this list, so that no sentence can claim what the table denies.
 
-use crate::results::{CHECK, KERNEL_CHECK, KERNEL_CONNECTED, PIPELINE, Population, SS};
+use crate::results::{CHECK, KERNEL_CONNECTED, PIPELINE, Population, SS};
 
 /// What a target bounds.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -82,10 +82,6 @@ pub struct Judged {
     /// The same with the time of the connected request alone: the sockets
     /// in the range handed over once, the least any reading needs.
     pub handed_over_once: Option<f64>,
-    /// For a target against the requests drained: the ratio to them sent
-    /// one after the other on one socket, where the run timed them side by
-    /// side as well (else the measured ratio is that one already).
-    pub in_turn: Option<f64>,
     pub met: bool,
 }
 
@@ -101,15 +97,11 @@ pub fn judge(pops: &[Population]) -> Vec<Judged> {
                 Kind::Rss => check.rss_mib(),
                 _ => target.of_ms(p, check.median_ms)?,
             };
-            let in_turn = (target.kind == Kind::Kernel
-                && p.kernel_check() != p.median(KERNEL_CHECK))
-            .then(|| check.median_ms / p.median(KERNEL_CHECK));
             Some(Judged {
                 target,
                 measured,
                 kernel_alone: target.of_ms(p, p.kernel_check()),
                 handed_over_once: target.of_ms(p, p.median(KERNEL_CONNECTED)),
-                in_turn,
                 met: target.meets(measured),
             })
         })
@@ -126,7 +118,7 @@ pub fn find<'a>(judged: &'a [Judged], population: &str, kind: Kind) -> Option<&'
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results;
+    use crate::results::{self, KERNEL_CHECK};
 
     /// A results line of `measure`: only the tool and its median matter here.
     fn line(population: &str, tool: &str, median: f64) -> String {
@@ -168,13 +160,7 @@ mod tests {
         let pops = results::parse(&text).unwrap();
         let judged = judge(&pops);
         let kernel = find(&judged, "web", Kind::Kernel).unwrap();
-        if pops[0].side_by_side() {
-            assert!((kernel.measured - 176.0 / 110.0).abs() < 1e-9);
-            assert!((kernel.in_turn.unwrap() - 176.0 / 175.0).abs() < 1e-9);
-            assert!(!kernel.met);
-        } else {
-            assert!((kernel.measured - 176.0 / 175.0).abs() < 1e-9);
-            assert!(kernel.in_turn.is_none());
-        }
+        assert!((kernel.measured - 176.0 / 175.0).abs() < 1e-9);
+        assert!(kernel.met);
     }
 }

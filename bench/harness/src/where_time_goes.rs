@@ -29,13 +29,15 @@ pub fn print(pops: &[Population], judged: &[Judged], profiles: &BTreeMap<String,
          a visit, whether it is returned or not."
     );
     println!(
-        "- Both TCP requests walk the established table. Where the check may use two CPUs \
-         and judges one namespace it sends them side by side, on two sockets read by two \
+        "- Both TCP requests walk the established table. With `--threads 2` or more the \
+         check sends them side by side for one namespace, on two sockets read by two \
          threads: the kernel walks a dump's tables as its reader asks for more, so the pair \
          takes about the time of the longer request (\"side by side\" in the kernel's \
-         share) rather than their sum (\"in turn\"), and the targets judge it against the \
-         former. When other work keeps both CPUs busy the second walk waits for a core and \
-         the pair comes back toward the sum, for the probe and the check alike."
+         share) rather than their sum (\"in turn\"). Two walks of the same table at once \
+         cost more CPU time than the same walks in turn (they take the same bucket locks), \
+         and the check's parsing of the connected walk cannot overlap it, so by default it \
+         sends them in turn: the light choice for a check that runs every minute on busy \
+         hosts."
     );
     if let (Some(p), Some(prof)) = (find("300k"), profiles.get("300k")) {
         print_profile_note(p, prof);
