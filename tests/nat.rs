@@ -36,16 +36,7 @@ fn a_ten_port_masquerade_admits_ten_pod_connections_then_drops() {
     let list = topo.conntrack_list();
     let mut ports: Vec<u16> = list
         .lines()
-        .filter_map(|l| {
-            let reply = l.split("src=10.200.2.2 dst=10.200.2.1").nth(1)?;
-            reply
-                .split("dport=")
-                .nth(1)?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
-        })
+        .filter_map(|l| natlab::reply_port(l, "src=10.200.2.2 dst=10.200.2.1"))
         .collect();
     ports.sort_unstable();
     assert_eq!(ports, (40000..=40009).collect::<Vec<_>>(), "{list}");

@@ -457,16 +457,7 @@ fn nat_pools_and_the_conntrack_table_agree_with_the_perfdata() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(promtool_complaints(&run.stdout), "", "{}", run.stdout);
     let s = samples(&run.stdout);
-    let nat_pool: BTreeMap<String, String> = [
-        ("kind", "nat"),
-        ("protocol", "tcp"),
-        ("source", "10.200.2.1"),
-        ("destination", "10.200.2.2"),
-        ("port", "443"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let nat_pool = nat_pool_labels();
     let get = |name: &str, labels: &BTreeMap<String, String>| {
         s.get(&(name.to_string(), labels.clone())).copied()
     };
@@ -537,16 +528,7 @@ fn nat_port_classes_are_labelled_and_clean() {
     assert_eq!(promtool_complaints(&run.stdout), "", "{}", run.stdout);
     let s = samples(&run.stdout);
     let free = |class: Option<&str>| {
-        let mut labels: BTreeMap<String, String> = [
-            ("kind", "nat"),
-            ("protocol", "tcp"),
-            ("source", "10.200.2.1"),
-            ("destination", "10.200.2.2"),
-            ("port", "443"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let mut labels = nat_pool_labels();
         if let Some(class) = class {
             labels.insert("port_class".into(), class.into());
         }
@@ -556,4 +538,19 @@ fn nat_port_classes_are_labelled_and_clean() {
     assert_eq!(free(Some("below-512")), Some(508.0), "{}", run.stdout);
     assert_eq!(free(Some("512-1023")), Some(423.0), "{}", run.stdout);
     assert_eq!(free(None), Some(64511.0), "{}", run.stdout);
+}
+
+/// The labels of the NAT pool the topology's pod fills: TCP from the
+/// node's address to the server's port 443.
+fn nat_pool_labels() -> BTreeMap<String, String> {
+    [
+        ("kind", "nat"),
+        ("protocol", "tcp"),
+        ("source", "10.200.2.1"),
+        ("destination", "10.200.2.2"),
+        ("port", "443"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }

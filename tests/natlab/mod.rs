@@ -322,16 +322,7 @@ impl Topology {
             &["-L", "-p", "tcp", "-s", &src, "--sport", &sport],
         );
         let text = String::from_utf8_lossy(&out.stdout);
-        // The reply tuple is the second src=...dport= group on the line.
-        let line = text.lines().next()?;
-        let reply = line.split(&format!("dst={NODE}")).nth(1)?;
-        reply
-            .split("dport=")
-            .nth(1)?
-            .split(' ')
-            .next()?
-            .parse()
-            .ok()
+        reply_port(text.lines().next()?, &format!("dst={NODE}"))
     }
 
     /// One TCP connect of the node's own, from its NAT address.
@@ -572,4 +563,18 @@ fn run(program: &str, args: &[&str]) {
         "{program} {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The destination port of the reply tuple on a `conntrack -L` line: the
+/// `dport=` after `reply_dst` (`dst=ADDR`, the reply's destination, which
+/// only the reply tuple has towards the node).
+pub fn reply_port(line: &str, reply_dst: &str) -> Option<u16> {
+    line.split(reply_dst)
+        .nth(1)?
+        .split("dport=")
+        .nth(1)?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
 }
