@@ -97,15 +97,14 @@ pub fn read_tables(request: Request, builder: &mut impl Sink) -> Result<ReadInfo
     let started = Instant::now();
     let mut netlink = None;
     // Dumps that could return nothing are skipped (see `sockstat`).
-    let counts = match backend {
-        Backend::Proc => None,
-        _ => sockstat::Counts::read(proc_dir),
+    let wanted = match backend {
+        Backend::Proc => Wanted::ALL,
+        _ => sockstat::Counts::read(proc_dir).map_or(Wanted::ALL, |c| Wanted {
+            connected_tcp: c.any_connected_tcp(),
+            udp: c.udp > 0,
+            udp6: c.udp6 > 0,
+        }),
     };
-    let wanted = counts.map_or(Wanted::ALL, |c| Wanted {
-        connected_tcp: c.any_connected_tcp(),
-        udp: c.udp > 0,
-        udp6: c.udp6 > 0,
-    });
     if backend != Backend::Proc {
         let attempt = Netlink::open().and_then(|mut nl| {
             nl.read_tcp(range, builder, wanted, side_by_side)?;

@@ -64,13 +64,7 @@ impl Counts {
     /// Whether the established table may hold sockets of the namespace:
     /// when not, a dump of connected TCP sockets would find none.
     pub fn any_connected_tcp(&self) -> bool {
-        self.tcp_sockets() > 0
-    }
-
-    /// The namespace's TCP sockets in the tables the walks visit: hashed
-    /// ones of both families and TIME_WAIT entries.
-    pub fn tcp_sockets(&self) -> u64 {
-        self.tcp + self.tcp6 + self.time_wait
+        self.tcp + self.tcp6 + self.time_wait > 0
     }
 }
 

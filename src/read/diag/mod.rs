@@ -5,10 +5,11 @@
 //! TCP takes two walks of the kernel's socket hash: the sockets that mark
 //! their port as bound (a small answer), and every connected and TIME_WAIT
 //! socket. Each walk covers IPv4 and IPv6 at once where the kernel serves
-//! the older `TCPDIAG_GETSOCK` request, else one request per family. Where
-//! a second core is free the two walks run side by side on two sockets (see
-//! [`Netlink::read_tcp`]); the sink still sees every mark before the first
-//! connected socket, so the answer is the same either way.
+//! the older `TCPDIAG_GETSOCK` request, else one request per family. The
+//! walks run one after the other; when the caller asks (`--threads 2` or
+//! more for one namespace) they run side by side on two sockets (see
+//! [`Netlink::read_tcp`]), and the sink still sees every mark before the
+//! first connected socket, so the answer is the same either way.
 
 pub mod wire;
 
