@@ -93,7 +93,12 @@ pub struct Measured {
 pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<Measured> {
     let started = Instant::now();
     stage::enter(Stage::ReadingSettings);
-    let settings = KernelSettings::read(Path::new(SYSCTL_DIR))?;
+    let mut settings = KernelSettings::read(Path::new(SYSCTL_DIR))?;
+    // `--what-if`: the same records, modelled under the changed settings.
+    let unprivileged = read::settings::unprivileged_port_start(Path::new(SYSCTL_DIR));
+    (config.what_if)
+        .apply(&mut settings, unprivileged)
+        .map_err(Error::Usage)?;
     let settings_time = started.elapsed();
     let recalled = history::recall(config);
     let mut builder = PoolsBuilder::new(&settings);
@@ -115,7 +120,7 @@ pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<M
         ReadInfo::default()
     };
     let mut nat_builder = NatBuilder::new(config.nat_ports);
-    let nat = if config.selection.kinds.contains(&Kind::Nat) {
+    let mut nat = if config.selection.kinds.contains(&Kind::Nat) {
         stage::enter(Stage::ReadingConntrack);
         let request = NatRequest {
             proc_dir: proc_net,
@@ -129,13 +134,17 @@ pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<M
     } else {
         NatRead::default()
     };
+    if let (Some(max), Some(figures)) = (config.what_if.conntrack_max(), nat.figures.as_mut()) {
+        figures.max = u64::from(max);
+    }
 
     stage::enter(Stage::Modelling);
     let modelling = Instant::now();
     let mut model = builder.finish();
     model.nat = nat_builder.finish_read(&nat);
     model.sockets_read = sockets;
-    let max_tw_buckets = read::settings::max_tw_buckets(Path::new(SYSCTL_DIR));
+    let max_tw_buckets =
+        (config.what_if).max_tw_buckets(read::settings::max_tw_buckets(Path::new(SYSCTL_DIR)));
     let forecaster = model::outlook::Forecaster::new(&model, max_tw_buckets)
         .with_previous(recalled.as_ref().and_then(|r| r.previous.as_ref()));
     let report = judge::judge_with(
@@ -173,6 +182,7 @@ pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<M
         notes.push(report::forecast::trend_not_across_namespaces());
     }
     let mut context = Context {
+        scope: (!config.what_if.is_empty()).then(|| config.what_if.to_string()),
         verbose: config.verbose,
         top: config.top,
         notes,
@@ -379,7 +389,11 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
     m.context.add_lines(lines);
     judge::worst_first(&mut listed, keep);
     let listed: Vec<Snapshot> = listed.into_iter().map(|(_, _, s)| s).collect();
-    m.context.scope = Some(report::namespaces::scope(&ns, swept.unjudged, sweep.len()));
+    let scope = report::namespaces::scope(&ns, swept.unjudged, sweep.len());
+    m.context.scope = Some(match m.context.scope.take() {
+        Some(what_if) => format!("{what_if}: {scope}"),
+        None => scope,
+    });
     // A namespace that could not be read, or one not judged at all,
     // outranks one that is fine: a partial sweep is never an OK.
     if m.report.state < State::Unknown {

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use clap::{ArgAction, Parser, ValueEnum};
 
 use super::DEFAULT_TIMEOUT;
+use super::what_if::WhatIf;
 use crate::judge::Destination;
 use crate::judge::range::Range;
 use crate::read::ports::PortRange;
@@ -131,6 +132,10 @@ pub(super) struct Args {
           default_missing_value = "", action = ArgAction::Append)]
     pub(super) extra_opts: Vec<String>,
 
+    /// Judge the same snapshot as if a kernel setting had another value, written as `sysctl -w` takes it (repeatable): net.ipv4.ip_local_port_range, net.ipv4.ip_local_reserved_ports, net.ipv4.tcp_tw_reuse, net.ipv4.tcp_tw_reuse_delay, net.ipv4.tcp_max_tw_buckets, net.netfilter.nf_conntrack_max. Output, perfdata and exit code are the state under the changed settings, and the status line starts with the what-if it answers
+    #[arg(long = "what-if", value_name = "KEY=VALUE", value_parser = what_if_value)]
+    pub(super) what_if: Vec<WhatIf>,
+
     /// More detail: settings and backend, then counts, then timings (up to three times)
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub(super) verbose: u8,
@@ -233,6 +238,10 @@ fn nat_ports_value(text: &str) -> std::result::Result<PortRange, String> {
     };
     let (lo, hi) = (port(lo).ok_or_else(bad)?, port(hi).ok_or_else(bad)?);
     PortRange::new(lo, hi).map_err(|_| bad())
+}
+
+fn what_if_value(text: &str) -> std::result::Result<WhatIf, String> {
+    text.parse()
 }
 
 fn threads_value(text: &str) -> std::result::Result<u32, String> {

@@ -20,6 +20,7 @@ use crate::read::ports::PortRange;
 mod args;
 pub mod extra_opts;
 mod usage;
+pub mod what_if;
 
 use args::{Args, BackendArg, FormatArg, PoolKind, timeout_value};
 
@@ -30,6 +31,7 @@ use crate::model::Kind;
 use crate::read::socket::canonical;
 use crate::scope::Scope;
 use usage::{not_utf8, usage_message};
+use what_if::Hypothesis;
 
 const DEFAULT_WARNING: &str = "70";
 const DEFAULT_CRITICAL: &str = "90";
@@ -70,6 +72,8 @@ pub struct Config {
     pub format: Format,
     /// `--output-file`: where the output goes instead of stdout.
     pub output_file: Option<PathBuf>,
+    /// `--what-if`: the settings to judge under instead of those read.
+    pub what_if: Hypothesis,
 }
 
 impl Config {
@@ -211,6 +215,19 @@ fn config(args: Args) -> Result<Config> {
             "--nat-ports applies to NAT pools, which --pools leaves out (add nat)".into(),
         ));
     }
+    let what_if = Hypothesis::new(args.what_if).map_err(Error::Usage)?;
+    if !what_if.is_empty() && args.format == FormatArg::Prometheus {
+        // A collector would store hypothetical figures as the host's own.
+        return Err(Error::Usage(
+            "--what-if answers a question in the Nagios output; it has no Prometheus form".into(),
+        ));
+    }
+    if !what_if.is_empty() && args.trend {
+        // The state file keeps what the host did, not what it would do.
+        return Err(Error::Usage(
+            "--what-if cannot be combined with --trend, whose state file keeps the host's own figures".into(),
+        ));
+    }
     let defaults = ForecastRule::default();
     let forecast = ForecastRule {
         enabled: !args.no_forecast,
@@ -248,6 +265,7 @@ fn config(args: Args) -> Result<Config> {
             FormatArg::Prometheus => Format::Prometheus,
         },
         output_file: args.output_file,
+        what_if,
     })
 }
 

@@ -118,6 +118,16 @@ pub fn max_tw_buckets(dir: &Path) -> Option<u32> {
     parse_number(&text).ok()
 }
 
+/// `net.ipv4.ip_unprivileged_port_start` of `dir`: the kernel refuses a
+/// local port range that starts below it. 1024 (the default) where it
+/// cannot be read.
+pub fn unprivileged_port_start(dir: &Path) -> u16 {
+    std::fs::read_to_string(dir.join("ip_unprivileged_port_start"))
+        .ok()
+        .and_then(|text| parse_number(&text).ok())
+        .map_or(1024, |n| n.min(65535) as u16)
+}
+
 fn read_file(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|source| Error::read(path, source))
 }
