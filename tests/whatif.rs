@@ -1,0 +1,209 @@
+//! `--what-if` against the kernel: each scenario builds real sockets in a
+//! private namespace, asks the check what a changed setting would give,
+//! then writes that setting for real (in the namespace only: the
+//! `net.ipv4` settings are per namespace) and allocates until the kernel
+//! refuses. The figure asked for before the change must be the figure the
+//! kernel then shows, exactly.
+
+mod lab;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lab::{CheckRun, Lab, Settings};
+
+/// Writes a `net.ipv4` setting of the lab's namespace (the calling thread
+/// is the lab's, so `/proc/sys/net` is the lab's) as `sysctl -w` does: the
+/// value and a newline (an empty write would leave a list as it was).
+fn write_setting(lab: &mut Lab, name: &str, value: &str) {
+    let path = format!("/proc/sys/net/ipv4/{name}");
+    std::fs::write(&path, format!("{value}\n")).unwrap_or_else(|e| panic!("write {path}: {e}"));
+    if name == "ip_local_port_range" {
+        let (lo, hi) = value.split_once(' ').expect("LO HI");
+        lab.settings.range = (lo.parse().unwrap(), hi.parse().unwrap());
+    }
+}
+
+/// The check of one connect pool under `what_if`.
+fn ask(lab: &Lab, what_if: &[&str], source: &str, to: SocketAddr) -> CheckRun {
+    let to = to.to_string();
+    let mut args = vec!["--source", source, "--destination", &to];
+    for w in what_if {
+        args.extend(["--what-if", w]);
+    }
+    lab.check(&args)
+}
+
+/// Asks the check under `what_if` (each `KEY=VALUE` of `net.ipv4`), writes
+/// the settings for real, then connect()s until EADDRNOTAVAIL; the two
+/// must agree. Returns the figure.
+fn connect_after_change(lab: &mut Lab, what_if: &[&str], source: &str, to: SocketAddr) -> u32 {
+    let run = ask(lab, what_if, source, to);
+    let predicted = run.perf("connect_free");
+    let first = run.stdout.lines().next().unwrap_or_default();
+    let asked = what_if.join(", ");
+    assert!(
+        first.contains(&format!("what if {asked}: ")),
+        "the status line does not say which what-if it answers:\n{}",
+        run.stdout
+    );
+    for w in what_if {
+        let (key, value) = w.split_once('=').expect("KEY=VALUE");
+        let name = key.strip_prefix("net.ipv4.").expect("a net.ipv4 key");
+        write_setting(lab, name, value);
+    }
+    let got = lab.exhaust_connect(Some(source), to);
+    assert_eq!(
+        predicted, got,
+        "{asked}: predicted {predicted}, the kernel then gave {got}:\n{}",
+        run.stdout
+    );
+    predicted
+}
+
+/// The same for `bind(addr, 0)` until EADDRINUSE.
+fn bind_after_change(lab: &mut Lab, what_if: &[&str], addr: &str) -> u32 {
+    let mut args = vec!["--source", addr];
+    for w in what_if {
+        args.extend(["--what-if", w]);
+    }
+    let run = lab.check(&args);
+    let predicted = run.perf("bind_free");
+    for w in what_if {
+        let (key, value) = w.split_once('=').expect("KEY=VALUE");
+        write_setting(lab, key.strip_prefix("net.ipv4.").unwrap(), value);
+    }
+    let got = lab.exhaust_bind(addr);
+    assert_eq!(predicted, got, "bind({addr}, 0):\n{}", run.stdout);
+    predicted
+}
+
+/// 8 TIME_WAIT entries older than the reuse delay, 4 younger, 3
+/// established, with reuse off: today 5 ports are left; with
+/// `tcp_tw_reuse=1` (and a delay of 1 s) the old 8 come back, the young 4
+/// do not.
+#[test]
+fn tw_reuse_frees_the_time_wait_older_than_the_delay() {
+    let settings = Settings {
+        tw_reuse: 0,
+        tw_reuse_delay_ms: Some(60_000),
+        ..Settings::default()
+    };
+    lab::run("whatif_tw_reuse", settings, |lab| {
+        let db = lab.listen("127.0.0.1:5000");
+        lab.time_wait(None, db, 8);
+        std::thread::sleep(Duration::from_millis(1_400));
+        lab.time_wait(None, db, 4);
+        lab.connect(None, db, 3);
+        let today = ask(lab, &[], "127.0.0.1", db);
+        assert_eq!(today.perf("connect_free"), 5, "{}", today.stdout);
+        assert_eq!(today.code, 2, "{}", today.stdout);
+        let what_if = [
+            "net.ipv4.tcp_tw_reuse=1",
+            "net.ipv4.tcp_tw_reuse_delay=1000",
+        ];
+        assert_eq!(connect_after_change(lab, &what_if, "127.0.0.1", db), 13);
+    });
+}
+
+/// Reuse applies to connect() only: the bind pool keeps every TIME_WAIT.
+#[test]
+fn tw_reuse_leaves_the_bind_pool_as_it_is() {
+    let settings = Settings {
+        tw_reuse: 0,
+        tw_reuse_delay_ms: Some(200),
+        ..Settings::default()
+    };
+    lab::run("whatif_tw_reuse_bind", settings, |lab| {
+        let db = lab.listen("127.0.0.2:5000");
+        lab.time_wait(Some("127.0.0.1"), db, 6);
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(
+            bind_after_change(lab, &["net.ipv4.tcp_tw_reuse=1"], "127.0.0.1"),
+            14
+        );
+    });
+}
+
+/// 15 connections fill 15 of 20 ports; a range twice as wide, with a
+/// listener on one of the new ports, leaves 24.
+#[test]
+fn a_wider_range_counts_the_listeners_it_takes_in() {
+    lab::run("whatif_wider", Settings::default(), |lab| {
+        let db = lab.listen("127.0.0.1:5000");
+        lab.listen("127.0.0.1:40030");
+        lab.connect(None, db, 15);
+        let what_if = ["net.ipv4.ip_local_port_range=40000 40039"];
+        assert_eq!(connect_after_change(lab, &what_if, "127.0.0.1", db), 24);
+    });
+}
+
+/// A range moved off today's ports: today's 15 connections hold nothing
+/// of it.
+#[test]
+fn a_range_moved_off_todays_ports() {
+    lab::run("whatif_moved", Settings::default(), |lab| {
+        let db = lab.listen("127.0.0.1:5000");
+        lab.connect(None, db, 15);
+        let what_if = ["net.ipv4.ip_local_port_range=41000 41019"];
+        assert_eq!(connect_after_change(lab, &what_if, "127.0.0.1", db), 20);
+    });
+}
+
+/// Reserving a block: connections already on the block's ports keep them,
+/// but the block is no longer handed out.
+#[test]
+fn reserving_a_block_of_the_range() {
+    lab::run("whatif_reserve", Settings::default(), |lab| {
+        let db = lab.listen("127.0.0.1:5000");
+        lab.connect_in(None, db, 3, (40010, 40014));
+        lab.connect_in(None, db, 4, (40000, 40004));
+        let what_if = ["net.ipv4.ip_local_reserved_ports=40010-40014"];
+        assert_eq!(connect_after_change(lab, &what_if, "127.0.0.1", db), 11);
+    });
+}
+
+/// Freeing reserved ports gives them back to connect() and bind().
+#[test]
+fn freeing_reserved_ports() {
+    let settings = Settings {
+        reserved: "40012-40019",
+        ..Settings::default()
+    };
+    lab::run("whatif_unreserve", settings, |lab| {
+        let db = lab.listen("127.0.0.1:5000");
+        lab.connect(None, db, 10);
+        let today = ask(lab, &[], "127.0.0.1", db);
+        assert_eq!(today.perf("connect_free"), 2, "{}", today.stdout);
+        let what_if = ["net.ipv4.ip_local_reserved_ports="];
+        assert_eq!(connect_after_change(lab, &what_if, "127.0.0.1", db), 10);
+    });
+}
+
+/// A value the kernel refuses is refused before anything is read.
+#[test]
+fn a_value_the_kernel_refuses_is_unknown() {
+    lab::run("whatif_refused", Settings::default(), |lab| {
+        // Each the kernel refuses too, but for the last: not a setting the
+        // check can judge.
+        for (bad, kernel_refuses) in [
+            ("net.ipv4.ip_local_port_range=500 40019", true),
+            ("net.ipv4.ip_local_port_range=40019 40000", true),
+            ("net.ipv4.tcp_tw_reuse=3", true),
+            ("net.ipv4.ip_local_reserved_ports=1, 2", true),
+            ("net.ipv4.tcp_fin_timeout=30", false),
+        ] {
+            let run = lab.check(&["--what-if", bad]);
+            assert_eq!(run.code, 3, "{bad}: {}", run.stdout);
+            assert_eq!(run.stdout.lines().count(), 1, "{bad}: {}", run.stdout);
+            if kernel_refuses {
+                let (key, value) = bad.split_once('=').unwrap();
+                let path = format!("/proc/sys/{}", key.replace('.', "/"));
+                assert!(
+                    std::fs::write(&path, value).is_err(),
+                    "the kernel took {bad}"
+                );
+            }
+        }
+    });
+}
