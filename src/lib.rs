@@ -16,6 +16,7 @@ pub mod judge;
 pub mod model;
 pub mod options;
 pub mod read;
+pub mod remedy;
 pub mod report;
 pub mod scope;
 pub mod stage;
@@ -154,6 +155,8 @@ pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<M
         config.top,
         Some((&config.forecast, &forecaster)),
     );
+    let basis = remedy::Basis::new(config, &settings, max_tw_buckets, unprivileged);
+    let remedies = remedy::advise_for(config, &basis, &report, proc_net);
     let timings = report::verbose::Timings {
         settings: settings_time,
         model: modelling.elapsed(),
@@ -193,6 +196,11 @@ pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<M
         ),
         ..Context::default()
     };
+    match remedies {
+        Some(Ok(advice)) => context.add_lines(report::remedies::lines(&advice, config.processes)),
+        Some(Err(e)) => context.notes.push(format!("remedies not computed: {e}")),
+        None => {}
+    }
     context
         .notes
         .extend(nat.unread.as_ref().map(report::verbose::nat_note));

@@ -207,3 +207,132 @@ fn a_value_the_kernel_refuses_is_unknown() {
         }
     });
 }
+
+/// The free count of the remedy line that starts with `change` (e.g.
+/// `net.ipv4.tcp_tw_reuse=1`), under the pool heading `pool`.
+fn remedy_free(run: &CheckRun, pool: &str, change: &str) -> u32 {
+    let heading = format!("remedies for {pool} [");
+    let prefix = format!("  {change}");
+    run.stdout
+        .lines()
+        .skip_while(|l| !l.starts_with(&heading))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .find_map(|l| {
+            let rest = l.strip_prefix(&prefix)?;
+            let figures = rest.rsplit_once("): ").map_or(rest, |(_, f)| f);
+            let figures = figures.strip_prefix(": ").unwrap_or(figures);
+            figures.split(' ').next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no remedy {change} for {pool} in:\n{}", run.stdout))
+}
+
+/// The alert offers tcp_tw_reuse=1 with the figure --what-if gives, and the
+/// kernel agrees once it is set.
+#[test]
+fn the_alert_offers_tw_reuse_with_the_kernels_figure() {
+    let settings = Settings {
+        tw_reuse: 0,
+        tw_reuse_delay_ms: Some(1000),
+        ..Settings::default()
+    };
+    lab::run("whatif_remedy_tw_reuse", settings, |lab| {
+        let db = lab.listen("127.0.0.1:5000");
+        lab.time_wait(None, db, 8);
+        std::thread::sleep(Duration::from_millis(1_400));
+        lab.time_wait(None, db, 4);
+        lab.connect(None, db, 3);
+        let run = ask(lab, &[], "127.0.0.1", db);
+        assert_eq!(run.code, 2, "{}", run.stdout);
+        let pool = format!("connect 127.0.0.1 -> {db}");
+        let offered = remedy_free(&run, &pool, "net.ipv4.tcp_tw_reuse=1: ");
+        let what_if = ["net.ipv4.tcp_tw_reuse=1"];
+        assert_eq!(
+            connect_after_change(lab, &what_if, "127.0.0.1", db),
+            offered
+        );
+        assert_eq!(offered, 13);
+    });
+}
+
+/// The wider range offered stops short of the listeners on either side,
+/// and holds what it says once set.
+#[test]
+fn the_alert_offers_a_wider_range_that_avoids_the_listeners() {
+    lab::run("whatif_remedy_range", Settings::default(), |lab| {
+        let db = lab.listen("127.0.0.1:5000");
+        lab.listen("127.0.0.1:39989");
+        lab.listen("127.0.0.1:40030");
+        lab.connect(None, db, 15);
+        let run = ask(lab, &[], "127.0.0.1", db);
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        let pool = format!("connect 127.0.0.1 -> {db}");
+        let range = "net.ipv4.ip_local_port_range=39990 40029";
+        let offered = remedy_free(&run, &pool, &format!("{range}: "));
+        assert_eq!(
+            connect_after_change(lab, &[range], "127.0.0.1", db),
+            offered
+        );
+        assert_eq!(offered, 25);
+    });
+}
+
+/// Freeing the reserved ports of the range, offered with its figure.
+#[test]
+fn the_alert_offers_freeing_reserved_ports() {
+    let settings = Settings {
+        reserved: "40010-40019",
+        ..Settings::default()
+    };
+    lab::run("whatif_remedy_reserved", settings, |lab| {
+        let db = lab.listen("127.0.0.1:5000");
+        lab.connect(None, db, 8);
+        let run = ask(lab, &[], "127.0.0.1", db);
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        let pool = format!("connect 127.0.0.1 -> {db}");
+        let change = "net.ipv4.ip_local_reserved_ports=";
+        let offered = remedy_free(&run, &pool, &format!("{change}: "));
+        assert_eq!(
+            connect_after_change(lab, &[change], "127.0.0.1", db),
+            offered
+        );
+        assert_eq!(offered, 12);
+    });
+}
+
+/// 15 connections that bind 127.0.0.1 first, five to each of three
+/// destinations, fill the bind pool of 127.0.0.1; the alert offers
+/// IP_BIND_ADDRESS_NO_PORT with the fullest connect pool's figure. The
+/// same population made with the option (the change made) gives the
+/// kernel's figure: connect() to that destination until refused.
+#[test]
+fn the_alert_offers_no_port_to_programs_that_bind_first() {
+    let destinations = ["127.0.0.2:5000", "127.0.0.2:5001", "127.0.0.2:5002"];
+    let offered = lab::run("whatif_remedy_no_port", Settings::default(), move |lab| {
+        for d in destinations {
+            let to = lab.listen(d);
+            for _ in 0..5 {
+                lab.bind_then_connect("127.0.0.1", to);
+            }
+        }
+        let run = lab.check(&["--source", "127.0.0.1"]);
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        remedy_free(&run, "bind 127.0.0.1", "IP_BIND_ADDRESS_NO_PORT")
+    });
+    let Some(offered) = offered else { return };
+    lab::run(
+        "whatif_remedy_no_port_made",
+        Settings::default(),
+        move |lab| {
+            let mut fullest = None;
+            for d in destinations {
+                let to = lab.listen(d);
+                lab.connect(Some("127.0.0.1"), to, 5);
+                fullest.get_or_insert(to);
+            }
+            let got = lab.exhaust_connect(Some("127.0.0.1"), fullest.unwrap());
+            assert_eq!(offered, got, "offered {offered}, the kernel gave {got}");
+            assert_eq!(got, 15);
+        },
+    );
+}

@@ -16,6 +16,7 @@ pub mod nat;
 pub mod netlink;
 pub mod ports;
 pub mod procnet;
+pub mod records;
 pub mod settings;
 pub mod socket;
 pub mod sockstat;

@@ -100,6 +100,38 @@ impl ReservedPorts {
     }
 }
 
+impl ReservedPorts {
+    /// The list without the ports of `range`: what freeing the reserved
+    /// ports of the range leaves reserved.
+    pub fn outside(&self, range: PortRange) -> ReservedPorts {
+        let mut ranges = Vec::with_capacity(self.ranges.len() + 1);
+        for &(a, b) in &self.ranges {
+            if a < range.lo {
+                ranges.push((a, b.min(range.lo - 1)));
+            }
+            if b > range.hi {
+                ranges.push((a.max(range.hi + 1), b));
+            }
+        }
+        ReservedPorts { ranges }
+    }
+}
+
+/// As the file reads: "8080,40000-40009", empty for none.
+impl fmt::Display for ReservedPorts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, &(a, b)) in self.ranges.iter().enumerate() {
+            let comma = if i > 0 { "," } else { "" };
+            if a == b {
+                write!(f, "{comma}{a}")?;
+            } else {
+                write!(f, "{comma}{a}-{b}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A comma list of ports and ranges, "8080,40000-40009", possibly empty.
 impl FromStr for ReservedPorts {
     type Err = String;

@@ -20,7 +20,7 @@ pub fn status_suffix(report: &Report) -> Option<String> {
 }
 
 /// `at 20 new connections/s full in 20 s`, or `... settles at 80% used`.
-fn outlook(f: &Forecast) -> String {
+pub fn outlook(f: &Forecast) -> String {
     let pace = match f.growth_per_s {
         Some(g) if g > 0.0 && f.pace.per_second <= 0.0 => {
             format!("growing {} open connections/s", rate(g))
@@ -182,7 +182,7 @@ fn seen(s: &Seen, per_second: f64) -> String {
     }
 }
 
-fn rate(r: f64) -> String {
+pub fn rate(r: f64) -> String {
     if r >= 10.0 || r == 0.0 {
         format!("{r:.0}")
     } else {

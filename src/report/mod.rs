@@ -13,6 +13,7 @@ pub mod namespaces;
 mod perfdata;
 pub mod processes;
 pub mod prometheus;
+pub mod remedies;
 pub mod verbose;
 
 use perfdata::perfdata;
