@@ -10,6 +10,7 @@ mod lab;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use lab::pace::{Close, Pace, Phase};
 use lab::{CheckRun, Lab, Settings};
 
 /// Writes a `net.ipv4` setting of the lab's namespace (the calling thread
@@ -335,4 +336,102 @@ fn the_alert_offers_no_port_to_programs_that_bind_first() {
             assert_eq!(got, 15);
         },
     );
+}
+
+/// A churn that fills today's range settles in a wider one: 5 new
+/// connections a second, each closed at once, need 300 ports at the steady
+/// state (60 s of TIME_WAIT). Into 200 the check says CRITICAL and the
+/// kernel, left alone, refuses 40 s in; asked about 600 ports, the check
+/// says the use settles at half, and with 600 written 9 s in the same
+/// churn runs 75 s without a refusal. Both labs run side by side.
+#[test]
+fn a_churn_that_fills_todays_range_settles_in_a_wider_one() {
+    let settings = Settings {
+        range: (40000, 40199),
+        ..Settings::default()
+    };
+    let left_alone = {
+        let settings = settings.clone();
+        std::thread::spawn(move || {
+            lab::run("whatif_churn_alone", settings, |lab| {
+                let pace = Pace::start(SERVER, vec![Phase::new(5.0, 50.0, Close::ClientFirst)]);
+                pace.sleep_until(8.0);
+                let run = churn_check(lab, &[]);
+                let out = pace.join();
+                (run, out.first_refusal_s, out.first_errno)
+            })
+        })
+    };
+    let changed = lab::run("whatif_churn_wider", settings, |lab| {
+        let pace = Pace::start(SERVER, vec![Phase::new(5.0, 75.0, Close::ClientFirst)]);
+        pace.sleep_until(8.0);
+        let range = "net.ipv4.ip_local_port_range=40000 40599";
+        let run = churn_check(lab, &[range]);
+        write_setting(lab, "ip_local_port_range", "40000 40599");
+        let out = pace.join();
+        (run, out.refused, out.made)
+    });
+    let alone = left_alone.join().expect("lab thread");
+    let (Some((today, refused_at, errno)), Some((wider, refused, made))) = (alone, changed) else {
+        return;
+    };
+    assert_eq!(today.code, 2, "{}", today.stdout);
+    assert!(today.stdout.contains("full in"), "{}", today.stdout);
+    let refused_at = refused_at.expect("the churn left alone was never refused");
+    assert_eq!(errno, Some(libc::EADDRNOTAVAIL));
+    assert!(
+        refused_at > 8.0,
+        "refused {refused_at:.1} s in, before the check"
+    );
+    assert_eq!(wider.code, 0, "{}", wider.stdout);
+    let status = wider.stdout.lines().next().unwrap_or_default();
+    assert!(
+        status.contains("what if net.ipv4.ip_local_port_range=40000 40599: "),
+        "{status}"
+    );
+    assert!(wider.stdout.contains("settles at"), "{}", wider.stdout);
+    assert_eq!(
+        refused, 0,
+        "{made} made, {refused} refused after the range was widened"
+    );
+}
+
+/// The same kind of churn on loopback, 20 a second into 200 ports: full in
+/// 10 s without reuse; with tcp_tw_reuse=2 (loopback only, the kernel's
+/// default) only the entries younger than the reuse delay block, the check
+/// says it settles, and with the setting written 4 s in the churn runs 30 s
+/// without a refusal.
+#[test]
+fn the_same_churn_with_reuse_on_loopback_settles() {
+    let settings = Settings {
+        range: (40000, 40199),
+        tw_reuse: 0,
+        tw_reuse_delay_ms: Some(1000),
+        ..Settings::default()
+    };
+    let found = lab::run("whatif_churn_reuse", settings, |lab| {
+        let pace = Pace::start(SERVER, vec![Phase::new(20.0, 30.0, Close::ClientFirst)]);
+        pace.sleep_until(3.0);
+        let today = churn_check(lab, &[]);
+        let reuse = churn_check(lab, &["net.ipv4.tcp_tw_reuse=2"]);
+        write_setting(lab, "tcp_tw_reuse", "2");
+        let out = pace.join();
+        (today, reuse, out.refused, out.made)
+    });
+    let Some((today, reuse, refused, made)) = found else {
+        return;
+    };
+    assert_eq!(today.code, 2, "{}", today.stdout);
+    assert!(today.stdout.contains("full in"), "{}", today.stdout);
+    assert_eq!(reuse.code, 0, "{}", reuse.stdout);
+    assert!(reuse.stdout.contains("settles at"), "{}", reuse.stdout);
+    assert_eq!(refused, 0, "{made} made, {refused} refused with reuse on");
+}
+
+const SERVER: &str = "127.0.0.1:7000";
+
+/// The check of the churn's connect pool under `what_if`.
+fn churn_check(lab: &Lab, what_if: &[&str]) -> CheckRun {
+    let server: SocketAddr = SERVER.parse().expect("server");
+    ask(lab, what_if, "127.0.0.1", server)
 }
