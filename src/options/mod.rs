@@ -417,6 +417,43 @@ mod tests {
     }
 
     #[test]
+    fn what_if_is_repeatable_and_refused_where_its_answer_would_be_kept() {
+        let c = run(&[
+            "--what-if",
+            "net.ipv4.tcp_tw_reuse=1",
+            "--what-if",
+            "net/ipv4/ip_local_port_range=1024 65535",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.what_if.to_string(),
+            "what if net.ipv4.tcp_tw_reuse=1, net.ipv4.ip_local_port_range=1024 65535"
+        );
+        for bad in [
+            &["--what-if", "net.ipv4.tcp_tw_reuse=1", "--trend"][..],
+            &[
+                "--what-if",
+                "net.ipv4.tcp_tw_reuse=1",
+                "--format",
+                "prometheus",
+            ],
+            &[
+                "--what-if",
+                "net.ipv4.tcp_tw_reuse=1",
+                "--what-if",
+                "net.ipv4.tcp_tw_reuse=0",
+            ],
+            &["--what-if", "net.ipv4.tcp_fin_timeout=30"],
+            &["--what-if", "net.ipv4.tcp_tw_reuse=9"],
+        ] {
+            match run(bad) {
+                Err(Error::Usage(m)) => assert!(!m.contains('\n'), "{bad:?}: {m}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn options_choose_the_scope() {
         let scope = |args: &[&str]| match parse(argv(args)) {
             Ok(Parsed::Run(c)) => Ok((c.netns, c.processes)),

@@ -145,15 +145,21 @@ pub fn advise(
         side_by_side: false,
     };
     read::read_tables(request, &mut records)?;
-    let variants = settings::variants(basis.settings, floor, &records);
+    Ok(advise_from(basis, report, &records))
+}
+
+/// The advice on the pools of `report` that need it, from `records`.
+pub fn advise_from(basis: &Basis, report: &Report, records: &Records) -> Vec<Advice> {
+    let floor = basis.unprivileged.max(LOWEST_START);
+    let variants = settings::variants(basis.settings, floor, records);
     let models: Vec<(settings::Variant, Model)> = variants
         .into_iter()
         .map(|v| {
-            let model = remodel(&v.settings, &records, |s| Some(*s));
+            let model = remodel(&v.settings, records, |s| Some(*s));
             (v, model)
         })
         .collect();
-    let today = remodel(basis.settings, &records, |s| Some(*s));
+    let today = remodel(basis.settings, records, |s| Some(*s));
     let mut advice = Vec::new();
     for (target, _) in targets(report, basis.verbose) {
         let selection = narrowed(basis.selection, &target);
@@ -168,7 +174,7 @@ pub fn advise(
                 forecast: f,
             });
         }
-        remedies.extend(clients::remedies(basis, &records, &today, &pool));
+        remedies.extend(clients::remedies(basis, records, &today, &pool));
         remedies.retain(|r| helps(basis.verbose, &pool, state, r));
         advice.push(Advice {
             pool,
@@ -176,7 +182,7 @@ pub fn advise(
             remedies,
         });
     }
-    Ok(advice)
+    advice
 }
 
 /// Whether a remedy is worth a line: it changes the state, or under `-v`
@@ -240,3 +246,6 @@ fn spare_source(source: IpAddr) -> IpAddr {
         IpAddr::V6(_) => IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]),
     }
 }
+
+#[cfg(test)]
+mod tests;
