@@ -435,3 +435,28 @@ fn churn_check(lab: &Lab, what_if: &[&str]) -> CheckRun {
     let server: SocketAddr = SERVER.parse().expect("server");
     ask(lab, what_if, "127.0.0.1", server)
 }
+
+/// The conntrack table is judged against the nf_conntrack_max asked for
+/// (a setting of the host's namespace alone, so not written here).
+#[test]
+fn conntrack_max_is_the_one_asked_for() {
+    lab::run("whatif_conntrack_max", Settings::default(), |lab| {
+        let today = lab.check(&[]);
+        if !today.stdout.contains("conntrack table: ") {
+            eprintln!("skipped conntrack_max_is_the_one_asked_for: no conntrack table here");
+            return;
+        }
+        let run = lab.check(&["--what-if", "net.netfilter.nf_conntrack_max=1000"]);
+        assert!(
+            run.stdout.contains("entries free (0.0% used)")
+                && run.stdout.contains(" of 1000 entries free"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("conntrack_entries=0;;;0;1000"),
+            "{}",
+            run.stdout
+        );
+    });
+}
