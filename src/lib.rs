@@ -60,23 +60,12 @@ pub fn check_from(config: &Config, started: Instant) -> Result<Outcome> {
         return check_namespaces(config, started);
     }
     let proc_net = Path::new(PROC_NET);
-    let mut measured = measure(config, proc_net, side_by_side(config, 1))?;
+    let mut measured = measure(config, proc_net)?;
     if config.processes {
         attribute(&mut measured, proc_net)?;
     }
     let listed = [Snapshot::new(None, &measured.report, &measured.model)];
     Ok(render(&measured, config, &listed))
-}
-
-/// Whether one namespace's two TCP walks run side by side: only when
-/// `--threads` asked for two or more, `namespaces` is one (a sweep's
-/// threads already keep the cores busy) and the process may use two CPUs.
-/// Not by default: two walks of the same table at once cost more CPU time
-/// than the same walks in turn (they take the same bucket locks), and a
-/// check that runs every minute on busy hosts should be light first; the
-/// wall time they save matters only to a huge table near `-t`.
-fn side_by_side(config: &Config, namespaces: usize) -> bool {
-    namespaces == 1 && config.threads.is_some_and(|n| n > 1) && scope::sweep::usable_cpus() > 1
 }
 
 /// One namespace's tables, modelled and judged, and what the report adds.
@@ -88,9 +77,8 @@ pub struct Measured {
 }
 
 /// Reads, models and judges the tables of the network namespace the
-/// calling thread is in; `proc_net` is where its /proc tables are;
-/// `side_by_side`: when the TCP walks may take a second thread.
-pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<Measured> {
+/// calling thread is in; `proc_net` is where its /proc tables are.
+pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     let started = Instant::now();
     stage::enter(Stage::ReadingSettings);
     let settings = KernelSettings::read(Path::new(SYSCTL_DIR))?;
@@ -104,7 +92,6 @@ pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<M
         backend: config.backend,
         range: settings.range,
         proc_dir: proc_net,
-        side_by_side,
     };
     // NAT pools alone need no socket table: a node judged for NAT only
     // spends nothing on its (maybe huge) TCP table.
@@ -268,7 +255,7 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
     let mut listed: Vec<(judge::Rank, String, Snapshot)> = Vec::new();
     let swept = sweep.visit(
         pace,
-        |proc_net| measure(config, proc_net, side_by_side(config, sweep.len())),
+        |proc_net| measure(config, proc_net),
         |index, ns, visit| {
             match visit {
                 Visit::Measured(m) => {
