@@ -20,11 +20,6 @@ pub mod report;
 pub mod scope;
 pub mod stage;
 
-/// The scratch-directory guard of the test binaries, for the unit tests.
-#[cfg(test)]
-#[path = "../tests/scratch/mod.rs"]
-mod scratch;
-
 use std::path::Path;
 use std::time::Instant;
 

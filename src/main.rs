@@ -15,10 +15,6 @@ use check_ephemeral::report;
 use check_ephemeral::stage;
 
 mod output_file;
-/// The scratch-directory guard of the test binaries, for the unit tests.
-#[cfg(test)]
-#[path = "../tests/scratch/mod.rs"]
-mod scratch;
 
 const UNKNOWN: i32 = 3;
 

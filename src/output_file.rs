@@ -255,7 +255,22 @@ fn remove_stale(dir: &Path, name: &OsStr, now: SystemTime) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scratch::Scratch;
+    use tempfile::TempDir;
+
+    /// A directory of the test's own, removed when the test ends.
+    fn scratch() -> TempDir {
+        tempfile::tempdir().expect("temporary directory")
+    }
+
+    /// The names in `dir`, sorted.
+    fn names(dir: &TempDir) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .expect("list the directory")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        names
+    }
 
     /// [`replace`] keeps the name it writes under in the process-wide
     /// [`TEMP`]: the tests that write take turns, so none sees another's.
@@ -290,36 +305,36 @@ mod tests {
     #[test]
     fn replaces_and_leaves_no_temporary_file() {
         let _turn = WRITING.lock().unwrap_or_else(|e| e.into_inner());
-        let d = Scratch::new("output-replace");
-        let path = d.0.join("out.prom");
+        let d = scratch();
+        let path = d.path().join("out.prom");
         replace(&path, "one\n").expect("first write");
         replace(&path, "two\n").expect("second write");
         assert_eq!(fs::read_to_string(&path).unwrap(), "two\n");
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, MODE);
-        assert_eq!(d.names(), ["out.prom"]);
+        assert_eq!(names(&d), ["out.prom"]);
         assert!(TEMP.lock().unwrap().is_none());
     }
 
     #[test]
     fn a_failed_write_leaves_the_old_file_and_nothing_else() {
         let _turn = WRITING.lock().unwrap_or_else(|e| e.into_inner());
-        let d = Scratch::new("output-failed");
-        let path = d.0.join("out.prom");
+        let d = scratch();
+        let path = d.path().join("out.prom");
         fs::write(&path, "old\n").unwrap();
         // A directory in the way of the rename.
-        let blocked = d.0.join("sub");
+        let blocked = d.path().join("sub");
         fs::create_dir_all(blocked.join("x")).unwrap();
         assert!(replace(&blocked, "new\n").is_err());
-        assert!(replace(&d.0.join("missing/out.prom"), "new\n").is_err());
+        assert!(replace(&d.path().join("missing/out.prom"), "new\n").is_err());
         assert_eq!(fs::read_to_string(&path).unwrap(), "old\n");
-        assert_eq!(d.names(), ["out.prom", "sub"]);
+        assert_eq!(names(&d), ["out.prom", "sub"]);
         assert_eq!(fs::read_dir(&blocked).unwrap().count(), 1);
     }
 
     #[test]
     fn only_old_temporary_files_of_ours_are_removed() {
-        let d = Scratch::new("output-stale");
+        let d = scratch();
         let now = SystemTime::now();
         let old = now - STALE_AFTER - Duration::from_secs(60);
         for (name, when) in [
@@ -329,13 +344,13 @@ mod tests {
             (".other.prom.1234.tmp", old),
             (".out.prom.notours.tmp", old),
         ] {
-            let file = File::create(d.0.join(name)).unwrap();
+            let file = File::create(d.path().join(name)).unwrap();
             file.set_modified(when).unwrap();
         }
-        fs::create_dir(d.0.join(".out.prom.99.tmp")).unwrap();
-        remove_stale(&d.0, OsStr::new("out.prom"), now);
+        fs::create_dir(d.path().join(".out.prom.99.tmp")).unwrap();
+        remove_stale(d.path(), OsStr::new("out.prom"), now);
         assert_eq!(
-            d.names(),
+            names(&d),
             [
                 ".other.prom.1234.tmp",
                 ".out.prom.4321.tmp",

@@ -33,7 +33,7 @@ pub mod trend;
 
 use build::FastHash;
 pub use build::TwPolicy;
-pub use build::{Connectable, FxHasher, PoolsBuilder};
+pub use build::{Connectable, PoolsBuilder};
 pub use nat::{NatBuilder, NatKey, NatModel};
 pub use nat_class::PortClass;
 

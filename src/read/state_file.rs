@@ -139,7 +139,6 @@ pub fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scratch::Scratch;
 
     #[test]
     fn only_our_temporary_names_count() {
@@ -153,21 +152,21 @@ mod tests {
 
     #[test]
     fn stale_temporary_files_go_fresh_ones_and_others_stay() {
-        let dir = Scratch::new("state-stale");
+        let dir = tempfile::tempdir().expect("temporary directory");
         let names = [
             ".00000000000000ab.state.1.2",
             "00000000000000ab.state",
             "other",
         ];
         for n in names {
-            std::fs::write(dir.join(n), "x").unwrap();
+            std::fs::write(dir.path().join(n), "x").unwrap();
         }
         // Just written: nothing is stale yet.
         remove_stale(dir.path(), SystemTime::now());
-        assert!(dir.join(names[0]).exists());
+        assert!(dir.path().join(names[0]).exists());
         // Two hours on, the temporary file is stale; the rest stays.
         remove_stale(dir.path(), SystemTime::now() + Duration::from_secs(7200));
-        let left: Vec<bool> = names.iter().map(|n| dir.join(n).exists()).collect();
+        let left: Vec<bool> = names.iter().map(|n| dir.path().join(n).exists()).collect();
         assert_eq!(left, [false, true, true]);
     }
 }
