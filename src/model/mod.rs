@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::read::ports::{PortBits, PortRange, PortSet};
+use crate::read::ports::PortRange;
 use crate::read::settings::{KernelSettings, TwReuse};
 use crate::read::socket::{Protocol, Sink, Socket, TcpState};
 
@@ -29,6 +29,7 @@ pub mod nat;
 pub mod nat_class;
 pub mod nat_search;
 pub mod outlook;
+pub mod ports;
 pub mod trend;
 
 use build::FastHash;
@@ -36,6 +37,7 @@ pub use build::TwPolicy;
 pub use build::{Connectable, PoolsBuilder};
 pub use nat::{NatBuilder, NatKey, NatModel};
 pub use nat_class::PortClass;
+pub use ports::{PortBits, PortSet};
 
 /// TCP_TIMEWAIT_LEN: a TIME_WAIT lasts 60 s, so its age is 60 s minus what
 /// the kernel reports as left.

@@ -21,10 +21,7 @@ use super::build::FastHash;
 use super::nat_class::{PortClass, place};
 use super::nat_search::fail_ppm;
 use super::{Kind, Pool, PoolName, StateCounts};
-use crate::read::conntrack::TableFigures;
-use crate::read::conntrack::wire::{
-    CT_TCP_ESTABLISHED, CT_TCP_TIME_WAIT, Entry, IPPROTO_TCP, IPPROTO_UDP,
-};
+use crate::read::conntrack::{Entry, Phase, TableFigures};
 use crate::read::nat::NatRead;
 use crate::read::ports::PortRange;
 use crate::read::socket::Protocol;
@@ -111,10 +108,8 @@ impl NatBuilder {
 
     pub fn add(&mut self, e: &Entry) {
         self.entries += 1;
-        let protocol = match e.protocol {
-            IPPROTO_TCP => Protocol::Tcp,
-            IPPROTO_UDP => Protocol::Udp,
-            _ => return,
+        let Some(protocol) = e.transport() else {
+            return;
         };
         let translated = e.is_source_nat();
         self.translated += u64::from(translated);
@@ -143,9 +138,9 @@ impl NatBuilder {
         let held = self.pools.entry(key).or_default();
         held.ports.push(e.reply.dst_port);
         held.translated += u32::from(translated);
-        match e.tcp_state {
-            Some(CT_TCP_ESTABLISHED) => held.counts.established += 1,
-            Some(CT_TCP_TIME_WAIT) => {
+        match e.phase() {
+            Some(Phase::Established) => held.counts.established += 1,
+            Some(Phase::TimeWait) => {
                 held.counts.time_wait += 1;
                 held.time_wait_left_s.push(e.timeout_s);
             }
@@ -255,7 +250,8 @@ impl NatModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::conntrack::wire::Tuple;
+    use crate::read::conntrack::Tuple;
+    use crate::read::conntrack::entry::{CT_TCP_ESTABLISHED, CT_TCP_TIME_WAIT};
 
     fn range(lo: u16, hi: u16) -> PortRange {
         PortRange { lo, hi }

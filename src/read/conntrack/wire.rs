@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::entry::{Entry, Tuple};
 use crate::read::diag::wire::NLMSG_HDRLEN;
 
 /// `NFNL_SUBSYS_CTNETLINK`: the high byte of every message type here.
@@ -66,21 +67,6 @@ const CTA_STATS_DROP: u16 = 10;
 const CTA_STATS_EARLY_DROP: u16 = 11;
 const CTA_STATS_GLOBAL_ENTRIES: u16 = 1;
 const CTA_STATS_GLOBAL_MAX_ENTRIES: u16 = 2;
-
-/// Entry status bits (`enum ip_conntrack_status`).
-pub const IPS_SEEN_REPLY: u32 = 1 << 1;
-pub const IPS_ASSURED: u32 = 1 << 2;
-pub const IPS_CONFIRMED: u32 = 1 << 3;
-pub const IPS_SRC_NAT: u32 = 1 << 4;
-pub const IPS_DYING: u32 = 1 << 9;
-
-/// The conntrack TCP states (`enum tcp_conntrack`), not the socket ones.
-pub const CT_TCP_ESTABLISHED: u8 = 3;
-pub const CT_TCP_TIME_WAIT: u8 = 7;
-pub const CT_TCP_CLOSE: u8 = 8;
-
-pub const IPPROTO_TCP: u8 = 6;
-pub const IPPROTO_UDP: u8 = 17;
 
 /// A dump request: header, `nfgenmsg` and, for a filtered dump, the
 /// filter's attributes; 64 bytes at most.
@@ -158,47 +144,6 @@ impl Request {
 /// The ctnetlink message number of a reply's `nlmsg_type`, if it is one.
 pub fn ctnetlink_message(kind: u16) -> Option<u8> {
     (kind >> 8 == SUBSYS_CTNETLINK).then_some((kind & 0xff) as u8)
-}
-
-/// One direction of a connection as conntrack keys it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tuple {
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    /// Ports; 0 for protocols without ports (ICMP carries ids instead).
-    pub src_port: u16,
-    pub dst_port: u16,
-}
-
-/// One conntrack entry: the fields the NAT pools and the forecast use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Entry {
-    /// IP protocol number (6 TCP, 17 UDP, ...).
-    pub protocol: u8,
-    /// As the first packet came (a pod's own address and port).
-    pub orig: Tuple,
-    /// As the answers come back: its destination is the address and port
-    /// the entry occupies on this host, after any source NAT.
-    pub reply: Tuple,
-    pub status: u32,
-    /// Seconds until the entry expires.
-    pub timeout_s: u32,
-    /// The conntrack TCP state, for TCP entries that report it.
-    pub tcp_state: Option<u8>,
-    pub zone: u16,
-}
-
-impl Entry {
-    /// Whether the source was rewritten: the reply comes back to another
-    /// address or port than the first packet left from.
-    pub fn is_source_nat(&self) -> bool {
-        self.reply.dst != self.orig.src || self.reply.dst_port != self.orig.src_port
-    }
-
-    /// Seconds a TCP entry in TIME_WAIT still holds its reply tuple.
-    pub fn time_wait_left_s(&self) -> Option<u32> {
-        (self.tcp_state == Some(CT_TCP_TIME_WAIT)).then_some(self.timeout_s)
-    }
 }
 
 /// Netlink attributes of one level, walked in place.

@@ -3,6 +3,7 @@
 //! `conntrack -I`), each byte annotated.
 
 use super::*;
+use crate::read::conntrack::entry::*;
 use crate::read::diag::wire::Messages;
 
 /// A whole `IPCTNL_MSG_CT_GET` dump message: TCP 10.200.1.2:20001 ->
