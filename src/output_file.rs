@@ -11,8 +11,8 @@
 //! `O_EXCL`. The random part keeps two writers apart even when they share
 //! a PID (two PID namespaces, one directory). Temporary files of ours that
 //! a killed run left (older than [`STALE_AFTER`]) are removed first; the
-//! name of the one being written is kept in [`TEMP`], so the watchdog can
-//! remove it when it ends a hung write.
+//! name of the one being written is kept in [`TEMP`], so the binary can
+//! remove it when its deadline ends a hung write.
 
 use std::collections::hash_map::RandomState;
 use std::ffi::{OsStr, OsString};
@@ -73,7 +73,7 @@ pub fn replace(path: &Path, text: &str) -> io::Result<()> {
 }
 
 /// Removes the temporary file being written, if it has a name: the
-/// watchdog calls this when it ends a hung write. Bounded: on a file system
+/// binary calls this when its deadline ends a hung write. Bounded: on a file system
 /// that hangs, the unlink may hang too, and the answer must still go out;
 /// the next run then removes the file as stale.
 pub fn abandon() {

@@ -245,6 +245,6 @@ fn top_value(text: &str) -> std::result::Result<u16, String> {
 
 /// `-t`: whole seconds, at least one and at most an hour (the help text
 /// says the same).
-pub(super) fn timeout_value(text: &str) -> std::result::Result<u32, String> {
+fn timeout_value(text: &str) -> std::result::Result<u32, String> {
     whole_number(text, 1, 3600)
 }

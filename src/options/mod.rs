@@ -21,7 +21,7 @@ mod args;
 pub mod extra_opts;
 mod usage;
 
-use args::{Args, BackendArg, FormatArg, PoolKind, timeout_value};
+use args::{Args, BackendArg, FormatArg, PoolKind};
 
 use crate::judge::foresee::ForecastRule;
 use crate::judge::range::Range;
@@ -86,43 +86,33 @@ pub enum Parsed {
     Print(String),
 }
 
-/// The `-t` of the command line, read before the options are parsed (an
-/// `--extra-opts` file may stall); `None` when absent or not a valid value.
-pub fn early_timeout(args: &[OsString]) -> Option<Duration> {
-    let mut value = None;
-    let mut args = args.iter().skip(1).map(|a| a.to_str());
-    while let Some(Some(arg)) = args.next() {
-        if arg == "--" {
-            break;
-        }
-        value = match arg {
-            "-t" | "--timeout" => args.next().flatten(),
-            _ => arg
-                .strip_prefix("--timeout=")
-                .or_else(|| arg.strip_prefix("-t").filter(|v| !v.is_empty()))
-                .or(value),
-        };
-    }
-    timeout_value(value?)
-        .ok()
-        .map(|s| Duration::from_secs(u64::from(s)))
+/// What the command line alone says of how the check may fail: the `-t`
+/// budget, and whether failures go to stderr (Prometheus output or an
+/// output file: whoever reads the metrics must never read a reason
+/// instead). Known before the options are parsed in full, since reading an
+/// `--extra-opts` file may stall or be what fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Early {
+    pub timeout: Duration,
+    pub quiet: bool,
 }
 
-/// Whether the command line asks for Prometheus output or an output file,
-/// read before the options are parsed, so that even a usage error goes to
-/// stderr then (an `--extra-opts` file is not looked at: it may be what fails).
-pub fn early_quiet(args: &[OsString]) -> bool {
-    let mut args = args.iter().skip(1).map(|a| a.to_str());
-    let mut quiet = false;
-    while let Some(Some(arg)) = args.next() {
-        match arg {
-            "--" => break,
-            "--format" => quiet |= args.next().flatten() == Some("prometheus"),
-            "--format=prometheus" => quiet = true,
-            _ => quiet |= arg == "--output-file" || arg.starts_with("--output-file="),
-        }
-    }
-    quiet
+/// [`Early`] from the command line, by clap with every error ignored: a
+/// value that does not parse (or an option after `--`) counts as absent.
+pub fn early(args: &[OsString]) -> Early {
+    let matches = command()
+        .ignore_errors(true)
+        .try_get_matches_from(args)
+        .ok();
+    let timeout = matches
+        .as_ref()
+        .and_then(|m| m.get_one::<u32>("timeout").copied())
+        .map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs(u64::from(s)));
+    let quiet = matches.as_ref().is_some_and(|m| {
+        m.get_one::<FormatArg>("format") == Some(&FormatArg::Prometheus)
+            || m.contains_id("output_file")
+    });
+    Early { timeout, quiet }
 }
 
 pub fn command() -> clap::Command {
@@ -272,18 +262,19 @@ mod tests {
 
     #[test]
     fn the_timeout_is_known_before_parsing() {
-        let early = |args: &[&str]| early_timeout(&argv(args)).map(|d| d.as_secs());
-        assert_eq!(early(&["-t", "3"]), Some(3));
-        assert_eq!(early(&["-t3", "--extra-opts"]), Some(3));
-        assert_eq!(early(&["--timeout=4", "-w", "5"]), Some(4));
-        assert_eq!(early(&["--timeout", "0"]), None);
-        assert_eq!(early(&["-w", "5"]), None);
-        assert_eq!(early(&["--", "-t", "3"]), None);
+        let early = |args: &[&str]| early(&argv(args)).timeout.as_secs();
+        assert_eq!(early(&["-t", "3"]), 3);
+        assert_eq!(early(&["-t3", "--extra-opts"]), 3);
+        assert_eq!(early(&["--timeout=4", "-w", "5"]), 4);
+        assert_eq!(early(&["--timeout=4", "-w", "bad"]), 4);
+        assert_eq!(early(&["--timeout", "0"]), 10);
+        assert_eq!(early(&["-w", "5"]), 10);
+        assert_eq!(early(&["--", "-t", "3"]), 10);
     }
 
     #[test]
     fn prometheus_output_is_known_before_parsing() {
-        let quiet = |args: &[&str]| early_quiet(&argv(args));
+        let quiet = |args: &[&str]| early(&argv(args)).quiet;
         assert!(quiet(&["--format", "prometheus", "-w", "bad"]));
         assert!(quiet(&["--format=prometheus"]));
         assert!(quiet(&["--output-file", "/x.prom"]));
