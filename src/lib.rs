@@ -10,8 +10,9 @@
 //! processes behind the sockets. This file wires the stages together and
 //! holds nothing else.
 
+pub mod atomic_file;
 pub mod error;
-mod history;
+pub mod forecast;
 pub mod judge;
 pub mod model;
 pub mod options;
@@ -78,7 +79,10 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     stage::enter(Stage::ReadingSettings);
     let settings = KernelSettings::read(Path::new(SYSCTL_DIR))?;
     let settings_time = started.elapsed();
-    let recalled = history::recall(config);
+    // One state file per set of measuring options; a sweep of all
+    // namespaces would share one, so it keeps none.
+    let recalled = (config.trend && config.netns != Scope::All)
+        .then(|| forecast::trend::recall(forecast::trend::key(&config.measured())));
     let mut builder = PoolsBuilder::new(&settings);
     if let Some(r) = &recalled {
         builder.remember_bound(&r.bound);
@@ -118,7 +122,7 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     model.nat = nat_builder.finish_read(&nat);
     model.sockets_read = sockets;
     let max_tw_buckets = read::settings::max_tw_buckets(Path::new(SYSCTL_DIR));
-    let forecaster = model::outlook::Forecaster::new(&model, max_tw_buckets)
+    let forecaster = forecast::Forecaster::new(&model, max_tw_buckets)
         .with_previous(recalled.as_ref().and_then(|r| r.previous.as_ref()));
     let report = judge::judge_with(
         &model,
@@ -145,9 +149,9 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
         ));
     }
     if let Some(r) = &recalled {
-        let kept = history::keep(r, &report, &model);
+        let kept = forecast::trend::keep(r, report.forecasts.pools(), model.explicitly_bound());
         notes.push(report::forecast::trend_note(
-            &r.history,
+            &r.last_run,
             kept.err(),
             config.forecast.enabled,
         ));

@@ -9,11 +9,10 @@ use std::process::exit;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
+use check_ephemeral::atomic_file;
 use check_ephemeral::options::{self, Config, Format, Parsed};
 use check_ephemeral::report;
 use check_ephemeral::stage::{self, Stage};
-
-mod output_file;
 
 const UNKNOWN: i32 = 3;
 
@@ -81,7 +80,7 @@ fn main() {
                     watch.timeout.as_secs(),
                     stage::current().describe()
                 );
-                output_file::abandon();
+                atomic_file::abandon();
                 fail(&watch, &reason);
             }
             Err(RecvTimeoutError::Disconnected) => {
@@ -115,7 +114,7 @@ fn work(args: Vec<OsString>, started: Instant, tell: &Sender<Said>) -> Result<An
         return Ok(Answer::Print(outcome.text, code));
     };
     stage::enter(Stage::WritingOutput);
-    output_file::replace(path, &outcome.text).map_err(|e| {
+    atomic_file::replace(path, &outcome.text).map_err(|e| {
         format!(
             "cannot write the output to {}: {e}",
             check_ephemeral::error::shown(path)

@@ -6,13 +6,13 @@
 use std::cmp::{Ordering, Reverse};
 use std::net::IpAddr;
 
-pub mod foresee;
+pub mod forecast;
 pub mod range;
 
-use crate::model::outlook::Forecaster;
+use crate::forecast::Forecaster;
 use crate::model::{Kind, Model, NatKey, Pool, PoolName, Tuple};
 use crate::read::conntrack::TableFigures;
-use foresee::{ForecastRule, Foreseen, Outlook};
+use forecast::{ForecastRule, Forecasts, PoolForecast};
 use range::Range;
 
 /// Plugin states, ordered so that `max` is the worst by the plugin rule:
@@ -170,7 +170,7 @@ pub struct Report {
     /// The kinds with pools to show; `nat` only where conntrack has them.
     pub kinds: Vec<KindReport>,
     /// The forecasts, where the forecast was judged.
-    pub outlook: Outlook,
+    pub forecasts: Forecasts,
     /// The conntrack table, judged where NAT pools are asked for and the
     /// table could be read.
     pub conntrack: Option<TableReport>,
@@ -246,7 +246,7 @@ pub fn judge_with(
     forecast: Option<(&ForecastRule, &Forecaster)>,
 ) -> Report {
     let forecast = forecast.filter(|(rule, _)| rule.enabled);
-    let mut outlook = Outlook::default();
+    let mut forecasts = Forecasts::default();
     let kinds: Vec<KindReport> = Kind::ALL
         .into_iter()
         .filter_map(|kind| {
@@ -267,13 +267,13 @@ pub fn judge_with(
                     return level;
                 };
                 let state = rule.judge(thresholds, pool, &f);
-                let seen = Foreseen {
+                let seen = PoolForecast {
                     pool: *pool,
                     forecast: f,
                     level,
                     state,
                 };
-                outlook.offer(kind, seen);
+                forecasts.offer(kind, seen);
                 state
             };
             let mut offer = |worst: &mut Worst, pool: Pool| {
@@ -334,7 +334,7 @@ pub fn judge_with(
             if let Some((rule, forecaster)) = forecast.filter(|_| judged) {
                 for (pool, state) in &top {
                     if let Some(f) = forecaster.of(pool) {
-                        outlook.listed.push(Foreseen {
+                        forecasts.listed.push(PoolForecast {
                             pool: *pool,
                             forecast: f,
                             level: thresholds.judge(pool),
@@ -405,7 +405,7 @@ pub fn judge_with(
         state,
         worst,
         kinds,
-        outlook,
+        forecasts,
         conntrack,
     }
 }

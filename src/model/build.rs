@@ -3,8 +3,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::trend::{FourTuple, MAX_BOUND};
-
 use super::*;
 
 /// When a TIME_WAIT entry stops blocking its tuple (`tcp_twsk_unique`).
@@ -260,6 +258,18 @@ impl Sink for PoolsBuilder {
             entry.ends |= u8::from(i == 0) | (u8::from(i == last) << 1);
         }
     }
+}
+
+/// At most this many explicitly bound connections are kept.
+pub const MAX_BOUND: usize = 1000;
+
+/// A connection's 4-tuple.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FourTuple {
+    pub local: IpAddr,
+    pub local_port: u16,
+    pub remote: IpAddr,
+    pub remote_port: u16,
 }
 
 fn four_tuple(s: &Socket) -> FourTuple {

@@ -358,8 +358,8 @@ mod tests {
 
     #[test]
     fn a_steady_pace_of_closes_fills_a_nat_pool_on_schedule() {
+        use crate::forecast::Forecaster;
         use crate::model::Kind;
-        use crate::model::outlook::Forecaster;
         let (model, pool) = closing_at_two_a_second(Some(range(40000, 40099)), 20000, 40000);
         assert_eq!(pool.kind, Kind::Nat);
         let f = Forecaster::new(&model, Some(10)).of(&pool).unwrap();
@@ -424,8 +424,8 @@ mod tests {
     /// the forecast is the low class's, against its 511 ports.
     #[test]
     fn a_port_class_is_forecast_as_its_own_pool() {
+        use crate::forecast::Forecaster;
         use crate::model::PortClass;
-        use crate::model::outlook::Forecaster;
         let (model, pool) = closing_at_two_a_second(None, 1, 1);
         assert!(matches!(pool.name, PoolName::Nat(k) if k.class == PortClass::Low));
         assert_eq!((pool.capacity, pool.free), (511, 491));

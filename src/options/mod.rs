@@ -19,11 +19,12 @@ use crate::read::ports::PortRange;
 
 mod args;
 pub mod extra_opts;
+mod measured;
 mod usage;
 
 use args::{Args, BackendArg, FormatArg, PoolKind};
 
-use crate::judge::foresee::ForecastRule;
+use crate::judge::forecast::ForecastRule;
 use crate::judge::range::Range;
 use crate::judge::{Selection, Thresholds};
 use crate::model::Kind;

@@ -19,7 +19,6 @@ pub mod procnet;
 pub mod settings;
 pub mod socket;
 pub mod sockstat;
-pub mod state_file;
 
 use crate::error::Result;
 use crate::stage::{self, Stage};

@@ -165,7 +165,7 @@ fn write_kind(out: &mut String, k: &KindReport, report: &Report) {
             c.time_wait,
             c.other
         );
-        if let Some(f) = report.outlook.of(pool) {
+        if let Some(f) = report.forecasts.of(pool) {
             let _ = writeln!(out, "{}", forecast::pool_line(f));
         }
     }

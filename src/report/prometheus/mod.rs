@@ -269,7 +269,7 @@ mod tests {
                     top: vec![(udp, State::Ok)],
                 },
             ],
-            outlook: Default::default(),
+            forecasts: Default::default(),
             conntrack: None,
         };
         Snapshot {

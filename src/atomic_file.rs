@@ -1,6 +1,7 @@
-//! The binary's `--output-file`: replaces the file so that a reader (the
-//! textfile collector) sees the old file or the new one, never half of one,
-//! and leaves no temporary file behind, whatever happens to the process.
+//! Replacing a file atomically, for `--output-file` and the `--trend`
+//! state file: a reader (the textfile collector, the next run) sees the old
+//! file or the new one, never half of one, and no temporary file is left
+//! behind, whatever happens to the process.
 //!
 //! The text goes into an anonymous file (`O_TMPFILE`) in the target's
 //! directory, so a process killed while it writes leaves nothing with a
@@ -30,8 +31,6 @@ use std::time::{Duration, SystemTime};
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, AtFlags, OFlag};
 use nix::sys::stat::Mode;
-
-use check_ephemeral::read::state_file::remove_stale_files;
 
 /// A temporary file of ours this old was left by a run that was killed:
 /// no run lives longer than its timeout (at most minutes), so it is not
@@ -250,6 +249,37 @@ fn is_ours(entry: &OsStr, name: &OsStr) -> bool {
 /// directory that cannot be listed is the write's error to report.
 fn remove_stale(dir: &Path, name: &OsStr, now: SystemTime) {
     remove_stale_files(dir, STALE_AFTER, now, |entry| is_ours(entry, name));
+}
+
+/// Removes the regular files in `dir` that `ours` recognises as temporary
+/// files of ours and that were last changed more than `stale_after` before
+/// `now`: left by a run ended mid-write. Best effort: what cannot be listed
+/// or removed stays for the next run; at most 10,000 entries are looked at.
+fn remove_stale_files(
+    dir: &Path,
+    stale_after: Duration,
+    now: SystemTime,
+    ours: impl Fn(&std::ffi::OsStr) -> bool,
+) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten().take(10_000) {
+        if !ours(&entry.file_name()) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age > stale_after);
+        if meta.is_file() && old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
