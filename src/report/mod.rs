@@ -8,11 +8,13 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+pub mod context;
 pub mod forecast;
 pub mod namespaces;
 mod perfdata;
 pub mod processes;
 pub mod prometheus;
+pub mod sweep;
 pub mod verbose;
 
 use perfdata::perfdata;
