@@ -89,22 +89,26 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     stage::enter(Stage::ReadingSettings);
     let settings = KernelSettings::read(Path::new(SYSCTL_DIR))?;
     let settings_time = started.elapsed();
-    // One state file per set of measuring options; a sweep of all
-    // namespaces would share one, so it keeps none.
+    // The previous run (--trend), before reading: the connections it saw
+    // bound explicitly still mark their ports. One state file per set of
+    // measuring options; a sweep of all namespaces would share one, so it
+    // keeps none.
     let recalled = (config.trend && config.netns != Scope::All)
         .then(|| trend::recall(trend::key(&config.measured())));
     let mut builder = PoolsBuilder::new(&settings);
     if let Some(r) = &recalled {
         builder.remember_bound(&r.bound);
     }
+    // read, straight into the model's builders
     let mut nat_builder = NatBuilder::new(config.nat_ports);
     let (info, nat) = read_tables(config, proc_net, &settings, &mut builder, &mut nat_builder)?;
-
+    // model
     stage::enter(Stage::Modelling);
     let modelling = Instant::now();
     let mut model = builder.finish();
     model.nat = nat_builder.finish_read(&nat);
     model.sockets_read = reads_sockets(config);
+    // forecast and judge
     let max_tw_buckets = read::settings::max_tw_buckets(Path::new(SYSCTL_DIR));
     let previous = recalled.as_ref().and_then(|r| r.previous.as_ref());
     let forecaster = Forecaster::new(&model, max_tw_buckets).with_previous(previous);
@@ -116,6 +120,7 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
         model: modelling.elapsed(),
         total: started.elapsed(),
     };
+    // keep this run for the next, and put into words what goes with the pools
     let bound = model.explicitly_bound();
     let kept = recalled.as_ref().map(|r| {
         let not_kept = trend::keep(r, report.forecasts.pools(), bound).err();
@@ -137,7 +142,7 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
         timings,
         trend: kept,
     };
-    let context = report::context::context(&asked, &measurement);
+    let context = report::context::build(&asked, &measurement);
     Ok(Measured {
         model,
         info,

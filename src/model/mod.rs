@@ -2,7 +2,7 @@
 //! ports from, built in one pass over the records `read` hands on (see the
 //! README's "What it answers" and the kernel's `__inet_hash_connect`,
 //! `inet_csk_find_open_port` and `udp_lib_get_port`). Hands a [`Model`] to
-//! `judge`. A new kind of pool goes here.
+//! `forecast` and `judge`. A new kind of pool goes here.
 //!
 //! - a **connect pool** per (source, destination, destination port): the
 //!   candidate ports minus those marked by `bind()` minus the tuple's own

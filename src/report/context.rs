@@ -35,7 +35,7 @@ pub struct Measurement<'a> {
 }
 
 /// The context of the report of `m`.
-pub fn context(asked: &Asked, m: &Measurement) -> Context {
+pub fn build(asked: &Asked, m: &Measurement) -> Context {
     let model = m.model;
     let mut verbose_lines = verbose::lines(m.settings, model, m.info, m.timings);
     verbose_lines.extend(forecast::lines(m.judged));
