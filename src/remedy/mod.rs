@@ -20,10 +20,9 @@ mod clients;
 mod settings;
 
 use crate::error::Result;
-use crate::judge::foresee::ForecastRule;
+use crate::forecast::{Forecast, Forecaster};
+use crate::judge::forecast::ForecastRule;
 use crate::judge::{Destination, Report, Selection, State, Thresholds, judge_with};
-use crate::model::forecast::Forecast;
-use crate::model::outlook::Forecaster;
 use crate::model::{Kind, Model, Pool, PoolName, PoolsBuilder};
 use crate::options::{Config, Format};
 use crate::read::ports::PortRange;
@@ -142,7 +141,6 @@ pub fn advise(
         backend,
         range: PortRange { lo, hi: u16::MAX },
         proc_dir,
-        side_by_side: false,
     };
     read::read_tables(request, &mut records)?;
     Ok(advise_from(basis, report, &records))
@@ -214,7 +212,7 @@ fn judged(basis: &Basis, model: &Model, selection: &Selection) -> (Pool, State, 
         Some((basis.forecast, &forecaster)),
     );
     let (pool, state) = report.worst;
-    let forecast = report.outlook.of(&pool).map(|f| f.forecast);
+    let forecast = report.forecasts.of(&pool).map(|f| f.forecast);
     (pool, state, forecast)
 }
 

@@ -1,7 +1,7 @@
 use std::net::IpAddr;
 
 use super::*;
-use crate::judge::foresee::ForecastRule;
+use crate::judge::forecast::ForecastRule;
 use crate::read::ports::PortRange;
 use crate::read::settings::TwReuse;
 use crate::read::socket::{Protocol, Sink, TcpState};

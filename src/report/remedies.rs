@@ -71,7 +71,7 @@ fn change(r: &Remedy, processes: bool) -> String {
 /// `550 of 600 free (8.3% used) [OK]; at 20 new connections/s settles at 4.0% used`.
 fn figures(r: &Remedy) -> String {
     let outlook = r.forecast.as_ref().map_or(String::new(), |f| {
-        format!("; {}", super::forecast::outlook(f))
+        format!("; {}", super::forecast::projection(f))
     });
     format!("{} [{}]{outlook}", numbers(&r.pool, "free"), r.state.word())
 }
