@@ -127,7 +127,9 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     let report = judge::judge_with(&model, selection, thresholds, config.top, rule);
     // what would help the pools in alert: the same tables re-modelled
     let basis = remedy::Basis::new(config, &settings, max_tw_buckets, unprivileged);
-    let remedies = remedy::advise_for(config, &basis, &report, proc_net);
+    let remedies = (config.netns != Scope::All)
+        .then(|| remedy::advise_for(config, &basis, &report, proc_net))
+        .flatten();
     let timings = Timings {
         settings: settings_time,
         model: modelling.elapsed(),

@@ -30,7 +30,6 @@ use crate::read::records::Records;
 use crate::read::settings::KernelSettings;
 use crate::read::socket::Socket;
 use crate::read::{self, Request};
-use crate::scope::Scope;
 
 /// What a remedy changes.
 #[derive(Clone, Debug, PartialEq)]
@@ -104,7 +103,8 @@ impl<'a> Basis<'a> {
 }
 
 /// The remedies of the pools in alert (of every kind with `-v`), for the
-/// Nagios output of one namespace; `None` where none are wanted.
+/// Nagios output; `None` where none are wanted. Not for a sweep of every
+/// namespace, which the caller knows of.
 pub fn advise_for(
     config: &Config,
     basis: &Basis,
@@ -112,7 +112,6 @@ pub fn advise_for(
     proc_dir: &Path,
 ) -> Option<Result<Vec<Advice>>> {
     let wanted = config.format == Format::Nagios
-        && config.netns != Scope::All
         && (basis.verbose || targets(report, false).next().is_some());
     wanted.then(|| advise(basis, report, config.backend, proc_dir))
 }
