@@ -26,7 +26,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::util::plugin::{os_check, own_mounts};
+use crate::util::plugin::{copy_into, os_check, own_mounts};
 use crate::util::{BIN, Files, Plugin, Run, TempDir, scratch};
 const SYSCTL: &str = "/proc/sys/net/ipv4";
 const NOBODY: libc::uid_t = 65534;
@@ -511,9 +511,7 @@ fn the_full_check_runs_as_nobody_in_its_own_namespace() {
     // A copy of the binary that nobody can surely reach, whatever the
     // permissions of the build directory.
     let s = scratch("nobody");
-    let bin = s.path().join("check_ephemeral");
-    fs::copy(BIN, &bin).expect("copy the binary");
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let bin = copy_into(s.path());
     let bin = bin.to_str().expect("UTF-8 temp path");
     let run1 = run_binary(bin, Sandbox::default().nobody(), &["-vvv"]);
     assert_ok("as nobody", &run1);

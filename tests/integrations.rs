@@ -9,13 +9,13 @@
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::pkg::{have, is_root, ready, repo, root, run_for, text, tool};
+use crate::util::plugin::copy_into;
 use crate::util::{BIN, Files, Plugin, TempDir, scratch};
 const INSTALLED: &str = "/usr/lib/nagios/plugins/check_ephemeral";
 const LIMIT: Duration = Duration::from_secs(60);
@@ -47,10 +47,7 @@ trait DaemonDir {
 impl DaemonDir for TempDir {
     /// The plugin copied in, so an unprivileged daemon user can run it.
     fn plugin(&self) -> PathBuf {
-        let path = self.join("check_ephemeral");
-        std::fs::copy(BIN, &path).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
+        copy_into(self.path())
     }
 
     /// Hands the tree to the daemon user when running as root.

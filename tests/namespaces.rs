@@ -10,7 +10,6 @@
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use crate::util::lab::netns::{Netns, check, skip};
 use crate::util::lab::{self, Settings};
-use crate::util::{BIN, Plugin, Run, namespaces_alone};
-use crate::util::{Files, TempDir, scratch};
+use crate::util::plugin::copy_into;
+use crate::util::{Plugin, Run, namespaces_alone};
+use crate::util::{TempDir, scratch};
 
 /// Environment variable that turns `helper_holds_sockets` into the child
 /// process of `processes_names_the_child_that_holds_the_sockets`.
@@ -34,9 +34,7 @@ struct Copy {
 impl Copy {
     fn new() -> Copy {
         let dir = scratch("nobody");
-        let bin = dir.join("check_ephemeral");
-        fs::copy(BIN, &bin).expect("copy the binary");
-        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod bin");
+        let bin = copy_into(dir.path());
         Copy { _dir: dir, bin }
     }
 

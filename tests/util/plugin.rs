@@ -11,11 +11,12 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::fs::File;
+use std::fs::{self, File};
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -29,6 +30,15 @@ pub const BOUND: Duration = Duration::from_secs(60);
 
 /// User and group `nobody`.
 pub const NOBODY: u32 = 65534;
+
+/// The binary copied into `dir` as `check_ephemeral`, runnable by every
+/// user: nobody or a daemon's user may not reach the one cargo built.
+pub fn copy_into(dir: &Path) -> PathBuf {
+    let bin = dir.join("check_ephemeral");
+    fs::copy(BIN, &bin).expect("copy the binary");
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod the copy");
+    bin
+}
 
 /// A run of the plugin being set up.
 pub struct Plugin {
