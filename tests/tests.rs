@@ -28,3 +28,24 @@ mod resources;
 mod sweep;
 mod trend;
 mod units_and_rules;
+
+/// With `autotests = false` cargo builds no file of tests/ on its own: an
+/// area not declared above would never run, so each one must be.
+#[test]
+fn every_area_is_a_module_of_this_crate() {
+    let declared = include_str!("tests.rs");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    for entry in std::fs::read_dir(&dir).expect("list tests/") {
+        let name = entry.expect("a file of tests/").file_name();
+        let name = name.to_string_lossy();
+        let Some(area) = name.strip_suffix(".rs") else {
+            continue;
+        };
+        if area != "tests" {
+            assert!(
+                declared.lines().any(|l| l == format!("mod {area};")),
+                "tests/{name} is not a module of tests/tests.rs: declare `mod {area};` there"
+            );
+        }
+    }
+}
