@@ -19,7 +19,7 @@ use crate::util::lab::{self, Lab, Settings};
 use crate::util::{real_time, scratch};
 
 const SERVER: &str = "127.0.0.1:7000";
-const README: &str = include_str!("../README.md");
+const README: &str = include_str!("../docs/proof.md");
 
 /// Asserts that the README's forecast table carries the verdict (or, when
 /// regenerating it, writes the row).
@@ -35,7 +35,7 @@ fn verdict(scenario: &str, said: &str, kernel: &str, run: &Run) {
     }
     assert!(
         README.contains(&row),
-        "README.md's forecast table lacks this verdict (run tests/forecast-table):\n{row}\n\n{}",
+        "docs/proof.md's forecast table lacks this verdict (run tests/forecast-table):\n{row}\n\n{}",
         run.stdout
     );
 }

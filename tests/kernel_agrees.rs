@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use crate::util::Run;
 use crate::util::lab::{self, Lab, Settings};
 
-const README: &str = include_str!("../README.md");
+const README: &str = include_str!("../docs/proof.md");
 
 /// Asserts the prediction, and that the README's table carries the verdict.
 fn verdict(scenario: &str, pool: &str, predicted: u32, allowed: &str, run: &Run) {
@@ -27,7 +27,7 @@ fn verdict(scenario: &str, pool: &str, predicted: u32, allowed: &str, run: &Run)
     }
     assert!(
         README.contains(&row),
-        "README.md's scenario table lacks this verdict (run tests/scenario-table):\n{row}\n\n{}",
+        "docs/proof.md's scenario table lacks this verdict (run tests/scenario-table):\n{row}\n\n{}",
         run.stdout
     );
 }
