@@ -6,7 +6,7 @@
 //! The pools are drawn by proptest's runner from its deterministic
 //! generator, the same on every machine; a failure prints the pool.
 
-use check_ephemeral::model::forecast::{
+use check_ephemeral::forecast::{
     self, Ages, Limits, Pace, PoolNow, Seen, Walk, forecast, forecast_at,
 };
 

@@ -1,18 +1,21 @@
-//! Stage 4, reporting: every piece of text the plugin prints, made here
+//! Stage 5, reporting: every piece of text the plugin prints, made here
 //! from the judged report and the model: the status line, the long output
-//! and the perfdata (this file), the `-v` lines and notes (`verbose`), what
-//! is said of namespaces (`namespaces`) and processes (`processes`), and
-//! the UNKNOWN line; `prometheus` renders the same report as metrics. A new
+//! and the perfdata (this file), the `-v` lines and notes (`verbose`, put
+//! together for one namespace by `context`), what is said of the forecast
+//! (`forecast`), of namespaces (`namespaces`, `sweep`) and processes
+//! (`processes`), and the UNKNOWN line; `prometheus` renders the same report as metrics. A new
 //! output format goes here.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+pub mod context;
 pub mod forecast;
 pub mod namespaces;
 mod perfdata;
 pub mod processes;
 pub mod prometheus;
+pub mod sweep;
 pub mod verbose;
 
 use perfdata::perfdata;
@@ -165,7 +168,7 @@ fn write_kind(out: &mut String, k: &KindReport, report: &Report) {
             c.time_wait,
             c.other
         );
-        if let Some(f) = report.outlook.of(pool) {
+        if let Some(f) = report.forecasts.of(pool) {
             let _ = writeln!(out, "{}", forecast::pool_line(f));
         }
     }
