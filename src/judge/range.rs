@@ -89,6 +89,22 @@ impl FromStr for Range {
     }
 }
 
+/// A threshold over a free amount, read as operators of check_disk read
+/// one: a plain number `N` alerts when fewer than `N` are free (the range
+/// `N:`), while a range written out with `:` or `@` keeps its meaning.
+/// Read by the grammar alone, `500` would alert when more than 500 ports
+/// are free: a page at night with every port free.
+pub fn free_count(text: &str) -> Result<Range, String> {
+    if text.contains(':') || text.starts_with('@') {
+        return text.parse();
+    }
+    let bad = |why: &str| format!("invalid threshold {text:?}: {why}");
+    if number(text).map_err(bad)? < 0.0 {
+        return Err(bad("a count of free ports is not negative"));
+    }
+    format!("{text}:").parse()
+}
+
 /// A plain decimal: optional sign, digits, optional fraction. No exponent,
 /// no `inf`, no `nan`, no white space, and nothing too large for an `f64`
 /// (which would parse as infinity).
@@ -173,6 +189,24 @@ mod tests {
             "--1", "1.", ".", "@@1", "~10", "10:~", "0x10",
         ] {
             assert!(bad.parse::<Range>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_plain_free_count_alerts_below_it() {
+        let f = |s: &str| free_count(s).unwrap();
+        // 500 free of 28232: the plain number alerts below it, not above.
+        assert!(f("500").alerts(499.0) && !f("500").alerts(500.0) && !f("500").alerts(28232.0));
+        assert_eq!(f("500").to_string(), "500:");
+        assert_eq!(f("+0500").to_string(), "500:");
+        // Written-out ranges keep their Nagios meaning.
+        assert_eq!(f("500:").to_string(), "500:");
+        assert!(f("@0:499").alerts(10.0) && !f("@0:499").alerts(500.0));
+        assert!(f("~:100").alerts(101.0) && !f("~:100").alerts(5.0));
+        assert!(f("100:200").alerts(99.0) && f("100:200").alerts(201.0));
+        assert_eq!(f("@500").to_string(), "@500");
+        for bad in ["", "abc", "1e3", "-", "-5", "10:5", " 5"] {
+            assert!(free_count(bad).is_err(), "{bad:?} accepted");
         }
     }
 
