@@ -358,7 +358,7 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
                 config.timeout,
             ));
         }
-        if sweep.hidden() > 0 {
+        if sweep.hidden().count > 0 {
             lines.push(report::namespaces::hidden(
                 sweep.hidden(),
                 scope::procfs::Capabilities::effective(),
