@@ -58,7 +58,7 @@ impl ForecastRule {
 }
 
 /// The pool as it will be at the projected use: full if it fills.
-fn projected_pool(pool: &Pool, forecast: &Forecast) -> Pool {
+pub fn projected_pool(pool: &Pool, forecast: &Forecast) -> Pool {
     let used = if forecast.fills() {
         pool.capacity
     } else {

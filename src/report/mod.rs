@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+pub mod fired;
 pub mod forecast;
 pub mod namespaces;
 mod perfdata;
@@ -69,13 +70,28 @@ pub fn render(
                 .scope
                 .as_deref()
                 .map_or(String::new(), |s| format!("{}: ", clean(s)));
-            let (label, figures) = match &report.conntrack {
-                Some(t) if t.is_worst(report) => ("conntrack table".to_string(), table_numbers(t)),
-                _ => (pool_label(worst), numbers(worst, "ports free")),
+            let full_in = (context.full_in.0.as_ref(), context.full_in.1.as_ref());
+            let (label, figures, why) = match &report.conntrack {
+                Some(t) if t.is_worst(report) => (
+                    "conntrack table".to_string(),
+                    table_numbers(t),
+                    fired::table(t, thresholds),
+                ),
+                _ => (
+                    pool_label(worst),
+                    numbers(worst, "ports free"),
+                    fired::pool(
+                        report.worst.1,
+                        worst,
+                        thresholds,
+                        full_in,
+                        report.outlook.of(worst),
+                    ),
+                ),
             };
             let _ = writeln!(
                 out,
-                "{SERVICE} {} - {scope}{label}: {figures}{}",
+                "{SERVICE} {} - {scope}{label}: {figures}{}{why}",
                 report.state.word(),
                 forecast::status_suffix(report).unwrap_or_default()
             );
