@@ -126,5 +126,11 @@ fn worse(a: &Foreseen, b: &Foreseen) -> Ordering {
         .total_cmp(&soon(fa))
         .then(fa.projected_pct.total_cmp(&fb.projected_pct))
         .then(fa.pace.per_second.total_cmp(&fb.pace.per_second))
-        .then_with(|| super::badness(&(b.pool, b.state)).cmp(&super::badness(&(a.pool, a.state))))
+        .then_with(|| {
+            let key = |f: &Foreseen| {
+                let fails_in = super::failure_in_ms(&f.pool, f.forecast.full_in_s);
+                super::badness(&f.pool, f.state, fails_in)
+            };
+            key(b).cmp(&key(a))
+        })
 }

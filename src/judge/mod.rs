@@ -3,7 +3,7 @@
 //! function of the model; hands a [`Report`] to `report`. New thresholds go
 //! here.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::net::IpAddr;
 
 pub mod foresee;
@@ -255,16 +255,17 @@ pub fn judge_with(
             // A tuple with no socket stands in when none matched: it is
             // judged and shown, but not counted as one of the host's pools.
             let mut stand_in = false;
+            // The state, and the seconds until full where a forecast has them.
             let mut state = |pool: &Pool| {
                 if !judged {
-                    return State::Ok;
+                    return (State::Ok, None);
                 }
                 let level = thresholds.judge(pool);
                 let Some((rule, forecaster)) = forecast else {
-                    return level;
+                    return (level, None);
                 };
                 let Some(f) = forecaster.of(pool) else {
-                    return level;
+                    return (level, None);
                 };
                 let state = rule.judge(thresholds, pool, &f);
                 let seen = Foreseen {
@@ -274,11 +275,11 @@ pub fn judge_with(
                     state,
                 };
                 outlook.offer(kind, seen);
-                state
+                (state, f.full_in_s)
             };
             let mut offer = |worst: &mut Worst, pool: Pool| {
-                let s = state(&pool);
-                worst.offer(pool, s)
+                let (s, full_in_s) = state(&pool);
+                worst.offer(pool, s, failure_in_ms(&pool, full_in_s))
             };
             match kind {
                 Kind::Connect => match selection.single_tuple() {
@@ -374,11 +375,15 @@ pub fn judge_with(
             top: vec![(pool, thresholds.judge(&pool))],
         });
     }
+    let fails_in = |pool: &Pool| {
+        let full_in_s = outlook.of(pool).and_then(|f| f.forecast.full_in_s);
+        failure_in_ms(pool, full_in_s)
+    };
     let worst = kinds
         .iter()
         .filter(|k| k.judged)
         .map(|k| *k.worst())
-        .min_by(|a, b| badness(a).cmp(&badness(b)))
+        .min_by_key(|(pool, state)| badness(pool, *state, fails_in(pool)))
         .unwrap_or_else(|| *kinds[0].worst());
     let conntrack = model
         .nat
@@ -410,12 +415,28 @@ pub fn judge_with(
     }
 }
 
-/// Sort key: worst state first, then fewest free ports, then the name so
-/// the output does not depend on hash order.
-type Badness = (Reverse<State>, u32, Reverse<u32>, NameKey);
+/// Sort key, which also picks the pool the status line names: the worst
+/// state first; among pools in that state the one that fails first (a
+/// full pool, then the soonest full by its forecast, then pools that do
+/// not fill); then the fewest free ports; then the name, so the output
+/// does not depend on hash order. A tuple filling fast beside a fuller
+/// pool that does not move is the one that fails, so it comes first.
+type Badness = (Reverse<State>, u64, u32, Reverse<u32>, NameKey);
 type NameKey = (u8, Option<IpAddr>, Option<IpAddr>, u16, u32);
 
-fn badness((pool, state): &(Pool, State)) -> Badness {
+/// When a pool fails, in milliseconds from now: 0 when it is full, its
+/// forecast's seconds until full, never (`u64::MAX`) without either.
+pub fn failure_in_ms(pool: &Pool, full_in_s: Option<f64>) -> u64 {
+    if pool.free == 0 {
+        return 0;
+    }
+    match full_in_s {
+        Some(s) if s.is_finite() => (s.max(0.0) * 1000.0).min(u64::MAX as f64 / 2.0) as u64,
+        _ => u64::MAX,
+    }
+}
+
+fn badness(pool: &Pool, state: State, fails_in_ms: u64) -> Badness {
     let name = match pool.name {
         PoolName::Tuple(t) => (0, Some(t.source), Some(t.destination), t.port, 0),
         PoolName::NewTuple {
@@ -433,14 +454,21 @@ fn badness((pool, state): &(Pool, State)) -> Badness {
             u32::from(k.zone) << 2 | k.class as u32,
         ),
     };
-    (Reverse(*state), pool.free, Reverse(pool.used()), name)
+    (
+        Reverse(state),
+        fails_in_ms,
+        pool.free,
+        Reverse(pool.used()),
+        name,
+    )
 }
 
 /// Keeps the `n` worst pools offered, in bounded memory.
 struct Worst {
     n: usize,
     seen: usize,
-    kept: Vec<(Pool, State)>,
+    /// Pool, state, and when it fails ([`failure_in_ms`]).
+    kept: Vec<(Pool, State, u64)>,
 }
 
 impl Worst {
@@ -452,9 +480,9 @@ impl Worst {
         }
     }
 
-    fn offer(&mut self, pool: Pool, state: State) {
+    fn offer(&mut self, pool: Pool, state: State, fails_in_ms: u64) {
         self.seen += 1;
-        self.kept.push((pool, state));
+        self.kept.push((pool, state, fails_in_ms));
         if self.kept.len() >= 2 * self.n {
             self.trim();
         }
@@ -462,15 +490,18 @@ impl Worst {
 
     fn trim(&mut self) {
         self.kept
-            .sort_by(|a, b| badness(a).cmp(&badness(b)).then(Ordering::Equal));
+            .sort_by_key(|(pool, state, fails_in)| badness(pool, *state, *fails_in));
         self.kept.truncate(self.n);
     }
 
     fn into_sorted(mut self) -> Vec<(Pool, State)> {
         self.trim();
-        self.kept
+        self.kept.into_iter().map(|(p, s, _)| (p, s)).collect()
     }
 }
+
+#[cfg(test)]
+mod fails_first;
 
 #[cfg(test)]
 mod tests {
