@@ -152,27 +152,58 @@ pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<M
     };
     let mut verbose_lines = report::verbose::lines(&settings, &model, &info, timings);
     verbose_lines.extend(report::forecast::lines(&report));
-    let mut notes = report::verbose::notes(&model, &info, &config.selection.kinds);
-    notes.extend(report::forecast::bound_before_note(
-        model.totals.bound_time_wait,
-    ));
+    // Notes on what user space cannot see are for -vv; a note is said at
+    // every verbosity only when something the operator asked for could
+    // not be done.
+    let mut notes: Vec<(u8, String)> = Vec::new();
+    let mut note = |level: u8, text: Option<String>| notes.extend(text.map(|t| (level, t)));
+    for text in report::verbose::notes(&model, &info, &config.selection.kinds) {
+        note(report::SETTINGS, Some(text));
+    }
+    note(
+        report::SETTINGS,
+        report::forecast::bound_before_note(model.totals.bound_time_wait),
+    );
     if config.forecast.enabled {
-        notes.extend(report::forecast::bound_time_wait_note(
-            model.bind_marked(),
-            model.totals.time_wait,
-        ));
+        note(
+            report::SETTINGS,
+            report::forecast::bound_time_wait_note(model.bind_marked(), model.totals.time_wait),
+        );
     }
     if let Some(r) = &recalled {
         let kept = history::keep(r, &report, &model);
-        notes.push(report::forecast::trend_note(
-            &r.history,
-            kept.err(),
-            config.forecast.enabled,
-        ));
+        let level = if kept.is_err() {
+            report::ALWAYS
+        } else {
+            report::SETTINGS
+        };
+        let text = report::forecast::trend_note(&r.history, kept.err(), config.forecast.enabled);
+        note(level, Some(text));
     } else if config.trend {
-        notes.push(report::forecast::trend_not_across_namespaces());
+        note(
+            report::ALWAYS,
+            Some(report::forecast::trend_not_across_namespaces()),
+        );
     }
-    let mut context = Context {
+    // NAT pools named in --pools must be read (a failure is an error);
+    // in the default set whether they can be is no news at -v or below.
+    let nat_level = if config.nat_required {
+        report::ALWAYS
+    } else {
+        report::SETTINGS
+    };
+    note(
+        nat_level,
+        nat.unread.as_ref().map(report::verbose::nat_note),
+    );
+    note(
+        nat_level,
+        model.nat.as_ref().and_then(report::verbose::stray_note),
+    );
+    if let (Some(read), Some(nat)) = (&nat.read, &model.nat) {
+        verbose_lines.push((report::SETTINGS, report::verbose::conntrack(read, nat)));
+    }
+    let context = Context {
         verbose: config.verbose,
         top: config.top,
         notes,
@@ -183,17 +214,6 @@ pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<M
         ),
         ..Context::default()
     };
-    context
-        .notes
-        .extend(nat.unread.as_ref().map(report::verbose::nat_note));
-    context
-        .notes
-        .extend(model.nat.as_ref().and_then(report::verbose::stray_note));
-    if let (Some(read), Some(nat)) = (&nat.read, &model.nat) {
-        context
-            .verbose_lines
-            .push((1, report::verbose::conntrack(read, nat)));
-    }
     Ok(Measured {
         model,
         info,
@@ -225,21 +245,25 @@ fn render(measured: &Measured, config: &Config, listed: &[Snapshot]) -> Outcome 
 /// `--processes`: who holds the sockets of the pools the report names; run
 /// in the namespace `measured` came from.
 fn attribute(measured: &mut Measured, proc_net: &Path) -> Result<()> {
-    let pools = attributed(measured);
-    let listed = measured.context.top > 0;
+    // The pools the long output lists, with -v; else the worst of each kind.
+    let listed = measured.context.top > 0 && measured.context.verbose >= report::LISTED;
+    let pools = attributed(measured, listed);
     let wanted =
         scope::culprits::collect(&pools, &measured.model, &measured.info, listed, proc_net)?;
     let found = scope::culprits::attribute(&wanted)?;
     let lines = report::processes::lines(&found, &pools);
-    measured.context.add_lines(lines);
+    // Asked for: said at every verbosity.
+    measured.context.add_lines(report::ALWAYS, lines);
     Ok(())
 }
 
-/// The pools `--processes` attributes: those the long output lists.
-fn attributed(measured: &Measured) -> Vec<&Pool> {
+/// The pools `--processes` attributes: those the long output lists, or
+/// the worst of each kind.
+fn attributed(measured: &Measured, listed: bool) -> Vec<&Pool> {
     let kinds = measured.report.kinds.iter();
+    let shown = if listed { usize::MAX } else { 1 };
     kinds
-        .flat_map(|k| k.top.iter().map(|(pool, _)| pool))
+        .flat_map(|k| k.top.iter().take(shown).map(|(pool, _)| pool))
         .collect()
 }
 
@@ -327,12 +351,22 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
     if config.processes {
         let attributed = sweep.run_in(&ns, |proc_net| attribute(&mut m, proc_net))?;
         if attributed.is_none() {
-            m.context
-                .add_lines(vec![report::namespaces::vanished_before_processes()]);
+            m.context.add_lines(
+                report::ALWAYS,
+                vec![report::namespaces::vanished_before_processes()],
+            );
         }
     }
+    // The namespaces judged are listed like the top pools: with -v, or
+    // when the answer is not OK.
+    let listing = if m.report.state == State::Ok && swept.unjudged == 0 && failed.is_empty() {
+        report::LISTED
+    } else {
+        report::ALWAYS
+    };
 
     let mut lines = Vec::new();
+    let mut hidden = None;
     if all {
         judged.sort_by_key(|(rank, index, _)| (std::cmp::Reverse(*rank), *index));
         let count = |s: State| judged.iter().filter(|(r, _, _)| r.state() == s).count();
@@ -359,7 +393,7 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
             ));
         }
         if sweep.hidden().count > 0 {
-            lines.push(report::namespaces::hidden(
+            hidden = Some(report::namespaces::hidden(
                 sweep.hidden(),
                 scope::procfs::Capabilities::effective(),
             ));
@@ -376,7 +410,10 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
     } else {
         lines.push(report::namespaces::entered(&ns));
     }
-    m.context.add_lines(lines);
+    m.context.add_lines(listing, lines);
+    // Asked for every namespace, some could not be judged: said always.
+    m.context
+        .add_lines(report::ALWAYS, hidden.into_iter().collect());
     judge::worst_first(&mut listed, keep);
     let listed: Vec<Snapshot> = listed.into_iter().map(|(_, _, s)| s).collect();
     m.context.scope = Some(report::namespaces::scope(&ns, swept.unjudged, sweep.len()));

@@ -509,7 +509,9 @@ fn icinga2_validates_and_runs_the_check_command() {
     let binary = dir.plugin();
     let real = dir.join("check_ephemeral.bin");
     std::fs::rename(&binary, &real).unwrap();
-    let argv_log = dir.join("argv.log");
+    // Written by the Icinga 2 user and by root (through sudo) alike.
+    let argv_log = dir.write("argv.log", "");
+    std::fs::set_permissions(&argv_log, std::fs::Permissions::from_mode(0o666)).unwrap();
     let plugin = dir.write(
         "check_ephemeral",
         format!(

@@ -15,7 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
 /// that the run judged (exit 0-2) and printed one line of perfdata.
 fn trend_note(dir: &Path, extra: &[&str]) -> String {
     let out = Command::new(BIN)
-        .arg("--trend")
+        .args(["--trend", "-vv"])
         .args(extra)
         .env("MP_STATE_PATH", dir)
         .output()
@@ -136,7 +136,7 @@ fn with_no_forecast_growth_is_not_judged_and_the_note_says_so() {
     );
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let out = Command::new(BIN)
-        .args(["--trend", "--no-forecast"])
+        .args(["--trend", "--no-forecast", "-vv"])
         .env("MP_STATE_PATH", &dir.0)
         .output()
         .expect("run check_ephemeral");

@@ -41,17 +41,30 @@ pub struct Context {
     /// Why the whole answer is UNKNOWN although the pools were judged (a
     /// namespace that could not be read): said on the status line.
     pub unknown: Option<String>,
-    pub notes: Vec<String>,
+    /// Notes, each with the verbosity from which it is said.
+    pub notes: Vec<(u8, String)>,
     pub verbose_lines: Vec<(u8, String)>,
     /// `--full-in-warning`/`--full-in-critical`, for the perfdata.
     pub full_in: (Option<Range>, Option<Range>),
 }
 
+/// The verbosity from which a line is printed. A healthy run at the
+/// default prints the status line alone; long output lists the pools that
+/// are not OK, and says what the operator asked for but did not get.
+pub const ALWAYS: u8 = 0;
+/// `-v`: the top pools of each kind (and the namespaces judged).
+pub const LISTED: u8 = 1;
+/// `-vv`: settings, the backend, and the notes on what user space cannot
+/// see.
+pub const SETTINGS: u8 = 2;
+/// `-vvv`: counts, timings, what the forecast saw.
+pub const DETAIL: u8 = 3;
+
 impl Context {
-    /// Long-output lines printed whatever the verbosity.
-    pub fn add_lines(&mut self, lines: Vec<String>) {
+    /// Long-output lines printed from verbosity `level` on.
+    pub fn add_lines(&mut self, level: u8, lines: Vec<String>) {
         self.verbose_lines
-            .extend(lines.into_iter().map(|line| (0, line)));
+            .extend(lines.into_iter().map(|line| (level, line)));
     }
 }
 
@@ -97,16 +110,28 @@ pub fn render(
             );
         }
     }
-    if context.top > 0 {
+    if context.top > 0 && context.verbose >= LISTED {
         for k in &report.kinds {
             write_kind(&mut out, k, report);
         }
         if let Some(t) = &report.conntrack {
             write_table(&mut out, t);
         }
+    } else if context.top > 0 {
+        // Only what is not OK, each pool named in full.
+        for k in report.kinds.iter().filter(|k| k.judged) {
+            for (pool, state) in k.top.iter().filter(|(_, s)| *s != State::Ok) {
+                write_pool(&mut out, &pool_label(pool), pool, *state, report);
+            }
+        }
+        if let Some(t) = report.conntrack.as_ref().filter(|t| t.state != State::Ok) {
+            write_table(&mut out, t);
+        }
     }
-    for note in &context.notes {
-        let _ = writeln!(out, "note: {note}");
+    for (level, note) in &context.notes {
+        if context.verbose >= *level {
+            let _ = writeln!(out, "note: {note}");
+        }
     }
     for (level, line) in &context.verbose_lines {
         if context.verbose >= *level {
@@ -152,38 +177,48 @@ fn write_kind(out: &mut String, k: &KindReport, report: &Report) {
         k.top.len()
     );
     for (pool, state) in &k.top {
-        let mark = match state {
-            State::Ok => "",
-            State::Warning => " [WARNING]",
-            State::Critical => " [CRITICAL]",
-            State::Unknown => " [UNKNOWN]",
-        };
-        let c = &pool.counts;
-        let reusable = if k.kind == Kind::Connect {
-            format!(" ({} reusable)", c.time_wait_reusable)
-        } else {
-            String::new()
-        };
-        // Where the kernel's search is bounded, free ports do not promise
-        // a connection: say how likely one fails now.
-        let search = match pool.fail_ppm {
-            Some(ppm) if pool.capacity > 128 && ppm > 0 => {
-                format!("; a new connection fails with chance {}", chance(ppm))
-            }
-            _ => String::new(),
-        };
-        let _ = writeln!(
+        write_pool(
             out,
-            "  {}: {}{mark}; {} established, {} TIME_WAIT{reusable}, {} other{search}",
-            name_label(&pool.name),
-            numbers(pool, "free"),
-            c.established,
-            c.time_wait,
-            c.other
+            &format!("  {}", name_label(&pool.name)),
+            pool,
+            *state,
+            report,
         );
-        if let Some(f) = report.outlook.of(pool) {
-            let _ = writeln!(out, "{}", forecast::pool_line(f));
+    }
+}
+
+/// A pool's line, after `label`, and its forecast's under it.
+fn write_pool(out: &mut String, label: &str, pool: &Pool, state: State, report: &Report) {
+    let mark = match state {
+        State::Ok => "",
+        State::Warning => " [WARNING]",
+        State::Critical => " [CRITICAL]",
+        State::Unknown => " [UNKNOWN]",
+    };
+    let c = &pool.counts;
+    let reusable = if pool.kind == Kind::Connect {
+        format!(" ({} reusable)", c.time_wait_reusable)
+    } else {
+        String::new()
+    };
+    // Where the kernel's search is bounded, free ports do not promise
+    // a connection: say how likely one fails now.
+    let search = match pool.fail_ppm {
+        Some(ppm) if pool.capacity > 128 && ppm > 0 => {
+            format!("; a new connection fails with chance {}", chance(ppm))
         }
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "{label}: {}{mark}; {} established, {} TIME_WAIT{reusable}, {} other{search}",
+        numbers(pool, "free"),
+        c.established,
+        c.time_wait,
+        c.other
+    );
+    if let Some(f) = report.outlook.of(pool) {
+        let _ = writeln!(out, "{}", forecast::pool_line(f));
     }
 }
 

@@ -1,0 +1,184 @@
+//! What the plugin says at each verbosity, on a real kernel: a healthy
+//! host is one line (status and perfdata) whatever happens to be in its
+//! tables, `-v` lists the top pools, `-vv` adds settings and notes; an
+//! answer that is not OK names what fired and lists the pools that are
+//! not OK.
+//!
+//! Each case runs in a network namespace of its own (the kernel tests'
+//! lab); needs root, skips with a printed reason without it, and fails
+//! under CI=true.
+
+mod lab;
+mod scratch;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+use lab::{BIN, Lab, Settings};
+use scratch::Scratch;
+
+/// `nft -f -` in the lab's namespace: conntrack comes alive in a
+/// namespace only once a rule there needs it.
+fn nft(ruleset: &str) -> bool {
+    use std::io::Write;
+    let Ok(mut child) = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        return false;
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(ruleset.as_bytes())
+        .expect("write the ruleset");
+    let out = child.wait_with_output().expect("wait for nft");
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
+/// The conntrack entries of the calling thread's namespace.
+fn conntrack_count() -> Option<u64> {
+    fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_count")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The binary run as user `nobody` (no capability at all), from a copy
+/// that user can surely reach.
+fn as_nobody(bin: &str, args: &[&str]) -> (i32, String) {
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        bin,
+    ])
+    .args(args);
+    let out = cmd.output().expect("run setpriv");
+    assert!(
+        out.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn healthy_and_unprivileged_with_conntrack_active_is_one_line() {
+    let dir = Scratch::new("quiet");
+    let bin = dir.join("check_ephemeral");
+    fs::copy(BIN, &bin).expect("copy the binary");
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let bin = bin.to_str().expect("UTF-8 temp path").to_string();
+    let settings = Settings {
+        range: (40000, 40999),
+        ..Settings::default()
+    };
+    lab::run("quiet_one_line", settings, move |lab: &mut Lab| {
+        let tracked = nft(
+            "table inet quiet {\n chain out {\n  type filter hook output priority 0;\n  \
+             ct state new counter\n }\n}\n",
+        );
+        if !tracked {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "nft is not installed (Debian package nftables)"
+            );
+            eprintln!("skipped quiet_one_line: nft is not installed");
+            return;
+        }
+        // One connection, which conntrack now holds.
+        let to = lab.listen("127.0.0.1:5000");
+        lab.connect(None, to, 1);
+        let entries = conntrack_count();
+        assert!(
+            entries.is_some_and(|n| n > 0),
+            "conntrack holds {entries:?}"
+        );
+
+        let (code, out) = as_nobody(&bin, &[]);
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(out.lines().count(), 1, "not one line:\n{out}");
+        assert!(out.starts_with("EPHEMERAL OK - "), "{out}");
+        assert_eq!(out.matches('|').count(), 1, "{out}");
+
+        // -v lists the pools; the notes wait for -vv, where the plain
+        // words name no kernel function.
+        let (_, listed) = as_nobody(&bin, &["-v"]);
+        assert!(listed.contains("connect pools: "), "{listed}");
+        assert!(!listed.contains("note: "), "{listed}");
+        let (_, notes) = as_nobody(&bin, &["-vv"]);
+        assert!(notes.contains("note: "), "{notes}");
+        assert!(notes.contains("kernel: port range"), "{notes}");
+        for jargon in ["connect()", "bind(", "got them from"] {
+            let said = notes.lines().filter(|l| l.starts_with("note: "));
+            assert!(
+                said.clone().all(|l| !l.contains(jargon)),
+                "{jargon} in:\n{notes}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_warning_names_what_fired_and_lists_only_what_is_not_ok() {
+    let settings = Settings {
+        range: (40000, 40019),
+        ..Settings::default()
+    };
+    lab::run("quiet_warning", settings, |lab: &mut Lab| {
+        // 15 of 20 ports to one destination: 75% used, above -w 70.
+        let busy = lab.listen("127.0.0.1:5000");
+        lab.connect(None, busy, 15);
+        let run = lab.check(&["--pools", "connect", "--destination", &busy.to_string()]);
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        let first = run.stdout.lines().next().unwrap();
+        // Perfdata come last, after the long output.
+        assert!(first.ends_with(" (more than 70% used)"), "{first}");
+        // The long output: the one pool that is not OK, named in full, and
+        // its forecast; no kind headings, no notes.
+        let long: Vec<&str> = run.stdout.lines().skip(1).collect();
+        assert!(!long.is_empty(), "{}", run.stdout);
+        assert!(
+            long[0].starts_with(&format!("connect 127.0.0.1 -> {busy}: 5 of 20 free")),
+            "{}",
+            run.stdout
+        );
+        assert!(long[0].contains("[WARNING]"), "{}", run.stdout);
+        assert!(
+            long.iter()
+                .all(|l| !l.contains("pools:") && !l.starts_with("note: ")),
+            "{}",
+            run.stdout
+        );
+        // A free-count threshold, given as a plain number, fires as such.
+        let run = lab.check(&[
+            "--pools",
+            "connect",
+            "--destination",
+            &busy.to_string(),
+            "--free-critical",
+            "6",
+        ]);
+        assert_eq!(run.code, 2, "{}", run.stdout);
+        let first = run.stdout.lines().next().unwrap();
+        assert!(first.ends_with(" (fewer than 6 free)"), "{}", run.stdout);
+    });
+}
