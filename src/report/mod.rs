@@ -20,6 +20,7 @@ use perfdata::perfdata;
 pub use perfdata::{Perfdata, Value};
 
 use crate::judge::TableReport;
+use crate::judge::foresee::Foreseen;
 use crate::judge::range::Range;
 use crate::judge::{KindReport, Report, State, Thresholds};
 use crate::model::{Kind, Model, Pool, PoolName, PortClass};
@@ -121,7 +122,12 @@ pub fn render(
         // Only what is not OK, each pool named in full.
         for k in report.kinds.iter().filter(|k| k.judged) {
             for (pool, state) in k.top.iter().filter(|(_, s)| *s != State::Ok) {
-                write_pool(&mut out, &pool_label(pool), pool, *state, report);
+                write_pool(&mut out, &pool_label(pool), pool, *state);
+                // Its forecast where there is one to tell.
+                let moving = |f: &&Foreseen| f.forecast.pace.per_second > 0.0 || f.decided();
+                if let Some(f) = report.outlook.of(pool).filter(moving) {
+                    let _ = writeln!(out, "{}", forecast::pool_line(f));
+                }
             }
         }
         if let Some(t) = report.conntrack.as_ref().filter(|t| t.state != State::Ok) {
@@ -177,18 +183,15 @@ fn write_kind(out: &mut String, k: &KindReport, report: &Report) {
         k.top.len()
     );
     for (pool, state) in &k.top {
-        write_pool(
-            out,
-            &format!("  {}", name_label(&pool.name)),
-            pool,
-            *state,
-            report,
-        );
+        write_pool(out, &format!("  {}", name_label(&pool.name)), pool, *state);
+        if let Some(f) = report.outlook.of(pool) {
+            let _ = writeln!(out, "{}", forecast::pool_line(f));
+        }
     }
 }
 
 /// A pool's line, after `label`, and its forecast's under it.
-fn write_pool(out: &mut String, label: &str, pool: &Pool, state: State, report: &Report) {
+fn write_pool(out: &mut String, label: &str, pool: &Pool, state: State) {
     let mark = match state {
         State::Ok => "",
         State::Warning => " [WARNING]",
@@ -217,9 +220,6 @@ fn write_pool(out: &mut String, label: &str, pool: &Pool, state: State, report: 
         c.time_wait,
         c.other
     );
-    if let Some(f) = report.outlook.of(pool) {
-        let _ = writeln!(out, "{}", forecast::pool_line(f));
-    }
 }
 
 fn write_table(out: &mut String, t: &TableReport) {
