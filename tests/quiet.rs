@@ -1,8 +1,8 @@
 //! What the plugin says at each verbosity, on a real kernel: a healthy
 //! host is one line (status and perfdata) whatever happens to be in its
 //! tables, `-v` lists the top pools, `-vv` adds settings and notes; an
-//! answer that is not OK names what fired and lists the pools that are
-//! not OK.
+//! answer that is not OK names the pool that fails first and what fired,
+//! and lists the pools that are not OK.
 //!
 //! Each case runs in a network namespace of its own (the kernel tests'
 //! lab); needs root, skips with a printed reason without it, and fails
@@ -15,6 +15,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
+use lab::pace::{Close, Pace, Phase};
 use lab::{BIN, Lab, Settings};
 use scratch::Scratch;
 
@@ -180,5 +181,54 @@ fn a_warning_names_what_fired_and_lists_only_what_is_not_ok() {
         assert_eq!(run.code, 2, "{}", run.stdout);
         let first = run.stdout.lines().next().unwrap();
         assert!(first.ends_with(" (fewer than 6 free)"), "{}", run.stdout);
+    });
+}
+
+#[test]
+fn the_status_line_names_the_pool_that_fails_first() {
+    let settings = Settings {
+        range: (40000, 40599),
+        ..Settings::default()
+    };
+    lab::run("fails_first", settings, |lab: &mut Lab| {
+        // A fuller pool that does not move: 560 open connections, 40 of
+        // 600 ports free, CRITICAL by its level.
+        let still = lab.listen("127.0.0.1:6000");
+        lab.connect(None, still, 560);
+        // Beside it a pool filling fast: 20 connections a second, each
+        // closed at once, whose ports stay in TIME_WAIT for 60 s: 1200
+        // ports a minute into 600, full about 30 s in, CRITICAL by its
+        // forecast.
+        let pace = Pace::start(
+            "127.0.0.1:7000",
+            vec![Phase::new(20.0, 12.0, Close::ClientFirst)],
+        );
+        pace.sleep_until(8.0);
+        let run = lab.check(&["-v", "--pools", "connect"]);
+        let out = pace.stop();
+        assert_eq!(out.refused, 0, "{out:?}");
+        assert_eq!(run.code, 2, "{}", run.stdout);
+        let first = run.stdout.lines().next().unwrap();
+        assert!(
+            first.starts_with("EPHEMERAL CRITICAL - connect 127.0.0.1 -> 127.0.0.1:7000: "),
+            "the filling pool fails first:\n{}",
+            run.stdout
+        );
+        assert!(first.ends_with(" (full within 600 s)"), "{}", run.stdout);
+        // The static pool is CRITICAL too, with fewer ports free, and
+        // listed after it.
+        let listed: Vec<&str> = run
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("  127.0.0.1 -> "))
+            .collect();
+        assert_eq!(listed.len(), 2, "{}", run.stdout);
+        assert!(listed[0].contains(":7000: "), "{}", run.stdout);
+        assert!(
+            listed[1].starts_with("  127.0.0.1 -> 127.0.0.1:6000: 40 of 600 free")
+                && listed[1].contains("[CRITICAL]"),
+            "{}",
+            run.stdout
+        );
     });
 }
