@@ -131,7 +131,7 @@ pub(super) struct Args {
           default_missing_value = "", action = ArgAction::Append)]
     pub(super) extra_opts: Vec<String>,
 
-    /// More detail: settings and backend, then counts, then timings (up to three times)
+    /// More detail (up to three times): the worst pools of each kind, then the settings, backend and notes, then counts, timings and what the forecast saw; without it an OK run is one line
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub(super) verbose: u8,
 
