@@ -7,9 +7,6 @@
 //! from configurations written to a temporary directory, in their own process
 //! group, and are killed when the test ends, whether it passes or not.
 
-mod pkg;
-mod scratch;
-
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -18,10 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use pkg::{have, is_root, ready, repo, root, run_for, text, tool};
-use scratch::Scratch;
-
-const PLUGIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
+use crate::util::pkg::{have, is_root, ready, repo, root, run_for, text, tool};
+use crate::util::plugin::copy_into;
+use crate::util::{BIN, Files, Plugin, TempDir, scratch};
 const INSTALLED: &str = "/usr/lib/nagios/plugins/check_ephemeral";
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -43,19 +39,16 @@ fn daemon_user() -> &'static str {
     }
 }
 
-/// What the daemons need of a [`Scratch`] beside its files.
+/// What the daemons need of a [`TempDir`] beside its files.
 trait DaemonDir {
     fn plugin(&self) -> PathBuf;
     fn give_to_daemon_user(&self);
 }
 
-impl DaemonDir for Scratch {
+impl DaemonDir for TempDir {
     /// The plugin copied in, so an unprivileged daemon user can run it.
     fn plugin(&self) -> PathBuf {
-        let path = self.join("check_ephemeral");
-        std::fs::copy(PLUGIN, &path).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
+        copy_into(self.path())
     }
 
     /// Hands the tree to the daemon user when running as root.
@@ -65,7 +58,7 @@ impl DaemonDir for Scratch {
             let out = run(Command::new("chown")
                 .arg("-R")
                 .arg(format!("{user}:"))
-                .arg(&self.0));
+                .arg(self.path()));
             assert!(out.status.success(), "chown: {}", text(&out.stderr));
         }
     }
@@ -187,8 +180,8 @@ fn labels(perfdata: &str) -> Vec<String> {
 
 /// The shipped sudo rule, for `user` and the plugin at `plugin`, in a
 /// directory of its own: root's, mode 0440, as sudo wants /etc/sudoers.
-fn sudo_rule(plugin: &Path, user: &str) -> (Scratch, PathBuf) {
-    let dir = Scratch::new("sudoers");
+fn sudo_rule(plugin: &Path, user: &str) -> (TempDir, PathBuf) {
+    let dir = scratch("sudoers");
     let rule = std::fs::read_to_string(repo("packaging/sudoers/check_ephemeral")).unwrap();
     assert!(rule.contains("\nnagios ALL=(root) NOPASSWD: "), "{rule}");
     let rule = rule
@@ -243,7 +236,7 @@ fn the_sudo_rule_allows_its_lines_and_nothing_else() {
         return;
     }
     // sudo -l refuses a program that does not exist: a copy stands in.
-    let dir = Scratch::new("sudo-l");
+    let dir = scratch("sudo-l");
     let plugin = dir.plugin();
     let (_rule_dir, sudoers) = sudo_rule(&plugin, daemon_user());
     let user = daemon_user();
@@ -275,7 +268,7 @@ fn the_sudo_rule_allows_its_lines_and_nothing_else() {
 fn a_plain_free_count_alerts_when_fewer_are_free() {
     // A destination with no socket: every port of the range is free.
     let check = |args: &[&str]| {
-        answer(&run(Command::new(PLUGIN)
+        answer(&run(Command::new(BIN)
             .args(["--pools", "connect", "--destination", "127.0.0.1:9"])
             .args(args)))
     };
@@ -313,7 +306,9 @@ fn the_example_config_loads_as_is() {
         format!("@{}", example.display()),
         format!("check_ephemeral_db@{}", example.display()),
     ] {
-        let out = run(Command::new(PLUGIN).arg(format!("--extra-opts={locator}")));
+        let out = Plugin::new()
+            .arg(format!("--extra-opts={locator}"))
+            .output();
         let a = answer(&out);
         assert!(a.code < 3, "{locator}: {}", a.first);
     }
@@ -321,7 +316,7 @@ fn the_example_config_loads_as_is() {
 
 #[test]
 fn extra_opts_file_first_command_line_wins() {
-    let dir = Scratch::new("extra-opts");
+    let dir = scratch("extra-opts");
     let ini = dir.write(
         "plugins.ini",
         "# thresholds that always alert\n[check_ephemeral]\nw = @0:100\ncritical = @0:100\n\
@@ -343,19 +338,16 @@ fn extra_opts_file_first_command_line_wins() {
         ("--extra-opts=@/nonexistent/plugins.ini", "", 3),
     ];
     for (args, env, expected) in cases {
-        let mut cmd = Command::new(PLUGIN);
-        cmd.args(
+        let plugin = Plugin::new().args(
             args.replace("AT", &format!("@{}", ini.display()))
                 .split(' '),
-        )
-        .env_remove("MP_CONFIG_FILE")
-        .env_remove("NAGIOS_CONFIG_PATH");
-        match env {
-            "MP_CONFIG_FILE" => cmd.env(env, &ini),
-            "NAGIOS_CONFIG_PATH" => cmd.env(env, &dir.0),
-            _ => &mut cmd,
-        };
-        let out = run(&mut cmd);
+        );
+        let out = match env {
+            "MP_CONFIG_FILE" => plugin.env(env, &ini),
+            "NAGIOS_CONFIG_PATH" => plugin.env(env, dir.path()),
+            _ => plugin,
+        }
+        .output();
         let (got, stdout) = (out.status.code().unwrap_or(-1), text(&out.stdout));
         assert_eq!(got, expected, "{args} {env}:\n{stdout}");
         if expected == 3 {
@@ -381,7 +373,7 @@ fn nrpe_returns_the_plugins_own_answer() {
     ) {
         return;
     }
-    let dir = Scratch::new("nrpe");
+    let dir = scratch("nrpe");
     let plugin = dir.plugin();
     let snippet = std::fs::read_to_string(repo("packaging/nrpe/check_ephemeral.cfg")).unwrap();
     assert!(snippet.contains(&format!("command[check_ephemeral]={INSTALLED} ")));
@@ -403,7 +395,7 @@ fn nrpe_returns_the_plugins_own_answer() {
     let port = free_port();
     let user = daemon_user();
     let p = plugin.display();
-    let d = dir.0.display();
+    let d = dir.path().display();
     let cfg = dir.write(
         "nrpe.cfg",
         format!(
@@ -422,7 +414,7 @@ fn nrpe_returns_the_plugins_own_answer() {
     let mut nrpe = Daemon::start("nrpe", &mut with_sudoers(&nrpe_command, &sudoers), &log);
     wait_for_port(&mut nrpe, port, &log);
 
-    let direct = answer(&run(&mut Command::new(&plugin)));
+    let direct = answer(&Plugin::at(&plugin).output());
     let check_nrpe = tool("check_nrpe").unwrap();
     let query = |command: &str| {
         run(Command::new(&check_nrpe).args([
@@ -468,7 +460,7 @@ fn nrpe_returns_the_plugins_own_answer() {
 
 // ----------------------------------------------------------------- Icinga 2
 
-fn icinga2(dir: &Scratch, args: &[&str], config: &Path) -> Command {
+fn icinga2(dir: &TempDir, args: &[&str], config: &Path) -> Command {
     let mut cmd = Command::new(tool("icinga2").unwrap());
     cmd.args(args).arg("-c").arg(config);
     for (name, sub) in [
@@ -502,7 +494,7 @@ fn icinga2_validates_and_runs_the_check_command() {
     ) {
         return;
     }
-    let dir = Scratch::new("icinga2");
+    let dir = scratch("icinga2");
     // The plugin behind a wrapper that writes down each command line it
     // is run with, so that the one Icinga 2 ran through sudo can be shown
     // to sudo -l.
@@ -523,7 +515,7 @@ fn icinga2_validates_and_runs_the_check_command() {
     std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let user = daemon_user();
     let (_rule_dir, sudoers) = sudo_rule(&plugin, user);
-    let d = dir.0.display();
+    let d = dir.path().display();
     for file in ["check_ephemeral.conf", "services.conf"] {
         std::fs::copy(repo(&format!("packaging/icinga2/{file}")), dir.join(file)).unwrap();
     }
@@ -675,8 +667,8 @@ fn nagios4_accepts_the_definitions() {
     if !ready(test, &[have("nagios4", "Debian package nagios4-core")]) {
         return;
     }
-    let dir = Scratch::new("nagios4");
-    let d = dir.0.display();
+    let dir = scratch("nagios4");
+    let d = dir.path().display();
     std::fs::copy(
         repo("packaging/nagios/check_ephemeral.cfg"),
         dir.join("commands.cfg"),
@@ -792,7 +784,7 @@ fn sensu_reads_every_metric_from_real_output() {
             "0",
         ],
     ] {
-        let out = run(Command::new(PLUGIN).args(args));
+        let out = Plugin::new().args(args).output();
         let stdout = text(&out.stdout);
         answer(&out);
         let metrics = sensu_metrics(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}\n{stdout}"));
@@ -826,10 +818,10 @@ fn sensu_asset_has_the_expected_layout_and_sum() {
     ) {
         return;
     }
-    let dir = Scratch::new("sensu");
+    let dir = scratch("sensu");
     let out = run(Command::new(repo("packaging/sensu/build-asset"))
-        .args(["--binary", PLUGIN, "--out"])
-        .arg(&dir.0));
+        .args(["--binary", BIN, "--out"])
+        .arg(dir.path()));
     let printed = text(&out.stdout);
     assert!(out.status.success(), "{printed}{}", text(&out.stderr));
     let value = |key: &str| {
@@ -864,7 +856,7 @@ fn sensu_asset_has_the_expected_layout_and_sum() {
         .arg(&tarball)
         .arg("-C")
         .arg(&unpacked));
-    let out = run(&mut Command::new(unpacked.join("bin/check_ephemeral")));
+    let out = Plugin::at(unpacked.join("bin/check_ephemeral")).output();
     answer(&out);
 
     let asset = std::fs::read_to_string(repo("packaging/sensu/asset.yml")).unwrap();

@@ -6,16 +6,15 @@
 //! if its row is missing there. `tests/scenario-table` regenerates the table
 //! from a run of this suite.
 
-mod lab;
-
 use std::net::SocketAddr;
 
-use lab::{CheckRun, Lab, Settings};
+use crate::util::Run;
+use crate::util::lab::{self, Lab, Settings};
 
 const README: &str = include_str!("../docs/proof.md");
 
 /// Asserts the prediction, and that the README's table carries the verdict.
-fn verdict(scenario: &str, pool: &str, predicted: u32, allowed: &str, run: &CheckRun) {
+fn verdict(scenario: &str, pool: &str, predicted: u32, allowed: &str, run: &Run) {
     let row = format!("| {scenario} | {pool} | {predicted} | {allowed} |");
     if let Ok(dir) = std::env::var("SCENARIO_ROWS") {
         let name: String = format!("{scenario} {pool}")
@@ -548,47 +547,5 @@ fn a_time_wait_seen_bound_by_the_previous_trend_run_marks_its_port() {
         let free = connect_agrees_with(lab, s, "127.0.0.1", b, &["--trend"], &env);
         let _ = std::fs::remove_dir_all(&state);
         assert_eq!(free, 19);
-    });
-}
-
-/// With two CPUs the check walks the marks and the connected sockets side
-/// by side; `--threads 1` walks them in turn. The model must not tell.
-#[test]
-fn tcp_walks_side_by_side_agree_with_walks_in_turn() {
-    let settings = Settings {
-        range: (40000, 40199),
-        ..Settings::default()
-    };
-    lab::run("tcp_walks_side_by_side", settings, |lab| {
-        let db = lab.listen("127.0.0.1:5000");
-        let web = lab.listen("127.0.0.1:5001");
-        // A listener of its own: `time_wait` accepts the connections it closes.
-        let closed = lab.listen("127.0.0.1:5002");
-        lab.listen("127.0.0.1:40005");
-        lab.bind("127.0.0.1:40003");
-        lab.bind_port_then_connect("127.0.0.1:40008", db);
-        lab.connect(None, db, 60);
-        lab.connect(Some("127.0.0.2"), web, 40);
-        lab.time_wait(None, closed, 30);
-        let together = lab.check(&["-v", "--threads", "2"]);
-        let in_turn = lab.check(&["-v", "--threads", "1"]);
-        for label in [
-            "connect_free",
-            "bind_free",
-            "bind_marked",
-            "tuples",
-            "sockets",
-            "time_wait",
-        ] {
-            assert_eq!(
-                together.perf(label),
-                in_turn.perf(label),
-                "{label}:\n{}\n{}",
-                together.stdout,
-                in_turn.stdout
-            );
-        }
-        // Listener, bound-only, explicit bind, connected and TIME_WAIT in the range.
-        assert_eq!(together.perf("sockets"), 1 + 1 + 1 + 60 + 40 + 30);
     });
 }

@@ -3,12 +3,9 @@
 //! behaviour the NAT pools model, measured; each scenario runs on its own
 //! topology, so they run side by side.
 
-mod lab;
-mod natlab;
-
 use std::time::Duration;
 
-use natlab::{Role, Rule, SERVER, Topology};
+use crate::util::natlab::{self, Role, Rule, SERVER, Topology};
 
 /// Long enough for a SYN and its answer over two veth pairs, short enough
 /// that a dropped SYN (no retransmit before 1 s) costs little.
@@ -114,7 +111,7 @@ fn a_large_range_with_one_free_port_fails_as_the_search_predicts() {
 /// ctnetlink and the text of /proc/net/nf_conntrack.
 #[test]
 fn netlink_and_the_proc_text_read_the_same_entries() {
-    use check_ephemeral::read::conntrack::{read_entries, text, wire::Entry};
+    use check_ephemeral::read::conntrack::{Entry, read_entries, text};
     let Some(mut topo) = Topology::new("readers", &[Rule::tcp(40000, 40009)]) else {
         return;
     };

@@ -8,21 +8,17 @@
 //! lab); needs root, skips with a printed reason without it, and fails
 //! under CI=true.
 
-mod lab;
-mod scratch;
-
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::io::Write;
 use std::process::{Command, Stdio};
 
-use lab::pace::{Close, Pace, Phase};
-use lab::{BIN, Lab, Settings};
-use scratch::Scratch;
+use crate::util::lab::pace::{Close, Pace, Phase};
+use crate::util::lab::{self, Lab, Settings};
+use crate::util::plugin::copy_into;
+use crate::util::{Plugin, scratch};
 
 /// `nft -f -` in the lab's namespace: conntrack comes alive in a
 /// namespace only once a rule there needs it.
 fn nft(ruleset: &str) -> bool {
-    use std::io::Write;
     let Ok(mut child) = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())
@@ -49,7 +45,7 @@ fn nft(ruleset: &str) -> bool {
 
 /// The conntrack entries of the calling thread's namespace.
 fn conntrack_count() -> Option<u64> {
-    fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_count")
+    std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_count")
         .ok()?
         .trim()
         .parse()
@@ -57,37 +53,17 @@ fn conntrack_count() -> Option<u64> {
 }
 
 /// The binary run as user `nobody` (no capability at all), from a copy
-/// that user can surely reach.
-fn as_nobody(bin: &str, args: &[&str]) -> (i32, String) {
-    let mut cmd = Command::new("setpriv");
-    cmd.args([
-        "--reuid",
-        "65534",
-        "--regid",
-        "65534",
-        "--clear-groups",
-        bin,
-    ])
-    .args(args);
-    let out = cmd.output().expect("run setpriv");
-    assert!(
-        out.stderr.is_empty(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+/// that user can surely reach: exit code and stdout.
+fn as_nobody(bin: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let run = Plugin::at(bin).args(args).nobody().run();
+    assert!(run.stderr.is_empty(), "stderr: {}", run.stderr);
+    (run.code, run.stdout)
 }
 
 #[test]
 fn healthy_and_unprivileged_with_conntrack_active_is_one_line() {
-    let dir = Scratch::new("quiet");
-    let bin = dir.join("check_ephemeral");
-    fs::copy(BIN, &bin).expect("copy the binary");
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod");
-    let bin = bin.to_str().expect("UTF-8 temp path").to_string();
+    let dir = scratch("quiet");
+    let bin = copy_into(dir.path());
     let settings = Settings {
         range: (40000, 40999),
         ..Settings::default()
@@ -102,7 +78,10 @@ fn healthy_and_unprivileged_with_conntrack_active_is_one_line() {
                 std::env::var("CI").as_deref() != Ok("true"),
                 "nft is not installed (Debian package nftables)"
             );
-            eprintln!("skipped quiet_one_line: nft is not installed");
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped quiet_one_line: nft is not installed"
+            );
             return;
         }
         // One connection, which conntrack now holds.

@@ -3,7 +3,11 @@
 
 use super::*;
 use crate::model::PoolsBuilder;
-use crate::model::outlook::Forecaster;
+use std::net::IpAddr;
+
+use crate::forecast::Forecaster;
+use crate::judge::forecast::ForecastRule;
+use crate::model::PoolName;
 use crate::read::ports::PortRange;
 use crate::read::settings::{KernelSettings, TwReuse};
 use crate::read::socket::{Protocol, Sink, Socket, TcpState};
@@ -86,7 +90,7 @@ fn the_headline_is_the_pool_that_fails_first() {
     assert!(top[1].0.free < top[0].0.free, "{top:?}");
     assert_eq!(name(&report.worst.0), "10.0.0.9");
     let full_in = report
-        .outlook
+        .forecasts
         .of(&report.worst.0)
         .unwrap()
         .forecast

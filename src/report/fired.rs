@@ -3,7 +3,7 @@
 //! `(more than 90% used)`, `(full within 600 s)`), so that an operator
 //! paged at night knows which of several thresholds to look at.
 
-use crate::judge::foresee::{Foreseen, projected_pool};
+use crate::judge::forecast::{PoolForecast, projected_pool};
 use crate::judge::range::{Quantity, Range};
 use crate::judge::{State, TableReport, Thresholds};
 use crate::model::Pool;
@@ -43,7 +43,7 @@ pub fn pool(
     pool: &Pool,
     thresholds: &Thresholds,
     full_in: (Option<&Range>, Option<&Range>),
-    foreseen: Option<&Foreseen>,
+    foreseen: Option<&PoolForecast>,
 ) -> String {
     let Some(r) = ranges(state, thresholds, full_in) else {
         return String::new();

@@ -1,26 +1,29 @@
-//! Stage 4, reporting: every piece of text the plugin prints, made here
+//! Stage 5, reporting: every piece of text the plugin prints, made here
 //! from the judged report and the model: the status line, the long output
-//! and the perfdata (this file), the `-v` lines and notes (`verbose`), what
-//! is said of namespaces (`namespaces`) and processes (`processes`), and
-//! the UNKNOWN line; `prometheus` renders the same report as metrics. A new
+//! and the perfdata (this file), the `-v` lines and notes (`verbose`, put
+//! together for one namespace by `context`), what is said of the forecast
+//! (`forecast`), of namespaces (`namespaces`, `sweep`) and processes
+//! (`processes`), and the UNKNOWN line; `prometheus` renders the same report as metrics. A new
 //! output format goes here.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+pub mod context;
 pub mod fired;
 pub mod forecast;
 pub mod namespaces;
 mod perfdata;
 pub mod processes;
 pub mod prometheus;
+pub mod sweep;
 pub mod verbose;
 
 use perfdata::perfdata;
 pub use perfdata::{Perfdata, Value};
 
 use crate::judge::TableReport;
-use crate::judge::foresee::Foreseen;
+use crate::judge::forecast::PoolForecast;
 use crate::judge::range::Range;
 use crate::judge::{KindReport, Report, State, Thresholds};
 use crate::model::{Kind, Model, Pool, PoolName, PortClass};
@@ -99,7 +102,7 @@ pub fn render(
                         worst,
                         thresholds,
                         full_in,
-                        report.outlook.of(worst),
+                        report.forecasts.of(worst),
                     ),
                 ),
             };
@@ -124,8 +127,8 @@ pub fn render(
             for (pool, state) in k.top.iter().filter(|(_, s)| *s != State::Ok) {
                 write_pool(&mut out, &pool_label(pool), pool, *state);
                 // Its forecast where there is one to tell.
-                let moving = |f: &&Foreseen| f.forecast.pace.per_second > 0.0 || f.decided();
-                if let Some(f) = report.outlook.of(pool).filter(moving) {
+                let moving = |f: &&PoolForecast| f.forecast.pace.per_second > 0.0 || f.decided();
+                if let Some(f) = report.forecasts.of(pool).filter(moving) {
                     let _ = writeln!(out, "{}", forecast::pool_line(f));
                 }
             }
@@ -184,7 +187,7 @@ fn write_kind(out: &mut String, k: &KindReport, report: &Report) {
     );
     for (pool, state) in &k.top {
         write_pool(out, &format!("  {}", name_label(&pool.name)), pool, *state);
-        if let Some(f) = report.outlook.of(pool) {
+        if let Some(f) = report.forecasts.of(pool) {
             let _ = writeln!(out, "{}", forecast::pool_line(f));
         }
     }

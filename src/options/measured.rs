@@ -1,83 +1,19 @@
-//! The `--trend` wiring of one measurement: the state file read once
-//! before the tables are read (the previous run's pools for the growth, its
-//! explicitly bound connections for the marked ports, and what became of
-//! it for the note), and this run's pools kept after the judgement. The
-//! text and the arithmetic are `model::trend`'s, the file `read::state_file`'s.
+//! What a run measures, as one text: the options that decide which pools
+//! are judged, and nothing else.
 
-use crate::judge::{self, Selection};
-use crate::model::{Model, PoolName, trend};
-use crate::options::Config;
-use crate::read::state_file;
+use super::Config;
+use crate::judge::Selection;
 use crate::scope::{Scope, Target};
 
-/// What `--trend` brings to one measurement.
-pub struct Recalled {
-    /// The state file's key.
-    pub key: u64,
-    /// The previous run, if it tells a growth.
-    pub previous: Option<trend::Previous>,
-    /// The connections the previous run saw bound explicitly.
-    pub bound: Vec<trend::FourTuple>,
-    pub history: trend::History,
-}
-
-/// Reads the previous run's state, once; `None` without `--trend` or
-/// across `--all-netns` (a sweep of all would share one state file).
-pub fn recall(config: &Config) -> Option<Recalled> {
-    if !config.trend || config.netns == Scope::All {
-        return None;
+impl Config {
+    /// What decides which pools are measured, written out in a fixed order
+    /// (kinds, sources and destinations sorted): the `--trend` state
+    /// file's key, so that the same options in another order, or a change
+    /// of how the tables are read (`--backend`), keep the same state, and
+    /// only a change of what is measured starts afresh.
+    pub fn measured(&self) -> String {
+        canonical(&self.selection, &self.netns)
     }
-    let key = key(config);
-    let (previous, bound, history) =
-        match state_file::load(&state_file::path(key), trend::MAX_BYTES) {
-            Ok(text) => trend::recall(text.as_deref(), key, state_file::now_ms()),
-            Err(why) => (None, Vec::new(), trend::History::Unreadable(why)),
-        };
-    Some(Recalled {
-        key,
-        previous,
-        bound,
-        history,
-    })
-}
-
-/// Keeps the pools the report lists (and the worst forecasts) for the next
-/// run; the reason if the state file could not be written.
-pub fn keep(
-    recalled: &Recalled,
-    report: &judge::Report,
-    model: &Model,
-) -> std::result::Result<(), String> {
-    let foreseen = report.outlook.listed.iter();
-    let worst = report.outlook.worst.iter().map(|(_, f)| f);
-    let mut pools: Vec<trend::Kept> = Vec::new();
-    for f in foreseen.chain(worst) {
-        let kept = trend::Kept {
-            kind: f.pool.kind,
-            name: f.pool.name,
-            held: f.forecast.holders,
-        };
-        let named = matches!(kept.name, PoolName::Tuple(_) | PoolName::Address(_));
-        if named && pools.len() < trend::MAX_POOLS && !pools.contains(&kept) {
-            pools.push(kept);
-        }
-    }
-    let state = trend::TrendState {
-        key: recalled.key,
-        at_ms: state_file::now_ms(),
-        pools,
-        bound: model.explicitly_bound().to_vec(),
-    };
-    state_file::store(&state_file::path(recalled.key), &state.to_text())
-}
-
-/// The state file's key: what decides which pools are measured, written
-/// out in a fixed order (kinds, sources and destinations sorted) so that
-/// the same options in another order, or a change of how the tables are
-/// read (`--backend`), keep the same history, and only a change of what
-/// is measured starts afresh.
-fn key(config: &Config) -> u64 {
-    trend::key(&canonical(&config.selection, &config.netns))
 }
 
 fn canonical(selection: &Selection, netns: &Scope) -> String {
