@@ -1,9 +1,10 @@
 //! Stage 5, reporting: every piece of text the plugin prints, made here
-//! from the judged report and the model: the status line, the long output
-//! and the perfdata (this file), the `-v` lines and notes (`verbose`, put
-//! together for one namespace by `context`), what is said of the forecast
-//! (`forecast`), of namespaces (`namespaces`, `sweep`) and processes
-//! (`processes`), and the UNKNOWN line; `prometheus` renders the same report as metrics. A new
+//! from the judged report and the model: the status line, with what fired
+//! (`fired`), and the perfdata (this file), the pools of the long output
+//! (`pools`), the `-v` lines and notes (`verbose`, put together for one
+//! namespace by `context`), what is said of the forecast (`forecast`), of
+//! namespaces (`namespaces`, `sweep`) and processes (`processes`), and the
+//! UNKNOWN line; `prometheus` renders the same report as metrics. A new
 //! output format goes here.
 
 use std::fmt::Write as _;
@@ -14,6 +15,7 @@ pub mod fired;
 pub mod forecast;
 pub mod namespaces;
 mod perfdata;
+mod pools;
 pub mod processes;
 pub mod prometheus;
 pub mod sweep;
@@ -23,10 +25,9 @@ use perfdata::perfdata;
 pub use perfdata::{Perfdata, Value};
 
 use crate::judge::TableReport;
-use crate::judge::forecast::PoolForecast;
 use crate::judge::range::Range;
-use crate::judge::{KindReport, Report, State, Thresholds};
-use crate::model::{Kind, Model, Pool, PoolName, PortClass};
+use crate::judge::{Report, Thresholds};
+use crate::model::{Model, Pool, PoolName, PortClass};
 use crate::read::socket::Protocol;
 
 pub const SERVICE: &str = "EPHEMERAL";
@@ -114,29 +115,7 @@ pub fn render(
             );
         }
     }
-    if context.top > 0 && context.verbose >= LISTED {
-        for k in &report.kinds {
-            write_kind(&mut out, k, report);
-        }
-        if let Some(t) = &report.conntrack {
-            write_table(&mut out, t);
-        }
-    } else if context.top > 0 {
-        // Only what is not OK, each pool named in full.
-        for k in report.kinds.iter().filter(|k| k.judged) {
-            for (pool, state) in k.top.iter().filter(|(_, s)| *s != State::Ok) {
-                write_pool(&mut out, &pool_label(pool), pool, *state);
-                // Its forecast where there is one to tell.
-                let moving = |f: &&PoolForecast| f.forecast.pace.per_second > 0.0 || f.decided();
-                if let Some(f) = report.forecasts.of(pool).filter(moving) {
-                    let _ = writeln!(out, "{}", forecast::pool_line(f));
-                }
-            }
-        }
-        if let Some(t) = report.conntrack.as_ref().filter(|t| t.state != State::Ok) {
-            write_table(&mut out, t);
-        }
-    }
+    pools::write(&mut out, report, context);
     for (level, note) in &context.notes {
         if context.verbose >= *level {
             let _ = writeln!(out, "note: {note}");
@@ -168,79 +147,6 @@ pub fn render(
     out.push_str(&perf.join(" "));
     out.push('\n');
     out
-}
-
-fn write_kind(out: &mut String, k: &KindReport, report: &Report) {
-    let what = match (k.kind, k.pools) {
-        (Kind::Connect | Kind::Nat, 1) => "tuple",
-        (Kind::Connect | Kind::Nat, _) => "tuples",
-        (_, 1) => "address",
-        (_, _) => "addresses",
-    };
-    let judged = if k.judged { "" } else { ", not judged" };
-    let _ = writeln!(
-        out,
-        "{} pools: {} {what}{judged}; worst {}:",
-        k.kind.name(),
-        k.pools,
-        k.top.len()
-    );
-    for (pool, state) in &k.top {
-        write_pool(out, &format!("  {}", name_label(&pool.name)), pool, *state);
-        if let Some(f) = report.forecasts.of(pool) {
-            let _ = writeln!(out, "{}", forecast::pool_line(f));
-        }
-    }
-}
-
-/// A pool's line, after `label`, and its forecast's under it.
-fn write_pool(out: &mut String, label: &str, pool: &Pool, state: State) {
-    let mark = match state {
-        State::Ok => "",
-        State::Warning => " [WARNING]",
-        State::Critical => " [CRITICAL]",
-        State::Unknown => " [UNKNOWN]",
-    };
-    let c = &pool.counts;
-    let reusable = if pool.kind == Kind::Connect {
-        format!(" ({} reusable)", c.time_wait_reusable)
-    } else {
-        String::new()
-    };
-    // Where the kernel's search is bounded, free ports do not promise
-    // a connection: say how likely one fails now.
-    let search = match pool.fail_ppm {
-        Some(ppm) if pool.capacity > 128 && ppm > 0 => {
-            format!("; a new connection fails with chance {}", chance(ppm))
-        }
-        _ => String::new(),
-    };
-    let _ = writeln!(
-        out,
-        "{label}: {}{mark}; {} established, {} TIME_WAIT{reusable}, {} other{search}",
-        numbers(pool, "free"),
-        c.established,
-        c.time_wait,
-        c.other
-    );
-}
-
-fn write_table(out: &mut String, t: &TableReport) {
-    let f = &t.figures;
-    let mark = match t.state {
-        State::Ok => "",
-        State::Warning => " [WARNING]",
-        State::Critical => " [CRITICAL]",
-        State::Unknown => " [UNKNOWN]",
-    };
-    let _ = writeln!(
-        out,
-        "conntrack table: {}{mark}; so far {} entries not inserted, {} packets dropped, {} entries evicted early",
-        table_numbers(t),
-        f.insert_failed,
-        f.drop,
-        f.early_drop
-    );
 }
 
 /// A pool's numbers: `412 of 28232 free (98.5% used)`.
@@ -310,15 +216,6 @@ pub fn protocol_name(protocol: Protocol) -> &'static str {
     }
 }
 
-/// A chance in parts per million as a short percentage: `37.1%`, `<0.1%`.
-fn chance(ppm: u32) -> String {
-    match ppm {
-        0 => "0%".to_string(),
-        1..=999 => "<0.1%".to_string(),
-        _ => format!("{:.1}%", f64::from(ppm) / 1e4),
-    }
-}
-
 fn endpoint(addr: IpAddr, port: Option<u16>) -> String {
     match (addr, port) {
         (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
@@ -328,7 +225,7 @@ fn endpoint(addr: IpAddr, port: Option<u16>) -> String {
 }
 
 /// The status line's words for a full conntrack table.
-fn table_numbers(table: &TableReport) -> String {
+pub(crate) fn table_numbers(table: &TableReport) -> String {
     let f = &table.figures;
     if f.max == 0 {
         return format!("{} entries, no limit (nf_conntrack_max 0)", f.entries);
@@ -370,6 +267,7 @@ const MAX_UNKNOWN: usize = 512;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::judge::State;
     use perfdata::table_perfdata;
 
     #[test]
