@@ -641,9 +641,14 @@ fn sudo_rule_example_parses_and_pins_the_command_lines() {
     if !ready(test, &[have("visudo", "Debian package sudo")]) {
         return;
     }
+    // The RPM's copy too: it names another plugin path.
+    for file in ["packaging/rpm/sudoers", "packaging/sudoers/check_ephemeral"] {
+        let out = run(Command::new(tool("visudo").unwrap())
+            .arg("-cf")
+            .arg(repo(file)));
+        assert!(out.status.success(), "visudo {file}: {}", text(&out.stdout));
+    }
     let rule = repo("packaging/sudoers/check_ephemeral");
-    let out = run(Command::new(tool("visudo").unwrap()).arg("-cf").arg(&rule));
-    assert!(out.status.success(), "visudo: {}", text(&out.stdout));
     // Every allowed command names its arguments: none is open-ended.
     let text = std::fs::read_to_string(&rule).unwrap();
     let commands = text
