@@ -147,6 +147,7 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
         kinds: &selection.kinds,
         forecast: &config.forecast,
         trend: config.trend,
+        nat_required: config.nat_required,
     };
     let measurement = Measurement {
         settings: &settings,
@@ -160,8 +161,14 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     let mut context = report::context::build(&asked, &measurement);
     context.scope = (!config.what_if.is_empty()).then(|| config.what_if.to_string());
     match remedies {
-        Some(Ok(advice)) => context.add_lines(report::remedies::lines(&advice, config.processes)),
-        Some(Err(e)) => context.notes.push(format!("remedies not computed: {e}")),
+        Some(Ok(advice)) => {
+            let lines = report::remedies::lines(&advice, config.processes);
+            context.add_lines(report::ALWAYS, lines);
+        }
+        Some(Err(e)) => {
+            let note = format!("remedies not computed: {e}");
+            context.notes.push((report::ALWAYS, note));
+        }
         None => {}
     }
     Ok(Measured {
@@ -230,15 +237,26 @@ fn render(measured: &Measured, config: &Config, listed: &[Snapshot]) -> Outcome 
 /// `--processes`: who holds the sockets of the pools the long output
 /// lists; run in the namespace `measured` came from.
 fn attribute(measured: &mut Measured, proc_net: &Path) -> Result<()> {
-    let kinds = measured.report.kinds.iter();
-    let pools: Vec<&Pool> = kinds.flat_map(|k| k.top.iter().map(|(p, _)| p)).collect();
-    let (model, info) = (&measured.model, &measured.info);
-    let listed = measured.context.top > 0;
-    let wanted = scope::culprits::collect(&pools, model, info, listed, proc_net)?;
+    // The pools the long output lists, with -v; else the worst of each kind.
+    let listed = measured.context.top > 0 && measured.context.verbose >= report::LISTED;
+    let pools = attributed(measured, listed);
+    let wanted =
+        scope::culprits::collect(&pools, &measured.model, &measured.info, listed, proc_net)?;
     let found = scope::culprits::attribute(&wanted)?;
     let lines = report::processes::lines(&found, &pools);
-    measured.context.add_lines(lines);
+    // Asked for: said at every verbosity.
+    measured.context.add_lines(report::ALWAYS, lines);
     Ok(())
+}
+
+/// The pools `--processes` attributes: those the long output lists, or
+/// the worst of each kind.
+fn attributed(measured: &Measured, listed: bool) -> Vec<&Pool> {
+    let kinds = measured.report.kinds.iter();
+    let shown = if listed { usize::MAX } else { 1 };
+    kinds
+        .flat_map(|k| k.top.iter().take(shown).map(|(pool, _)| pool))
+        .collect()
 }
 
 /// `--netns` and `--all-netns`: every namespace measured by a pool of
@@ -269,14 +287,14 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
         let attributed = sweep.run_in(&ns, |proc_net| attribute(&mut m, proc_net))?;
         if attributed.is_none() {
             let vanished = report::namespaces::vanished_before_processes();
-            m.context.add_lines(vec![vanished]);
+            m.context.add_lines(report::ALWAYS, vec![vanished]);
         }
     }
     let facts = report::sweep::Sweep {
         all,
         found: sweep.len(),
         unjudged: swept.unjudged,
-        hidden: sweep.hidden(),
+        hidden: sweep.hidden().clone(),
         timeout: config.timeout,
         top: config.top,
     };
