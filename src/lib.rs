@@ -74,6 +74,9 @@ pub struct Measured {
     pub info: ReadInfo,
     pub report: judge::Report,
     pub context: Context,
+    /// The remedies still to be said: with `--processes`, they are said
+    /// with the processes that make the connections.
+    pub advice: Vec<remedy::Advice>,
 }
 
 impl Judged for Measured {
@@ -160,9 +163,11 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     };
     let mut context = report::context::build(&asked, &measurement);
     context.scope = (!config.what_if.is_empty()).then(|| config.what_if.to_string());
+    let mut kept = Vec::new();
     match remedies {
+        Some(Ok(advice)) if config.processes => kept = advice,
         Some(Ok(advice)) => {
-            let lines = report::remedies::lines(&advice, config.processes);
+            let lines = report::remedies::lines(&advice, None);
             context.add_lines(report::ALWAYS, lines);
         }
         Some(Err(e)) => {
@@ -176,6 +181,7 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
         info,
         report,
         context,
+        advice: kept,
     })
 }
 
@@ -239,12 +245,15 @@ fn render(measured: &Measured, config: &Config, listed: &[Snapshot]) -> Outcome 
 fn attribute(measured: &mut Measured, proc_net: &Path) -> Result<()> {
     // The pools the long output lists, with -v; else the worst of each kind.
     let listed = measured.context.top > 0 && measured.context.verbose >= report::LISTED;
+    let advice = std::mem::take(&mut measured.advice);
     let pools = attributed(measured, listed);
     let wanted =
         scope::culprits::collect(&pools, &measured.model, &measured.info, listed, proc_net)?;
     let found = scope::culprits::attribute(&wanted)?;
+    let remedies = report::remedies::lines(&advice, Some((&found, &pools)));
     let lines = report::processes::lines(&found, &pools);
     // Asked for: said at every verbosity.
+    measured.context.add_lines(report::ALWAYS, remedies);
     measured.context.add_lines(report::ALWAYS, lines);
     Ok(())
 }
@@ -286,7 +295,9 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
     if config.processes {
         let attributed = sweep.run_in(&ns, |proc_net| attribute(&mut m, proc_net))?;
         if attributed.is_none() {
+            let remedies = report::remedies::lines(&std::mem::take(&mut m.advice), None);
             let vanished = report::namespaces::vanished_before_processes();
+            m.context.add_lines(report::ALWAYS, remedies);
             m.context.add_lines(report::ALWAYS, vec![vanished]);
         }
     }

@@ -250,6 +250,26 @@ fn the_alert_offers_tw_reuse_with_the_kernels_figure() {
         assert_eq!(run.code, 2, "{}", run.stdout);
         let pool = format!("connect 127.0.0.1 -> {db}");
         let offered = remedy_free(&run, &pool, "net.ipv4.tcp_tw_reuse=1: ");
+        // With --processes the reuse line names who makes the connections:
+        // this test's own process holds the 3 established.
+        let db_text = db.to_string();
+        let named = lab.check(&[
+            "--processes",
+            "--source",
+            "127.0.0.1",
+            "--destination",
+            &db_text,
+        ]);
+        let me = format!("held by pid {} ", std::process::id());
+        let reuse = named
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("  reusing connections"));
+        assert!(
+            reuse.is_some_and(|l| l.contains(&me) && l.contains(" (3)")),
+            "{}",
+            named.stdout
+        );
         let what_if = ["net.ipv4.tcp_tw_reuse=1"];
         assert_eq!(
             connect_after_change(lab, &what_if, "127.0.0.1", db),

@@ -3,11 +3,17 @@
 
 use super::{name_label, numbers, pool_label};
 use crate::judge::State;
+use crate::model::Pool;
 use crate::remedy::{Advice, Change, Remedy};
+use crate::scope::culprits::Attribution;
 
-/// The lines of every pool advised on; `processes`: `--processes` names
-/// who holds each listed pool's sockets (below).
-pub fn lines(advice: &[Advice], processes: bool) -> Vec<String> {
+/// Who holds the sockets of the pools `--processes` looked at, and those
+/// pools, in the same order.
+pub type Holders<'a> = (&'a Attribution, &'a [&'a Pool]);
+
+/// The lines of every pool advised on; `processes`: with `--processes`,
+/// who holds each pool's sockets.
+pub fn lines(advice: &[Advice], processes: Option<Holders>) -> Vec<String> {
     let mut lines = Vec::new();
     for a in advice {
         let pool = format!("{} [{}]", pool_label(&a.pool), a.state.word());
@@ -24,7 +30,8 @@ pub fn lines(advice: &[Advice], processes: bool) -> Vec<String> {
             "remedies for {pool}, each computed from the same snapshot under the change:"
         ));
         for r in &a.remedies {
-            lines.push(format!("  {}: {}", change(r, processes), figures(r)));
+            let who = processes.and_then(|p| makers(p, &a.pool));
+            lines.push(format!("  {}: {}", change(r, who), figures(r)));
             if let Change::Setting {
                 needs: Some(needs), ..
             } = &r.change
@@ -36,7 +43,19 @@ pub fn lines(advice: &[Advice], processes: bool) -> Vec<String> {
     lines
 }
 
-fn change(r: &Remedy, processes: bool) -> String {
+/// `pid 412 curl (380), pid 9 wget (2)`: the biggest holders of `pool`.
+fn makers((found, pools): Holders, pool: &Pool) -> Option<String> {
+    let at = pools
+        .iter()
+        .position(|p| p.kind == pool.kind && p.name == pool.name)?;
+    let holders = found.pools.get(at)?;
+    let named: Vec<String> = (holders.top.iter())
+        .map(|(pid, command, n)| format!("pid {pid} {} ({n})", super::clean(command)))
+        .collect();
+    (!named.is_empty()).then(|| named.join(", "))
+}
+
+fn change(r: &Remedy, who: Option<String>) -> String {
     match &r.change {
         Change::Setting { what_if, .. } => what_if.clone(),
         Change::SecondSource => {
@@ -53,10 +72,9 @@ fn change(r: &Remedy, processes: bool) -> String {
             per_second,
             time_wait,
         } => {
-            let who = if processes {
-                "; the processes holding the pool are listed below"
-            } else {
-                "; --processes names who holds the pool"
+            let who = match who {
+                Some(named) => format!("; the pool's connections are held by {named}"),
+                None => "; --processes names who holds the pool".to_string(),
             };
             format!(
                 "reusing connections to this destination (keep-alive, a connection pool) \
