@@ -30,6 +30,7 @@ pub mod nat_class;
 pub mod nat_search;
 pub mod outlook;
 pub mod trend;
+pub mod upstream;
 
 use build::FastHash;
 pub use build::TwPolicy;

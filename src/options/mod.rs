@@ -19,6 +19,7 @@ use crate::read::ports::PortRange;
 
 mod args;
 pub mod extra_opts;
+pub mod upstream;
 mod usage;
 
 use args::{Args, BackendArg, FormatArg, PoolKind, timeout_value};

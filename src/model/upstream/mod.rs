@@ -1,0 +1,295 @@
+//! Upstream pools: the budget a provider's NAT (Cloud NAT, Azure's SNAT, an
+//! AWS NAT gateway) gives this host, one pool per destination key, shared
+//! by every local address of the host and by every namespace (the provider
+//! sees one VM). Built from the same socket records as the other pools and,
+//! where conntrack is active, from its entries; the rule is the `budget`.
+//!
+//! A pool's used ports are what the provider's rule counts, as far as the
+//! host can see it:
+//! - every connection to the key that holds a port now (any state but
+//!   listening or bound-only);
+//! - closes younger than the hold: the host's TIME_WAIT entries (age = 60 s
+//!   less the time left), or conntrack's closing entries where conntrack is
+//!   active, which keep connections the peer closed too;
+//! - for a hold longer than what the entries show (60 s for TIME_WAIT,
+//!   `nf_conntrack_tcp_timeout_time_wait` for conntrack), the closes the
+//!   entries no longer show, at the pace the oldest visible ones had;
+//! - with `--trend`, the new connections the kernel counted between runs
+//!   that no entry shows (the peer closed them): a bound, never less.
+//!
+//! The forecast is the pace of closes projected over the hold instead of
+//! 60 s; see `forecast`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+mod budget;
+mod forecast;
+
+pub use budget::{Budget, Cidr, DEFAULT_EXCLUDES, Per, Route};
+pub use forecast::{UpstreamForecast, forecast};
+
+use crate::read::conntrack::wire::{CT_TCP_TIME_WAIT, Entry, IPPROTO_TCP, IPPROTO_UDP};
+use crate::read::socket::{Protocol, Socket, TcpState};
+
+/// TCP_TIMEWAIT_LEN in seconds: how long the host shows a close.
+pub const HOST_TIME_WAIT_S: u32 = 60;
+/// `nf_conntrack_tcp_timeout_close`: a TCP entry closed by a reset.
+const CT_CLOSE_S: u32 = 10;
+/// conntrack's TCP CLOSE state.
+const CT_TCP_CLOSE: u8 = 8;
+/// Ages are kept to the second up to this many seconds; a hold or a
+/// conntrack timeout beyond it reads the rest from the pace.
+pub const MAX_AGE_S: u32 = 600;
+
+/// What one port of the budget is spent on: a destination and, per
+/// destination, its port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UpstreamKey {
+    pub protocol: Protocol,
+    pub destination: IpAddr,
+    /// `None` where the budget is per destination address.
+    pub port: Option<u16>,
+}
+
+/// Where a pool's connections leave from: the status line names the one
+/// local address, or the lowest and how many others there are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sources {
+    pub lowest: IpAddr,
+    pub others: u32,
+}
+
+impl Sources {
+    fn add(&mut self, addr: IpAddr) {
+        if addr < self.lowest {
+            self.lowest = addr;
+        }
+    }
+}
+
+/// Closes of one key by age in whole seconds, younger than the hold and
+/// than what the source shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Closes {
+    pub buckets: Vec<u32>,
+}
+
+impl Closes {
+    fn add(&mut self, age_s: u32, keep_s: u32) {
+        if age_s >= keep_s {
+            return;
+        }
+        let i = age_s as usize;
+        if self.buckets.len() <= i {
+            self.buckets.resize(i + 1, 0);
+        }
+        self.buckets[i] = self.buckets[i].saturating_add(1);
+    }
+
+    pub fn total(&self) -> u32 {
+        self.buckets.iter().fold(0u32, |a, b| a.saturating_add(*b))
+    }
+
+    fn merge(&mut self, other: &Closes) {
+        if self.buckets.len() < other.buckets.len() {
+            self.buckets.resize(other.buckets.len(), 0);
+        }
+        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
+            *a = a.saturating_add(*b);
+        }
+    }
+}
+
+/// What the host shows of one key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tally {
+    /// Sockets that hold a port now.
+    pub open: u32,
+    /// The host's TIME_WAIT entries younger than the hold.
+    pub host_closes: Closes,
+    /// Conntrack entries of connections not closed yet, and closed ones by
+    /// age (younger than the hold).
+    pub ct_open: u32,
+    pub ct_closes: Closes,
+    /// Local addresses seen, for the name; at most a few are kept apart.
+    sources: Vec<IpAddr>,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            open: 0,
+            host_closes: Closes::default(),
+            ct_open: 0,
+            ct_closes: Closes::default(),
+            sources: Vec::new(),
+        }
+    }
+
+    fn source(&mut self, addr: IpAddr) {
+        // Beyond this many the name says "and N more" from a count kept
+        // approximately; the pool is the same whoever holds its ports.
+        const KEPT: usize = 64;
+        if !self.sources.contains(&addr) && self.sources.len() < KEPT {
+            self.sources.push(addr);
+        }
+    }
+
+    pub fn sources(&self) -> Option<Sources> {
+        let mut it = self.sources.iter();
+        let first = *it.next()?;
+        let mut s = Sources {
+            lowest: first,
+            others: 0,
+        };
+        for a in it {
+            s.add(*a);
+            s.others += 1;
+        }
+        Some(s)
+    }
+
+    fn merge(&mut self, other: &Tally) {
+        self.open = self.open.saturating_add(other.open);
+        self.ct_open = self.ct_open.saturating_add(other.ct_open);
+        self.host_closes.merge(&other.host_closes);
+        self.ct_closes.merge(&other.ct_closes);
+        for a in &other.sources {
+            self.source(*a);
+        }
+    }
+}
+
+/// The pools of one host (or namespace, summed later), built record by
+/// record.
+#[derive(Clone, Debug)]
+pub struct UpstreamModel {
+    pub budget: Budget,
+    pub route: Route,
+    pub tallies: HashMap<UpstreamKey, Tally>,
+    /// `nf_conntrack_tcp_timeout_time_wait` where conntrack entries were
+    /// read in every namespace summed: its closing entries are counted.
+    pub conntrack_tw_s: Option<u32>,
+    /// Namespaces summed, and of them those whose conntrack was read.
+    pub namespaces: u32,
+    pub namespaces_with_conntrack: u32,
+    /// TIME_WAIT entries of the whole host (every destination), for the
+    /// bound on unseen closes.
+    pub host_time_wait: u64,
+}
+
+impl UpstreamModel {
+    pub fn new(budget: Budget, route: Route) -> UpstreamModel {
+        UpstreamModel {
+            budget,
+            route,
+            tallies: HashMap::new(),
+            conntrack_tw_s: None,
+            namespaces: 1,
+            namespaces_with_conntrack: 0,
+            host_time_wait: 0,
+        }
+    }
+
+    /// The key of a connection to `destination:port`, if it passes the NAT.
+    fn key(&self, protocol: Protocol, destination: IpAddr, port: u16) -> Option<UpstreamKey> {
+        if port == 0 || !self.route.passes(destination) {
+            return None;
+        }
+        let per = match protocol {
+            Protocol::Tcp => self.budget.tcp_per,
+            Protocol::Udp => self.budget.udp_per,
+        };
+        Some(UpstreamKey {
+            protocol,
+            destination,
+            port: (per == Per::Destination).then_some(port),
+        })
+    }
+
+    /// A socket record: TCP connected or TIME_WAIT, or connected UDP.
+    pub fn socket(&mut self, s: &Socket) {
+        if s.protocol == Protocol::Tcp && s.state == TcpState::TIME_WAIT {
+            self.host_time_wait += 1;
+        }
+        if s.state.is_unconnected() && s.protocol == Protocol::Tcp {
+            return;
+        }
+        let Some(key) = self.key(s.protocol, s.remote, s.remote_port) else {
+            return;
+        };
+        let hold = self.budget.hold_s;
+        let tally = self.tallies.entry(key).or_insert_with(Tally::new);
+        tally.source(s.local);
+        if s.protocol == Protocol::Tcp && s.state == TcpState::TIME_WAIT {
+            let left_s = s.expires_ms.div_ceil(1000).min(HOST_TIME_WAIT_S);
+            tally
+                .host_closes
+                .add(HOST_TIME_WAIT_S - left_s, hold.min(MAX_AGE_S));
+        } else {
+            tally.open = tally.open.saturating_add(1);
+        }
+    }
+
+    /// Conntrack was read in this namespace; its TCP entries stay in
+    /// TIME_WAIT for `time_wait_s`.
+    pub fn conntrack_read(&mut self, time_wait_s: u32) {
+        self.conntrack_tw_s = Some(time_wait_s);
+        self.namespaces_with_conntrack = 1;
+    }
+
+    /// A conntrack entry of a connection this namespace made (or forwarded:
+    /// it leaves through the same NAT).
+    pub fn conntrack_entry(&mut self, e: &Entry) {
+        let protocol = match e.protocol {
+            IPPROTO_TCP => Protocol::Tcp,
+            IPPROTO_UDP => Protocol::Udp,
+            _ => return,
+        };
+        let Some(key) = self.key(protocol, e.orig.dst, e.orig.dst_port) else {
+            return;
+        };
+        let hold = self.budget.hold_s.min(MAX_AGE_S);
+        let tw_s = self.conntrack_tw_s.unwrap_or(120);
+        let tally = self.tallies.entry(key).or_insert_with(Tally::new);
+        tally.source(e.orig.src);
+        match e.tcp_state {
+            Some(CT_TCP_TIME_WAIT) => tally
+                .ct_closes
+                .add(tw_s.saturating_sub(e.timeout_s), hold.min(tw_s)),
+            Some(CT_TCP_CLOSE) => tally
+                .ct_closes
+                .add(CT_CLOSE_S.saturating_sub(e.timeout_s), hold),
+            _ => tally.ct_open = tally.ct_open.saturating_add(1),
+        }
+    }
+
+    /// Adds another namespace's pools: the provider sees one VM.
+    pub fn merge(&mut self, other: &UpstreamModel) {
+        for (k, t) in &other.tallies {
+            match self.tallies.get_mut(k) {
+                Some(mine) => mine.merge(t),
+                None => {
+                    self.tallies.insert(*k, t.clone());
+                }
+            }
+        }
+        self.namespaces += other.namespaces;
+        self.namespaces_with_conntrack += other.namespaces_with_conntrack;
+        self.conntrack_tw_s = match (self.conntrack_tw_s, other.conntrack_tw_s) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.host_time_wait += other.host_time_wait;
+    }
+
+    /// Whether every namespace summed had its conntrack read: then closes
+    /// the peer made are counted.
+    pub fn sees_peer_closes(&self) -> bool {
+        self.namespaces_with_conntrack == self.namespaces && self.conntrack_tw_s.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests;
