@@ -67,6 +67,7 @@ pub fn keep(
         at_ms: state_file::now_ms(),
         pools,
         bound: model.explicitly_bound().to_vec(),
+        opens: model.upstream.as_ref().and_then(|u| u.opens()),
     };
     state_file::store(&state_file::path(recalled.key), &state.to_text())
 }

@@ -30,11 +30,14 @@ use std::time::Instant;
 
 use error::{Error, Result};
 use judge::State;
+use model::nat::DEFAULT_TIME_WAIT_S;
+use model::upstream::UpstreamModel;
 use model::{Kind, Model, NatBuilder, Pool, PoolsBuilder};
 use options::{Config, Format};
 use read::nat::{NatRead, NatRequest};
 use read::procnet::PROC_NET;
 use read::settings::{KernelSettings, SYSCTL_DIR};
+use read::socket::Both;
 use read::{ReadInfo, Request};
 use report::Context;
 use report::prometheus::Snapshot;
@@ -109,31 +112,66 @@ pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<M
     // NAT pools alone need no socket table: a node judged for NAT only
     // spends nothing on its (maybe huge) TCP table.
     let sockets = config.selection.kinds.iter().any(|k| *k != Kind::Nat);
-    let info = if sockets {
-        read::read_tables(request, &mut builder)?
-    } else {
-        ReadInfo::default()
+    let mut upstream = config
+        .upstream
+        .as_ref()
+        .filter(|_| config.selection.kinds.contains(&Kind::Upstream))
+        .map(|(budget, route)| UpstreamModel::new(budget.clone(), route.clone()));
+    let info = match (&mut upstream, sockets) {
+        (Some(up), _) => read::read_tables(request, &mut Both(&mut builder, up))?,
+        (None, true) => read::read_tables(request, &mut builder)?,
+        (None, false) => ReadInfo::default(),
     };
     let mut nat_builder = NatBuilder::new(config.nat_ports);
-    let nat = if config.selection.kinds.contains(&Kind::Nat) {
+    let nat_kind = config.selection.kinds.contains(&Kind::Nat);
+    let nat = if nat_kind || upstream.is_some() {
         stage::enter(Stage::ReadingConntrack);
         let request = NatRequest {
             proc_dir: proc_net,
             required: config.nat_required,
+            // The upstream pools need every entry, not those of one address.
             replies_to: match config.selection.sources.as_slice() {
-                [address] => Some(*address),
+                [address] if upstream.is_none() => Some(*address),
                 _ => None,
             },
         };
-        read::nat::read_nat(request, &mut |e| nat_builder.add(e))?
+        read::nat::read_nat(request, &mut |e| {
+            if nat_kind {
+                nat_builder.add(e);
+            }
+            if let Some(up) = upstream.as_mut() {
+                up.conntrack_entry(e);
+            }
+        })?
     } else {
         NatRead::default()
     };
+    if let Some(up) = upstream.as_mut() {
+        if nat.read.is_some() {
+            let figures = nat.figures.unwrap_or_default();
+            up.conntrack_read(figures.time_wait_timeout_s.unwrap_or(DEFAULT_TIME_WAIT_S));
+        } else {
+            // Entries handed on before a failure are not to be trusted.
+            up.forget_conntrack();
+        }
+        up.active_opens = read::snmp::active_opens(proc_net);
+        let before = recalled
+            .as_ref()
+            .and_then(|r| r.previous.as_ref())
+            .and_then(|p| Some((p.state.opens?, p.seconds)));
+        let bound = before.and_then(|(opens, seconds)| up.unseen_bound(&opens, seconds));
+        up.finish(bound);
+    }
 
     stage::enter(Stage::Modelling);
     let modelling = Instant::now();
     let mut model = builder.finish();
-    model.nat = nat_builder.finish_read(&nat);
+    model.nat = if nat_kind {
+        nat_builder.finish_read(&nat)
+    } else {
+        None
+    };
+    model.upstream = upstream;
     model.sockets_read = sockets;
     let max_tw_buckets = read::settings::max_tw_buckets(Path::new(SYSCTL_DIR));
     let forecaster = model::outlook::Forecaster::new(&model, max_tw_buckets)
@@ -189,6 +227,9 @@ pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<M
     context
         .notes
         .extend(model.nat.as_ref().and_then(report::verbose::stray_note));
+    if let Some(up) = &model.upstream {
+        context.notes.extend(report::upstream::notes(up));
+    }
     if let (Some(read), Some(nat)) = (&nat.read, &model.nat) {
         context
             .verbose_lines

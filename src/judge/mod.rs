@@ -10,6 +10,7 @@ pub mod foresee;
 pub mod range;
 
 use crate::model::outlook::Forecaster;
+use crate::model::upstream::UpstreamKey;
 use crate::model::{Kind, Model, NatKey, Pool, PoolName, Tuple};
 use crate::read::conntrack::TableFigures;
 use foresee::{ForecastRule, Foreseen, Outlook};
@@ -106,6 +107,25 @@ impl Selection {
             destination: k.destination,
             port: k.port,
         })
+    }
+
+    /// `--destination` narrows upstream pools by where they lead; a pool
+    /// of a whole address matches a destination with any port. `--source`
+    /// does not: every local address shares the provider's budget.
+    fn upstream_matches(&self, k: &UpstreamKey) -> bool {
+        self.destinations.is_empty()
+            || self.destinations.iter().any(|d| {
+                d.addr == k.destination
+                    && (d.port.is_none() || k.port.is_none() || d.port == k.port)
+            })
+    }
+
+    /// The one destination asked for, if one was.
+    fn one_destination(&self) -> Option<(IpAddr, Option<u16>)> {
+        match self.destinations.as_slice() {
+            [d] => Some((d.addr, d.port)),
+            _ => None,
+        }
     }
 
     /// One source and one destination with its port: exactly one tuple.
@@ -328,6 +348,21 @@ pub fn judge_with(
                         return None;
                     }
                 }
+                Kind::Upstream => {
+                    // Judged only with --upstream-nat, which makes the model.
+                    let upstream = model.upstream.as_ref().filter(|_| judged)?;
+                    for (pool, _) in &upstream.pools {
+                        if let PoolName::Upstream(n) = pool.name
+                            && selection.upstream_matches(&n.key)
+                        {
+                            offer(&mut worst, *pool);
+                        }
+                    }
+                    if worst.seen == 0 {
+                        stand_in = true;
+                        offer(&mut worst, upstream.stand_in(selection.one_destination()));
+                    }
+                }
             }
             let pools = worst.seen - usize::from(stand_in);
             let top = worst.into_sorted();
@@ -374,11 +409,16 @@ pub fn judge_with(
             top: vec![(pool, thresholds.judge(&pool))],
         });
     }
+    // An upstream budget with no connection yet stands in for its kind
+    // but names the status line only when nothing else is judged: its
+    // small capacity would otherwise always have the fewest free ports.
+    let idle_upstream = |k: &&KindReport| k.kind == Kind::Upstream && k.pools == 0;
     let worst = kinds
         .iter()
         .filter(|k| k.judged)
-        .map(|k| *k.worst())
-        .min_by(|a, b| badness(a).cmp(&badness(b)))
+        .map(|k| (idle_upstream(&k), *k.worst()))
+        .min_by(|(ia, a), (ib, b)| ia.cmp(ib).then_with(|| badness(a).cmp(&badness(b))))
+        .map(|(_, w)| w)
         .unwrap_or_else(|| *kinds[0].worst());
     let conntrack = model
         .nat
@@ -431,6 +471,13 @@ fn badness((pool, state): &(Pool, State)) -> Badness {
             Some(k.destination),
             k.port,
             u32::from(k.zone) << 2 | k.class as u32,
+        ),
+        PoolName::Upstream(n) => (
+            4,
+            n.sources.map(|s| s.lowest),
+            Some(n.key.destination),
+            n.key.port.unwrap_or(0),
+            n.key.protocol as u32,
         ),
     };
     (Reverse(*state), pool.free, Reverse(pool.used()), name)

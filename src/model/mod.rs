@@ -13,7 +13,10 @@
 //!   still autobind;
 //! - a **NAT pool** per (protocol, NAT address, destination, destination
 //!   port, port class) of a masquerading node, from the conntrack table
-//!   (`nat`, `nat_class`).
+//!   (`nat`, `nat_class`);
+//! - an **upstream pool** per destination of the provider's NAT in front of
+//!   the host (`--upstream-nat`), shared by every local address and
+//!   namespace (`upstream`).
 
 use std::collections::HashMap;
 
@@ -81,10 +84,21 @@ pub enum Kind {
     Bind,
     Udp,
     Nat,
+    Upstream,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Connect, Kind::Bind, Kind::Udp, Kind::Nat];
+    /// Every kind, in the order the report lists them.
+    pub const ALL: [Kind; 5] = [
+        Kind::Connect,
+        Kind::Bind,
+        Kind::Udp,
+        Kind::Nat,
+        Kind::Upstream,
+    ];
+    /// The kinds judged when `--pools` is not given (`upstream` joins them
+    /// when `--upstream-nat` is).
+    pub const DEFAULT: [Kind; 4] = [Kind::Connect, Kind::Bind, Kind::Udp, Kind::Nat];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -92,6 +106,7 @@ impl Kind {
             Kind::Bind => "bind",
             Kind::Udp => "udp",
             Kind::Nat => "nat",
+            Kind::Upstream => "upstream",
         }
     }
 }
@@ -110,6 +125,8 @@ pub enum PoolName {
     Address(IpAddr),
     /// The NAT ports of a masquerading node towards one destination port.
     Nat(NatKey),
+    /// The provider NAT's ports for this host towards one destination.
+    Upstream(upstream::UpstreamName),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -308,6 +325,8 @@ pub struct Model {
     tw: TwPolicy,
     /// The NAT pools and the conntrack table, where they were read.
     pub nat: Option<NatModel>,
+    /// The provider NAT's pools, with `--upstream-nat`.
+    pub upstream: Option<upstream::UpstreamModel>,
     /// Whether the socket tables were read; not when only NAT pools were
     /// asked for, and then the socket pools are not shown at all.
     pub sockets_read: bool,

@@ -162,6 +162,15 @@ impl<'a> Forecaster<'a> {
 
     /// The forecast of a connect or bind pool; `None` for the others.
     pub fn of(&self, pool: &Pool) -> Option<Forecast> {
+        if pool.kind == Kind::Upstream {
+            // Counted and forecast by the upstream model, over the
+            // provider's hold; --trend's bound is already in it.
+            let upstream = self.model.upstream.as_ref()?;
+            return Some(match upstream.forecast_of(&pool.name) {
+                Some(f) => f.forecast,
+                None => Forecast::idle(pool),
+            });
+        }
         let now = self.input(pool)?;
         let pool_tw = now.ages.total();
         let others = self

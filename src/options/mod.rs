@@ -28,6 +28,7 @@ use crate::judge::foresee::ForecastRule;
 use crate::judge::range::Range;
 use crate::judge::{Selection, Thresholds};
 use crate::model::Kind;
+use crate::model::upstream::{Budget, Route};
 use crate::read::socket::canonical;
 use crate::scope::Scope;
 use usage::{not_utf8, usage_message};
@@ -59,6 +60,9 @@ pub struct Config {
     pub nat_required: bool,
     /// `--nat-ports`: the NAT rule's own port range.
     pub nat_ports: Option<PortRange>,
+    /// `--upstream-nat` and `--upstream-nat-exclude`: the provider NAT's
+    /// budget and which destinations pass it.
+    pub upstream: Option<(Budget, Route)>,
     pub top: usize,
     pub timeout: Duration,
     pub backend: Backend,
@@ -179,7 +183,8 @@ fn config(args: Args) -> Result<Config> {
         .as_ref()
         .is_some_and(|p| p.contains(&PoolKind::Nat));
     let mut kinds: Vec<Kind> = match &args.pools {
-        None => Kind::ALL.to_vec(),
+        None if args.upstream_nat.is_some() => Kind::ALL.to_vec(),
+        None => Kind::DEFAULT.to_vec(),
         Some(pools) => pools
             .iter()
             .map(|k| match k {
@@ -187,6 +192,7 @@ fn config(args: Args) -> Result<Config> {
                 PoolKind::Bind => Kind::Bind,
                 PoolKind::Udp => Kind::Udp,
                 PoolKind::Nat => Kind::Nat,
+                PoolKind::Upstream => Kind::Upstream,
             })
             .collect(),
     };
@@ -202,7 +208,7 @@ fn config(args: Args) -> Result<Config> {
     }
     if kinds.is_empty() {
         return Err(Error::Usage(
-            "--pools: name at least one of connect, bind, udp, nat".into(),
+            "--pools: name at least one of connect, bind, udp, nat, upstream".into(),
         ));
     }
     if args.nat_ports.is_some() && !kinds.contains(&Kind::Nat) {
@@ -212,6 +218,30 @@ fn config(args: Args) -> Result<Config> {
             "--nat-ports applies to NAT pools, which --pools leaves out (add nat)".into(),
         ));
     }
+    if kinds.contains(&Kind::Upstream) && args.upstream_nat.is_none() {
+        return Err(Error::Usage(
+            "--pools upstream needs --upstream-nat SPEC: the provider NAT's budget".into(),
+        ));
+    }
+    if args.upstream_nat.is_some() && !kinds.contains(&Kind::Upstream) {
+        return Err(Error::Usage(
+            "--upstream-nat applies to upstream pools, which --pools leaves out (add upstream)"
+                .into(),
+        ));
+    }
+    if !args.upstream_nat_exclude.is_empty() && !kinds.contains(&Kind::Upstream) {
+        return Err(Error::Usage(
+            "--upstream-nat-exclude applies to upstream pools, which are not judged (give --upstream-nat)"
+                .into(),
+        ));
+    }
+    let upstream = args
+        .upstream_nat
+        .filter(|_| kinds.contains(&Kind::Upstream))
+        .map(|budget| {
+            let route = Route::new(&budget, &args.upstream_nat_exclude);
+            (budget, route)
+        });
     let defaults = ForecastRule::default();
     let forecast = ForecastRule {
         enabled: !args.no_forecast,
@@ -229,6 +259,7 @@ fn config(args: Args) -> Result<Config> {
         },
         nat_required,
         nat_ports: args.nat_ports,
+        upstream,
         top: usize::from(args.top),
         timeout: Duration::from_secs(u64::from(args.timeout)),
         backend: match args.backend {
@@ -319,7 +350,8 @@ mod tests {
         let c = run(&[]).unwrap();
         assert_eq!(c.thresholds.used_warning.unwrap().to_string(), "70");
         assert_eq!(c.thresholds.used_critical.unwrap().to_string(), "90");
-        assert_eq!(c.selection.kinds, Kind::ALL.to_vec());
+        assert_eq!(c.selection.kinds, Kind::DEFAULT.to_vec());
+        assert!(c.upstream.is_none());
         assert_eq!(
             (c.top, c.timeout.as_secs(), c.backend),
             (5, 10, Backend::Auto)

@@ -13,6 +13,7 @@ pub mod namespaces;
 mod perfdata;
 pub mod processes;
 pub mod prometheus;
+pub mod upstream;
 pub mod verbose;
 
 use perfdata::perfdata;
@@ -124,6 +125,8 @@ fn write_kind(out: &mut String, k: &KindReport, report: &Report) {
     let what = match (k.kind, k.pools) {
         (Kind::Connect | Kind::Nat, 1) => "tuple",
         (Kind::Connect | Kind::Nat, _) => "tuples",
+        (Kind::Upstream, 1) => "destination",
+        (Kind::Upstream, _) => "destinations",
         (_, 1) => "address",
         (_, _) => "addresses",
     };
@@ -156,15 +159,27 @@ fn write_kind(out: &mut String, k: &KindReport, report: &Report) {
             }
             _ => String::new(),
         };
-        let _ = writeln!(
-            out,
-            "  {}: {}{mark}; {} established, {} TIME_WAIT{reusable}, {} other{search}",
-            name_label(&pool.name),
-            numbers(pool, "free"),
-            c.established,
-            c.time_wait,
-            c.other
-        );
+        if k.kind == Kind::Upstream {
+            let _ = writeln!(
+                out,
+                "  {}: {}{mark}; {} open, {} closed within the hold, {} more closes inferred",
+                name_label(&pool.name),
+                numbers(pool, "free"),
+                c.established,
+                c.time_wait,
+                c.other
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  {}: {}{mark}; {} established, {} TIME_WAIT{reusable}, {} other{search}",
+                name_label(&pool.name),
+                numbers(pool, "free"),
+                c.established,
+                c.time_wait,
+                c.other
+            );
+        }
         if let Some(f) = report.outlook.of(pool) {
             let _ = writeln!(out, "{}", forecast::pool_line(f));
         }
@@ -236,7 +251,29 @@ pub(crate) fn name_label(name: &PoolName) -> String {
             },
             class_label(k.class)
         ),
+        PoolName::Upstream(n) => upstream_label(&n),
     }
+}
+
+/// `10.0.0.5 -> 198.51.100.9:443`: the one local address the connections
+/// leave from, or the lowest `and 2 more`; the destination with its port
+/// (without, where the budget is per address), `/udp` for UDP.
+fn upstream_label(n: &crate::model::upstream::UpstreamName) -> String {
+    let from = match n.sources {
+        Some(s) if s.others > 0 => format!("{} and {} more ->", s.lowest, s.others),
+        Some(s) => format!("{} ->", s.lowest),
+        None => "to".to_string(),
+    };
+    let k = n.key;
+    let udp = if k.protocol == Protocol::Udp {
+        "/udp"
+    } else {
+        ""
+    };
+    if n.sources.is_none() && k.destination.is_unspecified() {
+        return format!("{from} a new destination{udp}");
+    }
+    format!("{from} {}{udp}", endpoint(k.destination, k.port))
 }
 
 /// The port class where it is not the ordinary one: the pool of

@@ -282,6 +282,22 @@ pub struct Forecast {
 }
 
 impl Forecast {
+    /// A pool with nothing in it and no pace.
+    pub fn idle(pool: &crate::model::Pool) -> Forecast {
+        Forecast {
+            pace: Pace {
+                per_second: 0.0,
+                seen: Seen::Nothing,
+            },
+            used_now: pool.used(),
+            projected: f64::from(pool.used()),
+            projected_pct: pool.used_pct(),
+            full_in_s: (pool.free == 0).then_some(0.0),
+            holders: pool.used(),
+            growth_per_s: None,
+        }
+    }
+
     pub fn fills(&self) -> bool {
         self.full_in_s.is_some()
     }

@@ -29,8 +29,9 @@ mod forecast;
 pub use budget::{Budget, Cidr, DEFAULT_EXCLUDES, Per, Route};
 pub use forecast::{UpstreamForecast, forecast};
 
+use super::{Kind, Pool, PoolName, StateCounts};
 use crate::read::conntrack::wire::{CT_TCP_TIME_WAIT, Entry, IPPROTO_TCP, IPPROTO_UDP};
-use crate::read::socket::{Protocol, Socket, TcpState};
+use crate::read::socket::{Protocol, Sink, Socket, TcpState};
 
 /// TCP_TIMEWAIT_LEN in seconds: how long the host shows a close.
 pub const HOST_TIME_WAIT_S: u32 = 60;
@@ -41,6 +42,13 @@ const CT_TCP_CLOSE: u8 = 8;
 /// Ages are kept to the second up to this many seconds; a hold or a
 /// conntrack timeout beyond it reads the rest from the pace.
 pub const MAX_AGE_S: u32 = 600;
+
+/// What `--trend` keeps of a run for the bound on unseen closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opens {
+    pub active_opens: u64,
+    pub host_open: u64,
+}
 
 /// What one port of the budget is spent on: a destination and, per
 /// destination, its port.
@@ -66,6 +74,14 @@ impl Sources {
             self.lowest = addr;
         }
     }
+}
+
+/// What an upstream pool is the pool of: its key and where its
+/// connections leave from (`None`: no connection yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpstreamName {
+    pub key: UpstreamKey,
+    pub sources: Option<Sources>,
 }
 
 /// Closes of one key by age in whole seconds, younger than the hold and
@@ -177,6 +193,17 @@ pub struct UpstreamModel {
     /// TIME_WAIT entries of the whole host (every destination), for the
     /// bound on unseen closes.
     pub host_time_wait: u64,
+    /// Connected TCP sockets of the whole host (every destination), for
+    /// the same bound: new connections still open are not closes.
+    pub host_open: u64,
+    /// The kernel's count of connections opened (`Tcp: ActiveOpens`),
+    /// summed over the namespaces, where every one could be read.
+    pub active_opens: Option<u64>,
+    /// The pools and their forecasts, once [`UpstreamModel::finish`] ran.
+    pub pools: Vec<(Pool, UpstreamForecast)>,
+    /// The bound on closes no entry shows, per second, where `--trend`
+    /// gave one.
+    pub unseen_per_s: Option<f64>,
 }
 
 impl UpstreamModel {
@@ -189,7 +216,91 @@ impl UpstreamModel {
             namespaces: 1,
             namespaces_with_conntrack: 0,
             host_time_wait: 0,
+            host_open: 0,
+            active_opens: None,
+            pools: Vec::new(),
+            unseen_per_s: None,
         }
+    }
+
+    /// Counts the pools and forecasts them; `unseen_per_s` is the bound on
+    /// closes no entry shows (`--trend`).
+    pub fn finish(&mut self, unseen_per_s: Option<f64>) {
+        self.unseen_per_s = unseen_per_s;
+        let ports = self.budget.ports;
+        self.pools = self
+            .tallies
+            .iter()
+            .map(|(key, tally)| {
+                let f = forecast(self, tally, unseen_per_s);
+                let pool = Pool {
+                    kind: Kind::Upstream,
+                    name: PoolName::Upstream(UpstreamName {
+                        key: *key,
+                        sources: tally.sources(),
+                    }),
+                    capacity: ports,
+                    free: ports.saturating_sub(f.used),
+                    counts: StateCounts {
+                        established: f.open,
+                        time_wait: f.closes,
+                        time_wait_reusable: 0,
+                        other: f.inferred.saturating_add(f.unseen),
+                    },
+                    fail_ppm: None,
+                };
+                (pool, f)
+            })
+            .collect();
+    }
+
+    /// The forecast of an upstream pool.
+    pub fn forecast_of(&self, name: &PoolName) -> Option<&UpstreamForecast> {
+        let PoolName::Upstream(n) = name else {
+            return None;
+        };
+        self.pools
+            .iter()
+            .find(|(p, _)| matches!(p.name, PoolName::Upstream(m) if m.key == n.key))
+            .map(|(_, f)| f)
+    }
+
+    /// A pool with no connection yet, where none matched: the whole budget
+    /// free.
+    pub fn stand_in(&self, destination: Option<(IpAddr, Option<u16>)>) -> Pool {
+        let (addr, port) =
+            destination.unwrap_or((IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), None));
+        Pool {
+            kind: Kind::Upstream,
+            name: PoolName::Upstream(UpstreamName {
+                key: UpstreamKey {
+                    protocol: Protocol::Tcp,
+                    destination: addr,
+                    port,
+                },
+                sources: None,
+            }),
+            capacity: self.budget.ports,
+            free: self.budget.ports,
+            counts: StateCounts::default(),
+            fail_ppm: None,
+        }
+    }
+
+    /// The bound on closes no entry shows, per second, from the kernel's
+    /// count of opens now and `seconds` ago (`--trend`): the new
+    /// connections, less those still open (`open_before` then) and those
+    /// the TIME_WAIT entries show (a minute's worth of the host's closes).
+    pub fn unseen_bound(&self, before: &Opens, seconds: f64) -> Option<f64> {
+        let now = self.active_opens?;
+        if seconds <= 0.0 || now < before.active_opens {
+            return None;
+        }
+        let opened = (now - before.active_opens) as f64;
+        let still_open = self.host_open.saturating_sub(before.host_open) as f64;
+        let per_s = (opened - still_open).max(0.0) / seconds;
+        let seen_per_s = self.host_time_wait as f64 / f64::from(HOST_TIME_WAIT_S);
+        Some((per_s - seen_per_s).max(0.0))
     }
 
     /// The key of a connection to `destination:port`, if it passes the NAT.
@@ -210,8 +321,12 @@ impl UpstreamModel {
 
     /// A socket record: TCP connected or TIME_WAIT, or connected UDP.
     pub fn socket(&mut self, s: &Socket) {
-        if s.protocol == Protocol::Tcp && s.state == TcpState::TIME_WAIT {
-            self.host_time_wait += 1;
+        if s.protocol == Protocol::Tcp {
+            match s.state {
+                TcpState::TIME_WAIT => self.host_time_wait += 1,
+                st if !st.is_unconnected() => self.host_open += 1,
+                _ => {}
+            }
         }
         if s.state.is_unconnected() && s.protocol == Protocol::Tcp {
             return;
@@ -265,6 +380,26 @@ impl UpstreamModel {
         }
     }
 
+    /// What `--trend` keeps for the next run, where the count was read.
+    pub fn opens(&self) -> Option<Opens> {
+        Some(Opens {
+            active_opens: self.active_opens?,
+            host_open: self.host_open,
+        })
+    }
+
+    /// Conntrack's entries could not all be read: count without them.
+    pub fn forget_conntrack(&mut self) {
+        self.conntrack_tw_s = None;
+        self.namespaces_with_conntrack = 0;
+        for t in self.tallies.values_mut() {
+            t.ct_open = 0;
+            t.ct_closes = Closes::default();
+        }
+        self.tallies
+            .retain(|_, t| t.open > 0 || t.host_closes.total() > 0);
+    }
+
     /// Adds another namespace's pools: the provider sees one VM.
     pub fn merge(&mut self, other: &UpstreamModel) {
         for (k, t) in &other.tallies {
@@ -282,12 +417,36 @@ impl UpstreamModel {
             (a, b) => a.or(b),
         };
         self.host_time_wait += other.host_time_wait;
+        self.host_open += other.host_open;
+        self.active_opens = match (self.active_opens, other.active_opens) {
+            (Some(a), Some(b)) => Some(a.saturating_add(b)),
+            _ => None,
+        };
     }
 
     /// Whether every namespace summed had its conntrack read: then closes
     /// the peer made are counted.
     pub fn sees_peer_closes(&self) -> bool {
         self.namespaces_with_conntrack == self.namespaces && self.conntrack_tw_s.is_some()
+    }
+}
+
+/// The socket tables hand their records to the upstream pools too.
+impl Sink for UpstreamModel {
+    fn marked(&mut self, _: &Socket) {}
+
+    fn socket(&mut self, socket: &Socket) {
+        UpstreamModel::socket(self, socket);
+    }
+
+    /// A failed dump is read again: forget what it gave (conntrack is read
+    /// after the tables, so only socket records are here).
+    fn discard(&mut self, protocol: Protocol) {
+        self.tallies.retain(|k, _| k.protocol != protocol);
+        if protocol == Protocol::Tcp {
+            self.host_time_wait = 0;
+            self.host_open = 0;
+        }
     }
 }
 

@@ -1,0 +1,53 @@
+//! What is said of the upstream pools beyond their numbers: what the host
+//! cannot see of the provider's NAT, in words, where it matters to the
+//! count (docs/upstream-nat.md, "What the host cannot see").
+
+use crate::model::upstream::{HOST_TIME_WAIT_S, UpstreamModel};
+
+/// The notes of a run that judged upstream pools.
+pub fn notes(up: &UpstreamModel) -> Vec<String> {
+    let mut notes = Vec::new();
+    let b = &up.budget;
+    let any = !up.pools.is_empty();
+    if any && !up.sees_peer_closes() {
+        let what = format!(
+            "upstream: connections the peer closed first leave no TIME_WAIT here and conntrack \
+             is not active{}, so the {} s the provider holds their ports",
+            if up.namespaces > 1 {
+                " in every namespace"
+            } else {
+                ""
+            },
+            b.hold_s
+        );
+        notes.push(match up.unseen_per_s {
+            Some(u) => format!(
+                "{what} are bounded by the kernel's count of new connections: up to {u:.1}/s \
+                 more than the entries show, counted in every pool"
+            ),
+            None => format!("{what} are not counted; --trend bounds them from its second run on"),
+        });
+    }
+    let inferred: u32 = up.pools.iter().map(|(_, f)| f.inferred).sum();
+    if inferred > 0 {
+        let window = up
+            .pools
+            .iter()
+            .map(|(_, f)| f.window_s)
+            .min()
+            .unwrap_or(HOST_TIME_WAIT_S);
+        notes.push(format!(
+            "upstream: the provider holds a port {} s after close, the entries here show {window} s: \
+             {inferred} older closes are inferred from the pace of the oldest ones shown",
+            b.hold_s
+        ));
+    }
+    if any && matches!(b.profile, Some("aws-natgw" | "azure-natgw")) {
+        notes.push(
+            "upstream: the NAT gateway's budget is shared by every host behind it; this host \
+             sees its own share only"
+                .to_string(),
+        );
+    }
+    notes
+}
