@@ -85,6 +85,8 @@ fn side_by_side(config: &Config, namespaces: usize) -> bool {
 /// One namespace's tables, modelled and judged, and what the report adds.
 pub struct Measured {
     pub model: Model,
+    /// `net.ipv4.tcp_max_tw_buckets` of the namespace, for judging again.
+    pub max_tw_buckets: Option<u32>,
     pub info: ReadInfo,
     pub report: judge::Report,
     pub context: Context,
@@ -237,10 +239,27 @@ pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<M
     }
     Ok(Measured {
         model,
+        max_tw_buckets,
         info,
         report,
         context,
     })
+}
+
+/// `--all-netns`: the worst namespace judged again with the upstream pools
+/// of every namespace summed in place of its own, and their notes.
+fn judge_again_with(m: &mut Measured, sum: UpstreamModel, config: &Config) {
+    m.context.notes.retain(|n| !n.starts_with("upstream:"));
+    m.context.notes.extend(report::upstream::notes(&sum));
+    m.model.upstream = Some(sum);
+    let forecaster = model::outlook::Forecaster::new(&m.model, m.max_tw_buckets);
+    m.report = judge::judge_with(
+        &m.model,
+        &config.selection,
+        &config.thresholds,
+        config.top,
+        Some((&config.forecast, &forecaster)),
+    );
 }
 
 /// The answer in the format asked for; `listed` are the namespaces the
@@ -307,12 +326,21 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
     let prometheus = config.format == Format::Prometheus;
     let keep = config.top.max(1);
     let mut listed: Vec<(judge::Rank, String, Snapshot)> = Vec::new();
+    // The provider sees one VM: the upstream pools of every namespace are
+    // summed and judged once, after the sweep.
+    let mut upstream: Option<UpstreamModel> = None;
     let swept = sweep.visit(
         pace,
         |proc_net| measure(config, proc_net, side_by_side(config, sweep.len())),
         |index, ns, visit| {
             match visit {
                 Visit::Measured(m) => {
+                    if let Some(up) = &m.model.upstream {
+                        match upstream.as_mut() {
+                            Some(sum) => sum.merge(up),
+                            None => upstream = Some(up.clone()),
+                        }
+                    }
                     let (pool, state) = &m.report.worst;
                     let rank = judge::rank(&m.report);
                     let line = report::namespaces::judged(&ns, *state, pool);
@@ -364,6 +392,11 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
             },
         });
     };
+
+    if let Some(mut sum) = upstream.filter(|_| all) {
+        sum.finish(None);
+        judge_again_with(&mut m, sum, config);
+    }
 
     if config.processes {
         let attributed = sweep.run_in(&ns, |proc_net| attribute(&mut m, proc_net))?;
@@ -420,7 +453,12 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
     m.context.add_lines(lines);
     judge::worst_first(&mut listed, keep);
     let listed: Vec<Snapshot> = listed.into_iter().map(|(_, _, s)| s).collect();
-    m.context.scope = Some(report::namespaces::scope(&ns, swept.unjudged, sweep.len()));
+    m.context.scope = Some(if m.report.worst.0.kind == Kind::Upstream && all {
+        // Every namespace's connections spend the one budget.
+        format!("{} namespaces", judged.len())
+    } else {
+        report::namespaces::scope(&ns, swept.unjudged, sweep.len())
+    });
     // A namespace that could not be read, or one not judged at all,
     // outranks one that is fine: a partial sweep is never an OK.
     if m.report.state < State::Unknown {

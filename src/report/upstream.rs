@@ -9,7 +9,9 @@ pub fn notes(up: &UpstreamModel) -> Vec<String> {
     let mut notes = Vec::new();
     let b = &up.budget;
     let any = !up.pools.is_empty();
-    if any && !up.sees_peer_closes() {
+    // Whether or not a pool shows now: a connection the peer closed leaves
+    // no socket at all, so no pool may show what the provider still holds.
+    if !up.sees_peer_closes() {
         let what = format!(
             "upstream: connections the peer closed first leave no TIME_WAIT here and conntrack \
              is not active{}, so the {} s the provider holds their ports",

@@ -245,8 +245,20 @@ impl Provider {
 
     /// Turns conntrack on in VM `k`: a rule that asks for it.
     pub fn conntrack_on(&self, vm: usize) {
-        let rules = "table inet upstream_test { chain out { type filter hook output priority 0; ct state new accept; } }";
-        let out = self.exec(vm, "nft", &[rules]);
+        let rules = "table inet upstream_test {\n  chain out {\n    \
+                     type filter hook output priority 0;\n    ct state new accept\n  }\n}\n";
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", self.vm(vm), "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run nft");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(rules.as_bytes())
+                .expect("write the ruleset");
+        }
+        let out = child.wait_with_output().expect("wait for nft");
         assert!(
             out.status.success(),
             "nft: {}",

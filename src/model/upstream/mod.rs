@@ -201,6 +201,9 @@ pub struct UpstreamModel {
     pub active_opens: Option<u64>,
     /// The pools and their forecasts, once [`UpstreamModel::finish`] ran.
     pub pools: Vec<(Pool, UpstreamForecast)>,
+    /// The forecast of a destination with no connection seen: what the
+    /// bound on unseen closes alone may hold of it.
+    pub idle: Option<UpstreamForecast>,
     /// The bound on closes no entry shows, per second, where `--trend`
     /// gave one.
     pub unseen_per_s: Option<f64>,
@@ -219,6 +222,7 @@ impl UpstreamModel {
             host_open: 0,
             active_opens: None,
             pools: Vec::new(),
+            idle: None,
             unseen_per_s: None,
         }
     }
@@ -252,6 +256,7 @@ impl UpstreamModel {
                 (pool, f)
             })
             .collect();
+        self.idle = Some(forecast(self, &Tally::new(), unseen_per_s));
     }
 
     /// The forecast of an upstream pool.
@@ -263,13 +268,15 @@ impl UpstreamModel {
             .iter()
             .find(|(p, _)| matches!(p.name, PoolName::Upstream(m) if m.key == n.key))
             .map(|(_, f)| f)
+            .or(self.idle.as_ref())
     }
 
     /// A pool with no connection yet, where none matched: the whole budget
-    /// free.
+    /// free, less what the bound on unseen closes may hold.
     pub fn stand_in(&self, destination: Option<(IpAddr, Option<u16>)>) -> Pool {
         let (addr, port) =
             destination.unwrap_or((IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), None));
+        let used = self.idle.as_ref().map_or(0, |f| f.used);
         Pool {
             kind: Kind::Upstream,
             name: PoolName::Upstream(UpstreamName {
@@ -281,8 +288,11 @@ impl UpstreamModel {
                 sources: None,
             }),
             capacity: self.budget.ports,
-            free: self.budget.ports,
-            counts: StateCounts::default(),
+            free: self.budget.ports.saturating_sub(used),
+            counts: StateCounts {
+                other: used,
+                ..StateCounts::default()
+            },
             fail_ppm: None,
         }
     }
