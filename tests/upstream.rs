@@ -37,6 +37,19 @@ fn long_lived_connections_near_the_budget_are_counted_exactly() {
     // The kernel's own pools are nowhere near full: the old answer was OK.
     let kernel = p.check(0, &[]);
     assert_eq!(kernel.code, 0, "{}", kernel.stdout);
+    // The same pool in the Prometheus text, which promtool finds clean.
+    let prom = p.check(0, &["--upstream-nat", "gcp", "--format", "prometheus"]);
+    assert_eq!(prom.code, 0, "{}", prom.stdout);
+    let line = prom
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("ephemeral_pool_free_ports{") && l.contains("kind=\"upstream\""))
+        .unwrap_or_else(|| panic!("no upstream pool in:\n{}", prom.stdout));
+    assert!(
+        line.contains("destination=\"198.51.100.9\"") && line.ends_with(" 4"),
+        "{line}"
+    );
+    assert_eq!(upstreamlab::promtool_complaints(&prom.stdout), "");
 }
 
 #[test]

@@ -61,7 +61,7 @@ pub(super) struct Args {
     #[arg(long = "trend")]
     pub(super) trend: bool,
 
-    /// Kinds of pool to judge, comma separated [default: connect,bind,udp, and nat where the conntrack table is readable and has NAT entries]
+    /// Kinds of pool to judge, comma separated [default: connect,bind,udp, nat where the conntrack table is readable and has NAT entries, and upstream with --upstream-nat]
     #[arg(
         long = "pools",
         value_name = "KINDS",
@@ -81,7 +81,7 @@ pub(super) struct Args {
     #[arg(long = "nat-ports", value_name = "LO-HI", value_parser = nat_ports_value)]
     pub(super) nat_ports: Option<PortRange>,
 
-    /// The provider's NAT in front of this host, judged as `upstream` pools (one per destination): a profile (gcp, gcp:N, azure-lb[:N], azure-natgw[:N], aws-natgw[:N]) or ports=N,hold=SECONDS[,per=destination|address][,ipv6=yes|no] (see docs/upstream-nat.md)
+    /// The provider's NAT in front of this host, judged as upstream pools (one per destination): a profile (gcp, gcp:N, azure-lb[:N], azure-natgw[:N], aws-natgw[:N]) or ports=N,hold=SECONDS[,per=destination|address][,ipv6=yes|no] (see docs/upstream-nat.md)
     #[arg(long = "upstream-nat", value_name = "SPEC", value_parser = upstream_value)]
     pub(super) upstream_nat: Option<Budget>,
 
@@ -93,7 +93,7 @@ pub(super) struct Args {
     #[arg(long = "source", value_name = "ADDR")]
     pub(super) sources: Vec<IpAddr>,
 
-    /// Judge only connect pools to this destination, e.g. 10.0.0.9:5432 or [::1]:443 (repeatable)
+    /// Judge only connect, NAT and upstream pools to this destination, e.g. 10.0.0.9:5432 or [::1]:443 (repeatable)
     #[arg(long = "destination", value_name = "ADDR[:PORT]")]
     pub(super) destinations: Vec<DestinationArg>,
 

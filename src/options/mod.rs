@@ -432,6 +432,49 @@ mod tests {
     }
 
     #[test]
+    fn the_upstream_budget_joins_the_default_kinds() {
+        let c = run(&["--upstream-nat", "gcp"]).unwrap();
+        assert_eq!(c.selection.kinds, Kind::ALL.to_vec());
+        let (budget, route) = c.upstream.unwrap();
+        assert_eq!((budget.ports, budget.hold_s), (64, 120));
+        assert!(!route.passes("10.0.0.9".parse().unwrap()));
+        let c = run(&[
+            "--pools",
+            "upstream",
+            "--upstream-nat",
+            "ports=10,hold=5",
+            "--upstream-nat-exclude",
+            "198.51.100.0/24",
+            "--upstream-nat-exclude",
+            "203.0.113.7",
+        ])
+        .unwrap();
+        assert_eq!(c.selection.kinds, [Kind::Upstream]);
+        let (_, route) = c.upstream.unwrap();
+        assert!(!route.passes("198.51.100.9".parse().unwrap()));
+        assert!(!route.passes("203.0.113.7".parse().unwrap()));
+        assert!(route.passes("203.0.113.8".parse().unwrap()));
+        for bad in [
+            &["--pools", "upstream"][..],
+            &["--upstream-nat", "gcp", "--pools", "connect"],
+            &["--upstream-nat-exclude", "203.0.113.0/24"],
+            &[
+                "--upstream-nat",
+                "gcp",
+                "--upstream-nat-exclude",
+                "203.0.113.0/33",
+            ],
+            &["--upstream-nat", "ports=64"],
+            &["--upstream-nat", "gcp", "--upstream-nat", "gcp"],
+        ] {
+            match run(bad) {
+                Err(Error::Usage(m)) => assert!(!m.contains('\n'), "{bad:?}: {m}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn options_choose_the_scope() {
         let scope = |args: &[&str]| match parse(argv(args)) {
             Ok(Parsed::Run(c)) => Ok((c.netns, c.processes)),
