@@ -4,11 +4,13 @@
 
 use crate::model::upstream::{HOST_TIME_WAIT_S, UpstreamModel};
 
+/// A pool this full gets the words on what the host cannot see.
+const NEAR_PCT: f64 = 50.0;
+
 /// The notes of a run that judged upstream pools.
 pub fn notes(up: &UpstreamModel) -> Vec<String> {
     let mut notes = Vec::new();
     let b = &up.budget;
-    let any = !up.pools.is_empty();
     // Whether or not a pool shows now: a connection the peer closed leaves
     // no socket at all, so no pool may show what the provider still holds.
     if !up.sees_peer_closes() {
@@ -44,11 +46,34 @@ pub fn notes(up: &UpstreamModel) -> Vec<String> {
             b.hold_s
         ));
     }
-    if any && matches!(b.profile, Some("aws-natgw" | "azure-natgw")) {
+    // What no host can see of the provider, said where a pool is near
+    // its budget: there it may decide whether packets are dropped.
+    let near = up
+        .pools
+        .iter()
+        .any(|(p, f)| p.used_pct() >= NEAR_PCT || f.forecast.fills());
+    if near {
         notes.push(
-            "upstream: the NAT gateway's budget is shared by every host behind it; this host \
-             sees its own share only"
-                .to_string(),
+            match b.profile {
+                Some("aws-natgw" | "azure-natgw") => {
+                    "upstream: the NAT gateway's budget is shared by every host behind it; this \
+                 host sees its own share only"
+                }
+                Some("gcp") => {
+                    "upstream: the budget is taken as static; Cloud NAT's dynamic port allocation \
+                 may grow it, and endpoint-independent mapping holds a port for every \
+                 destination, which no host can see"
+                }
+                Some(_) => {
+                    "upstream: the budget is the VM's share of the frontend; other VMs' use of it \
+                 is not seen here"
+                }
+                None => {
+                    "upstream: the budget is taken as given; a share of it other hosts use, or \
+                 ports the provider maps for every destination, are not seen here"
+                }
+            }
+            .to_string(),
         );
     }
     notes
