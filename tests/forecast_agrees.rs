@@ -21,7 +21,7 @@ use lab::{CheckRun, Lab, Settings};
 use scratch::Scratch;
 
 const SERVER: &str = "127.0.0.1:7000";
-const README: &str = include_str!("../README.md");
+const README: &str = include_str!("../docs/proof.md");
 
 /// Asserts that the README's forecast table carries the verdict (or, when
 /// regenerating it, writes the row).
@@ -37,7 +37,7 @@ fn verdict(scenario: &str, said: &str, kernel: &str, run: &CheckRun) {
     }
     assert!(
         README.contains(&row),
-        "README.md's forecast table lacks this verdict (run tests/forecast-table):\n{row}\n\n{}",
+        "docs/proof.md's forecast table lacks this verdict (run tests/forecast-table):\n{row}\n\n{}",
         run.stdout
     );
 }

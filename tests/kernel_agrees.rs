@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 
 use lab::{CheckRun, Lab, Settings};
 
-const README: &str = include_str!("../README.md");
+const README: &str = include_str!("../docs/proof.md");
 
 /// Asserts the prediction, and that the README's table carries the verdict.
 fn verdict(scenario: &str, pool: &str, predicted: u32, allowed: &str, run: &CheckRun) {
@@ -28,7 +28,7 @@ fn verdict(scenario: &str, pool: &str, predicted: u32, allowed: &str, run: &Chec
     }
     assert!(
         README.contains(&row),
-        "README.md's scenario table lacks this verdict (run tests/scenario-table):\n{row}\n\n{}",
+        "docs/proof.md's scenario table lacks this verdict (run tests/scenario-table):\n{row}\n\n{}",
         run.stdout
     );
 }

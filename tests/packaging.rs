@@ -78,8 +78,16 @@ const DEB_FILES: [(&str, &str); 17] = [
 /// Every file the RPM holds, with its mode. Fedora and RHEL keep plugins
 /// and NRPE snippets elsewhere than Debian; the Nagios commands are an
 /// example there (no nagios-plugins/config directory).
-const RPM_FILES: [(&str, &str); 14] = [
+const RPM_FILES: [(&str, &str); 16] = [
     ("/usr/lib64/nagios/plugins/check_ephemeral", "-rwxr-xr-x"),
+    (
+        "/usr/share/licenses/check-ephemeral/LICENSE-MIT",
+        "-rw-r--r--",
+    ),
+    (
+        "/usr/share/licenses/check-ephemeral/LICENSE-APACHE",
+        "-rw-r--r--",
+    ),
     ("/usr/share/man/man8/check_ephemeral.8", "-rw-r--r--"),
     (
         "/usr/share/icinga2/include/plugins-contrib.d/check_ephemeral.conf",
@@ -128,6 +136,32 @@ const RPM_FILES: [(&str, &str); 14] = [
     ),
 ];
 
+/// The operator's guide both packages install: README.md, and docs/*.md
+/// in a docs/ folder beside it.
+fn guide() -> Vec<(String, &'static str)> {
+    let doc = "/usr/share/doc/check-ephemeral";
+    let mut files = vec![(format!("{doc}/README.md"), "-rw-r--r--")];
+    for entry in std::fs::read_dir(repo("docs")).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".md") {
+            files.push((format!("{doc}/docs/{name}"), "-rw-r--r--"));
+        }
+    }
+    files
+}
+
+/// `list` and the guide, each path with its mode and owner.
+fn expected_files(list: &[(&str, &str)], owner: &str) -> Vec<(String, String)> {
+    let mut expected: Vec<(String, String)> = list
+        .iter()
+        .map(|(path, mode)| (path.to_string(), *mode))
+        .chain(guide())
+        .map(|(path, mode)| (path, format!("{mode} {owner}")))
+        .collect();
+    expected.sort();
+    expected
+}
+
 // --------------------------------------------------------------------- .deb
 
 #[test]
@@ -174,12 +208,7 @@ fn deb_is_lintian_clean_and_installs_every_file() {
         })
         .collect();
     files.sort();
-    let mut expected: Vec<(String, String)> = DEB_FILES
-        .iter()
-        .map(|(path, mode)| (path.to_string(), format!("{mode} 0/0")))
-        .collect();
-    expected.sort();
-    assert_eq!(files, expected, "{contents}");
+    assert_eq!(files, expected_files(&DEB_FILES, "0/0"), "{contents}");
 
     // /etc files are conffiles; the units are installed, never enabled or
     // started by the maintainer scripts.
@@ -235,6 +264,12 @@ fn deb_is_lintian_clean_and_installs_every_file() {
     let unpacked = dir.join("root");
     ok(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked));
     plugin_answers(&unpacked.join("usr/lib/nagios/plugins/check_ephemeral"));
+    // The copyright file is ours as it is: both licences, DEP-5.
+    let copyright = unpacked.join("usr/share/doc/check-ephemeral/copyright");
+    assert_eq!(
+        std::fs::read_to_string(copyright).unwrap(),
+        std::fs::read_to_string(repo("packaging/debian/copyright")).unwrap()
+    );
     verify_units(&unpacked, &unpacked.join("usr/share/man"));
 
     // Installing for real changes the machine: only as root under CI.
@@ -255,7 +290,7 @@ fn deb_is_lintian_clean_and_installs_every_file() {
     assert!(installed.0, "dpkg -i: {}", installed.1);
     assert!(!was_enabled, "installing enabled the timer");
     assert!(text(&answer.stdout).starts_with("EPHEMERAL "));
-    for (path, _) in DEB_FILES {
+    for (path, _) in expected_files(&DEB_FILES, "") {
         assert!(listed.lines().any(|l| l == path), "{path}:\n{listed}");
     }
     assert!(purge.status.success(), "{}", text(&purge.stderr));
@@ -342,7 +377,12 @@ fn rpm_installs_into_a_scratch_root_with_its_scriptlets() {
     );
     let query = |args: &[&str]| ok(Command::new("rpm").args(args).arg(&rpm));
     let info = query(&["-qip"]);
-    for needle in ["Name        : check-ephemeral", VERSION, "Release     : 1"] {
+    for needle in [
+        "Name        : check-ephemeral",
+        VERSION,
+        "Release     : 1",
+        "License     : MIT OR Apache-2.0",
+    ] {
         assert!(info.contains(needle), "{needle} missing:\n{info}");
     }
     let scripts = query(&["-qp", "--scripts"]);
@@ -397,18 +437,14 @@ fn rpm_installs_into_a_scratch_root_with_its_scriptlets() {
         })
         .collect();
     files.sort();
-    let mut expected: Vec<(String, String)> = RPM_FILES
-        .iter()
-        .map(|(path, mode)| (path.to_string(), format!("{mode} root/root")))
-        .collect();
-    expected.sort();
-    assert_eq!(files, expected, "{listed}");
+    assert_eq!(files, expected_files(&RPM_FILES, "root/root"), "{listed}");
     for (path, mode) in RPM_FILES {
         let on_disk = std::fs::metadata(root.join(path.trim_start_matches('/'))).unwrap();
         let bits = if mode.contains('x') { 0o755 } else { 0o644 };
         assert_eq!(on_disk.permissions().mode() & 0o7777, bits, "{path}");
         // Every file names the plugin where this package puts it (sudo
-        // matches exact paths, systemd and NRPE run them).
+        // matches exact paths, systemd and NRPE run them). The guide, not
+        // in this list, names the paths of both packages.
         let content = std::fs::read(root.join(path.trim_start_matches('/'))).unwrap();
         let elsewhere = b"/usr/lib/nagios/plugins";
         assert!(
