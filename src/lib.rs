@@ -161,7 +161,10 @@ pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<M
             .as_ref()
             .and_then(|r| r.previous.as_ref())
             .and_then(|p| Some((p.state.opens?, p.seconds)));
-        let bound = before.and_then(|(opens, seconds)| up.unseen_bound(&opens, seconds));
+        // Where conntrack keeps every close, nothing is unseen to bound.
+        let bound = before
+            .filter(|_| !up.sees_peer_closes())
+            .and_then(|(opens, seconds)| up.unseen_bound(&opens, seconds));
         up.finish(bound);
     }
 
