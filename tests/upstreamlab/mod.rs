@@ -13,7 +13,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -23,79 +23,12 @@ use std::time::{Duration, Instant};
 
 use crate::lab::{BIN, CheckRun, parse_perfdata};
 
+mod client;
+mod oracle;
+
+pub use oracle::{Close, Conn, promtool_complaints, rule_full_in, rule_used};
+
 static SERIAL: AtomicUsize = AtomicUsize::new(0);
-
-/// Who closes a connection first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Close {
-    /// The client: the VM keeps a TIME_WAIT.
-    ClientFirst,
-    /// The server, at once: the VM keeps nothing.
-    PeerFirst,
-}
-
-/// One connection as the client logged it.
-#[derive(Clone, Copy, Debug)]
-pub struct Conn {
-    pub to: SocketAddr,
-    pub opened: Instant,
-    pub closed: Option<Instant>,
-}
-
-/// The provider's rule over a log: connections to `to` (its address
-/// alone when `per_address`) that hold a port at `at`: open, or closed
-/// less than `hold` ago.
-pub fn rule_used(
-    log: &[Conn],
-    to: SocketAddr,
-    per_address: bool,
-    hold: Duration,
-    at: Instant,
-) -> u32 {
-    log.iter()
-        .filter(|c| {
-            if per_address {
-                c.to.ip() == to.ip()
-            } else {
-                c.to == to
-            }
-        })
-        .filter(|c| c.opened <= at)
-        .filter(|c| {
-            c.closed
-                .is_none_or(|t| t > at || at.duration_since(t) < hold)
-        })
-        .count() as u32
-}
-
-/// Seconds from `at` until the rule's count reaches `ports`, if closes go
-/// on at `rate` a second (each opened and closed at once).
-pub fn rule_full_in(
-    log: &[Conn],
-    to: SocketAddr,
-    hold: Duration,
-    at: Instant,
-    rate: f64,
-    ports: u32,
-) -> Option<f64> {
-    let mut t = 0.0;
-    while t <= hold.as_secs_f64() + 1.0 {
-        let later = at + Duration::from_secs_f64(t);
-        let old = log
-            .iter()
-            .filter(|c| c.to == to && c.opened <= at)
-            .filter(|c| {
-                c.closed
-                    .is_none_or(|x| later.duration_since(x.min(later)) < hold)
-            })
-            .count() as f64;
-        if old + rate * t.min(hold.as_secs_f64()) >= f64::from(ports) {
-            return Some(t);
-        }
-        t += 0.25;
-    }
-    None
-}
 
 fn unavailable() -> Option<String> {
     // SAFETY: geteuid has no preconditions.
@@ -315,100 +248,6 @@ impl Provider {
             .push(std::thread::spawn(move || serve(listener, close, &stop)));
         to
     }
-
-    /// `n` connections from VM `k` to `to`, held open.
-    pub fn open(&mut self, vm: usize, to: SocketAddr, n: usize) {
-        let name = self.vm(vm).to_string();
-        let streams = Self::within(&name, || {
-            (0..n)
-                .map(|_| TcpStream::connect_timeout(&to, Duration::from_secs(2)).expect("connect"))
-                .collect::<Vec<_>>()
-        });
-        let mut log = self.log.lock().unwrap();
-        for s in streams {
-            log.push(Conn {
-                to,
-                opened: Instant::now(),
-                closed: None,
-            });
-            self.held.push((s, log.len() - 1));
-        }
-    }
-
-    /// Closes `n` of the held connections to `to` from the client's side.
-    pub fn close(&mut self, to: SocketAddr, n: usize) {
-        let mut log = self.log.lock().unwrap();
-        let mut closed = 0;
-        self.held.retain(|(s, i)| {
-            if closed < n && log[*i].to == to {
-                let _ = s.shutdown(Shutdown::Both);
-                log[*i].closed = Some(Instant::now());
-                closed += 1;
-                return false;
-            }
-            true
-        });
-    }
-
-    /// `n` connected UDP sockets from VM `k`, to `to`.
-    pub fn udp(&mut self, vm: usize, to: SocketAddr, n: usize) {
-        let name = self.vm(vm).to_string();
-        let sockets = Self::within(&name, || {
-            (0..n)
-                .map(|_| {
-                    let s = UdpSocket::bind("0.0.0.0:0").expect("bind");
-                    s.connect(to).expect("connect");
-                    s
-                })
-                .collect::<Vec<_>>()
-        });
-        let mut log = self.log.lock().unwrap();
-        for s in sockets {
-            log.push(Conn {
-                to,
-                opened: Instant::now(),
-                closed: None,
-            });
-            self.udp.push(s);
-        }
-    }
-
-    /// From VM `k`, `rate` connections a second to `to` for `seconds`,
-    /// each closed as `close` says once made; logged. Returns when done.
-    pub fn churn(&self, vm: usize, to: SocketAddr, rate: f64, seconds: f64, close: Close) {
-        let name = self.vm(vm).to_string();
-        let log = self.log.clone();
-        Self::within(&name, || {
-            let start = Instant::now();
-            let total = (rate * seconds).round() as usize;
-            for i in 0..total {
-                let due = start + Duration::from_secs_f64(i as f64 / rate);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-                let opened = Instant::now();
-                let mut s =
-                    TcpStream::connect_timeout(&to, Duration::from_secs(2)).expect("connect");
-                if close == Close::PeerFirst {
-                    // Wait for the server's FIN, then close.
-                    s.set_read_timeout(Some(Duration::from_secs(2))).ok();
-                    let mut buf = [0u8; 16];
-                    let _ = s.read(&mut buf);
-                }
-                drop(s);
-                log.lock().unwrap().push(Conn {
-                    to,
-                    opened,
-                    closed: Some(Instant::now()),
-                });
-            }
-        });
-    }
-
-    /// The log so far.
-    pub fn log(&self) -> Vec<Conn> {
-        self.log.lock().unwrap().clone()
-    }
 }
 
 impl Drop for Provider {
@@ -491,37 +330,4 @@ fn checked(out: Output) -> CheckRun {
 /// IpAddr helper for tests.
 pub fn addr(text: &str) -> IpAddr {
     text.parse().expect("address")
-}
-
-/// `promtool check metrics` on `text`: its complaints, empty when clean
-/// (skipped, with a word, where promtool is not installed outside CI).
-pub fn promtool_complaints(text: &str) -> String {
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
-            let _ = writeln!(io::stderr(), "promtool not run: {e}");
-            return String::new();
-        }
-        Err(e) => panic!("promtool: {e}"),
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(text.as_bytes()).expect("feed promtool");
-    }
-    let out = child.wait_with_output().expect("wait for promtool");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() && said.trim().is_empty() {
-        String::new()
-    } else {
-        format!("exit {:?}: {said}", out.status.code())
-    }
 }
