@@ -3,15 +3,17 @@
 //! The pipeline, one folder a stage, data flowing one way:
 //!
 //! `options` (the plain [`Config`](options::Config)) → `read` (kernel
-//! settings and socket records; the only stage that touches the system) →
-//! `model` (the pools the kernel allocates from) → `judge` (thresholds, the
-//! worst pool, the state) → `report` (every line the plugin prints).
-//! `scope` runs the same pipeline in other network namespaces and finds the
+//! settings and socket records; the only stage that reads the system) →
+//! `model` (the pools the kernel allocates from) → `forecast` (how fast
+//! they fill, and the growth across runs) → `judge` (thresholds, the worst
+//! pool, the state) → `report` (every line the plugin prints). `scope`
+//! runs the same pipeline in other network namespaces and finds the
 //! processes behind the sockets. This file wires the stages together and
 //! holds nothing else.
 
+pub mod atomic_file;
 pub mod error;
-mod history;
+pub mod forecast;
 pub mod judge;
 pub mod model;
 pub mod options;
@@ -20,15 +22,11 @@ pub mod report;
 pub mod scope;
 pub mod stage;
 
-/// The scratch-directory guard of the test binaries, for the unit tests.
-#[cfg(test)]
-#[path = "../tests/scratch/mod.rs"]
-mod scratch;
-
 use std::path::Path;
 use std::time::Instant;
 
-use error::{Error, Result};
+use error::Result;
+use forecast::{Forecaster, trend};
 use judge::State;
 use model::nat::DEFAULT_TIME_WAIT_S;
 use model::upstream::UpstreamModel;
@@ -39,11 +37,12 @@ use read::procnet::PROC_NET;
 use read::settings::{KernelSettings, SYSCTL_DIR};
 use read::socket::Both;
 use read::{ReadInfo, Request};
-use report::Context;
-use report::prometheus::Snapshot;
+use report::context::{Asked, Measurement};
+use report::prometheus::{Listed, Snapshot};
+use report::{Context, verbose::Timings};
 use scope::Scope;
-use scope::netns::Namespace;
 use scope::sweep::{Pace, SWEEP_SHARE, Sweep, Visit};
+use scope::tally::{Judged, Tally};
 use stage::Stage;
 
 /// The state to exit with and the text to print.
@@ -63,23 +62,12 @@ pub fn check_from(config: &Config, started: Instant) -> Result<Outcome> {
         return check_namespaces(config, started);
     }
     let proc_net = Path::new(PROC_NET);
-    let mut measured = measure(config, proc_net, side_by_side(config, 1))?;
+    let mut measured = measure(config, proc_net)?;
     if config.processes {
         attribute(&mut measured, proc_net)?;
     }
     let listed = [Snapshot::new(None, &measured.report, &measured.model)];
     Ok(render(&measured, config, &listed))
-}
-
-/// Whether one namespace's two TCP walks run side by side: only when
-/// `--threads` asked for two or more, `namespaces` is one (a sweep's
-/// threads already keep the cores busy) and the process may use two CPUs.
-/// Not by default: two walks of the same table at once cost more CPU time
-/// than the same walks in turn (they take the same bucket locks), and a
-/// check that runs every minute on busy hosts should be light first; the
-/// wall time they save matters only to a huge table near `-t`.
-fn side_by_side(config: &Config, namespaces: usize) -> bool {
-    namespaces == 1 && config.threads.is_some_and(|n| n > 1) && scope::sweep::usable_cpus() > 1
 }
 
 /// One namespace's tables, modelled and judged, and what the report adds.
@@ -92,154 +80,93 @@ pub struct Measured {
     pub context: Context,
 }
 
-/// Reads, models and judges the tables of the network namespace the
-/// calling thread is in; `proc_net` is where its /proc tables are;
-/// `side_by_side`: when the TCP walks may take a second thread.
-pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<Measured> {
+impl Judged for Measured {
+    fn judged(&self) -> &judge::Report {
+        &self.report
+    }
+}
+
+/// Reads, models, forecasts and judges the tables of the network
+/// namespace the calling thread is in; `proc_net` is where its /proc
+/// tables are.
+pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     let started = Instant::now();
     stage::enter(Stage::ReadingSettings);
     let settings = KernelSettings::read(Path::new(SYSCTL_DIR))?;
     let settings_time = started.elapsed();
-    let recalled = history::recall(config);
+    // The previous run (--trend), before reading: the connections it saw
+    // bound explicitly still mark their ports. One state file per set of
+    // measuring options; a sweep of all namespaces would share one, so it
+    // keeps none.
+    let recalled = (config.trend && config.netns != Scope::All)
+        .then(|| trend::recall(trend::key(&config.measured())));
     let mut builder = PoolsBuilder::new(&settings);
     if let Some(r) = &recalled {
         builder.remember_bound(&r.bound);
     }
-    let request = Request {
-        backend: config.backend,
-        range: settings.range,
-        proc_dir: proc_net,
-        side_by_side,
-    };
-    // NAT pools alone need no socket table: a node judged for NAT only
-    // spends nothing on its (maybe huge) TCP table.
-    let sockets = config.selection.kinds.iter().any(|k| *k != Kind::Nat);
+    // read, straight into the model's builders
+    let mut nat_builder = NatBuilder::new(config.nat_ports);
     let mut upstream = config
         .upstream
         .as_ref()
         .filter(|_| config.selection.kinds.contains(&Kind::Upstream))
         .map(|(budget, route)| UpstreamModel::new(budget.clone(), route.clone()));
-    let info = match (&mut upstream, sockets) {
-        (Some(up), _) => read::read_tables(request, &mut Both(&mut builder, up))?,
-        (None, true) => read::read_tables(request, &mut builder)?,
-        (None, false) => ReadInfo::default(),
-    };
-    let mut nat_builder = NatBuilder::new(config.nat_ports);
-    let nat_kind = config.selection.kinds.contains(&Kind::Nat);
-    let nat = if nat_kind || upstream.is_some() {
-        stage::enter(Stage::ReadingConntrack);
-        let request = NatRequest {
-            proc_dir: proc_net,
-            required: config.nat_required,
-            // The upstream pools need every entry, not those of one address.
-            replies_to: match config.selection.sources.as_slice() {
-                [address] if upstream.is_none() => Some(*address),
-                _ => None,
-            },
-        };
-        read::nat::read_nat(request, &mut |e| {
-            if nat_kind {
-                nat_builder.add(e);
-            }
-            if let Some(up) = upstream.as_mut() {
-                up.conntrack_entry(e);
-            }
-        })?
-    } else {
-        NatRead::default()
-    };
-    if let Some(up) = upstream.as_mut() {
-        if nat.read.is_some() {
-            let figures = nat.figures.unwrap_or_default();
-            up.conntrack_read(figures.time_wait_timeout_s.unwrap_or(DEFAULT_TIME_WAIT_S));
-        } else {
-            // Entries handed on before a failure are not to be trusted.
-            up.forget_conntrack();
-        }
-        up.active_opens = read::snmp::active_opens(proc_net);
-        let before = recalled
-            .as_ref()
-            .and_then(|r| r.previous.as_ref())
-            .and_then(|p| Some((p.state.opens?, p.seconds)));
-        // Where conntrack keeps every close, nothing is unseen to bound.
-        let bound = before
-            .filter(|_| !up.sees_peer_closes())
-            .and_then(|(opens, seconds)| up.unseen_bound(&opens, seconds));
-        up.finish(bound);
-    }
-
+    let (info, nat) = read_tables(
+        config,
+        proc_net,
+        &settings,
+        (&mut builder, &mut nat_builder, upstream.as_mut()),
+    )?;
+    // model
     stage::enter(Stage::Modelling);
     let modelling = Instant::now();
     let mut model = builder.finish();
-    model.nat = if nat_kind {
-        nat_builder.finish_read(&nat)
-    } else {
-        None
-    };
+    if config.selection.kinds.contains(&Kind::Nat) {
+        model.nat = nat_builder.finish_read(&nat);
+    }
+    if let Some(up) = upstream.as_mut() {
+        let previous = recalled.as_ref().and_then(|r| r.previous.as_ref());
+        let before = previous.and_then(|p| Some((p.state.opens?, p.seconds)));
+        finish_upstream(up, &nat, proc_net, before);
+    }
     model.upstream = upstream;
-    model.sockets_read = sockets;
+    model.sockets_read = reads_sockets(config);
+    // forecast and judge
     let max_tw_buckets = read::settings::max_tw_buckets(Path::new(SYSCTL_DIR));
-    let forecaster = model::outlook::Forecaster::new(&model, max_tw_buckets)
-        .with_previous(recalled.as_ref().and_then(|r| r.previous.as_ref()));
-    let report = judge::judge_with(
-        &model,
-        &config.selection,
-        &config.thresholds,
-        config.top,
-        Some((&config.forecast, &forecaster)),
-    );
-    let timings = report::verbose::Timings {
+    let previous = recalled.as_ref().and_then(|r| r.previous.as_ref());
+    let forecaster = Forecaster::new(&model, max_tw_buckets).with_previous(previous);
+    let rule = Some((&config.forecast, &forecaster));
+    let (selection, thresholds) = (&config.selection, &config.thresholds);
+    let report = judge::judge_with(&model, selection, thresholds, config.top, rule);
+    let timings = Timings {
         settings: settings_time,
         model: modelling.elapsed(),
         total: started.elapsed(),
     };
-    let mut verbose_lines = report::verbose::lines(&settings, &model, &info, timings);
-    verbose_lines.extend(report::forecast::lines(&report));
-    let mut notes = report::verbose::notes(&model, &info, &config.selection.kinds);
-    notes.extend(report::forecast::bound_before_note(
-        model.totals.bound_time_wait,
-    ));
-    if config.forecast.enabled {
-        notes.extend(report::forecast::bound_time_wait_note(
-            model.bind_marked(),
-            model.totals.time_wait,
-        ));
-    }
-    if let Some(r) = &recalled {
-        let kept = history::keep(r, &report, &model);
-        notes.push(report::forecast::trend_note(
-            &r.history,
-            kept.err(),
-            config.forecast.enabled,
-        ));
-    } else if config.trend {
-        notes.push(report::forecast::trend_not_across_namespaces());
-    }
-    let mut context = Context {
+    // keep this run for the next, and put into words what goes with the pools
+    let bound = model.explicitly_bound();
+    let kept = recalled.as_ref().map(|r| {
+        let opens = model.upstream.as_ref().and_then(|u| u.opens());
+        let not_kept = trend::keep(r, report.forecasts.pools(), bound, opens).err();
+        (&r.last_run, not_kept)
+    });
+    let asked = Asked {
         verbose: config.verbose,
         top: config.top,
-        notes,
-        verbose_lines,
-        full_in: (
-            config.forecast.full_in_warning.clone(),
-            config.forecast.full_in_critical.clone(),
-        ),
-        ..Context::default()
+        kinds: &selection.kinds,
+        forecast: &config.forecast,
+        trend: config.trend,
     };
-    context
-        .notes
-        .extend(nat.unread.as_ref().map(report::verbose::nat_note));
-    context
-        .notes
-        .extend(model.nat.as_ref().and_then(report::verbose::stray_note));
-    if let Some(up) = &model.upstream {
-        context.notes.extend(report::upstream::notes(up));
-    }
-    if let (Some(read), Some(nat)) = (&nat.read, &model.nat) {
-        context
-            .verbose_lines
-            .push((1, report::verbose::conntrack(read, nat)));
-    }
+    let measurement = Measurement {
+        settings: &settings,
+        model: &model,
+        info: &info,
+        nat: &nat,
+        judged: &report,
+        timings,
+        trend: kept,
+    };
+    let context = report::context::build(&asked, &measurement);
     Ok(Measured {
         model,
         max_tw_buckets,
@@ -249,69 +176,137 @@ pub fn measure(config: &Config, proc_net: &Path, side_by_side: bool) -> Result<M
     })
 }
 
+/// NAT pools alone need no socket table: a node judged for NAT only
+/// spends nothing on its (maybe huge) TCP table.
+fn reads_sockets(config: &Config) -> bool {
+    config.selection.kinds.iter().any(|k| *k != Kind::Nat)
+}
+
+/// The sinks the tables are read into: the kernel's pools, the NAT pools
+/// and, with `--upstream-nat`, the provider's.
+type Sinks<'a> = (
+    &'a mut PoolsBuilder,
+    &'a mut NatBuilder,
+    Option<&'a mut UpstreamModel>,
+);
+
+/// The socket tables into the builder (and the upstream pools) and the
+/// conntrack table into the NAT builder (and the upstream pools), as far
+/// as the pools asked for need them.
+fn read_tables(
+    config: &Config,
+    proc_net: &Path,
+    settings: &KernelSettings,
+    (builder, nat, mut upstream): Sinks,
+) -> Result<(ReadInfo, NatRead)> {
+    let request = Request {
+        backend: config.backend,
+        range: settings.range,
+        proc_dir: proc_net,
+    };
+    let info = match (upstream.as_deref_mut(), reads_sockets(config)) {
+        (Some(up), _) => read::read_tables(request, &mut Both(builder, up))?,
+        (None, true) => read::read_tables(request, builder)?,
+        (None, false) => ReadInfo::default(),
+    };
+    let nat_kind = config.selection.kinds.contains(&Kind::Nat);
+    if !nat_kind && upstream.is_none() {
+        return Ok((info, NatRead::default()));
+    }
+    stage::enter(Stage::ReadingConntrack);
+    let request = NatRequest {
+        proc_dir: proc_net,
+        required: config.nat_required,
+        // The upstream pools need every entry, not those of one address.
+        replies_to: match config.selection.sources.as_slice() {
+            [address] if upstream.is_none() => Some(*address),
+            _ => None,
+        },
+    };
+    let read = read::nat::read_nat(request, &mut |e| {
+        if nat_kind {
+            nat.add(e);
+        }
+        if let Some(up) = upstream.as_deref_mut() {
+            up.conntrack_entry(e);
+        }
+    })?;
+    Ok((info, read))
+}
+
+/// The upstream pools once every table is read: whether conntrack kept
+/// the closes, the kernel's count of opens, and with `--trend` the bound
+/// on closes no entry shows from the previous run's count (`before`, and
+/// the seconds since).
+fn finish_upstream(
+    up: &mut UpstreamModel,
+    nat: &NatRead,
+    proc_net: &Path,
+    before: Option<(model::upstream::Opens, f64)>,
+) {
+    if nat.read.is_some() {
+        let figures = nat.figures.unwrap_or_default();
+        up.conntrack_read(figures.time_wait_timeout_s.unwrap_or(DEFAULT_TIME_WAIT_S));
+    } else {
+        // Entries handed on before a failure are not to be trusted.
+        up.forget_conntrack();
+    }
+    up.active_opens = read::snmp::active_opens(proc_net);
+    // Where conntrack keeps every close, nothing is unseen to bound.
+    let bound = before
+        .filter(|_| !up.sees_peer_closes())
+        .and_then(|(opens, seconds)| up.unseen_bound(&opens, seconds));
+    up.finish(bound);
+}
+
 /// `--all-netns`: the worst namespace judged again with the upstream pools
 /// of every namespace summed in place of its own, and their notes.
 fn judge_again_with(m: &mut Measured, sum: UpstreamModel, config: &Config) {
-    m.context.notes.retain(|n| !n.starts_with("upstream:"));
-    m.context.notes.extend(report::upstream::notes(&sum));
     m.model.upstream = Some(sum);
-    let forecaster = model::outlook::Forecaster::new(&m.model, m.max_tw_buckets);
-    m.report = judge::judge_with(
-        &m.model,
-        &config.selection,
-        &config.thresholds,
-        config.top,
-        Some((&config.forecast, &forecaster)),
-    );
+    let forecaster = Forecaster::new(&m.model, m.max_tw_buckets);
+    let rule = Some((&config.forecast, &forecaster));
+    let (selection, thresholds) = (&config.selection, &config.thresholds);
+    m.report = judge::judge_with(&m.model, selection, thresholds, config.top, rule);
+    m.context.notes.retain(|n| !n.starts_with("upstream:"));
+    if let Some(sum) = &m.model.upstream {
+        let notes = report::upstream::notes(sum, &m.report);
+        m.context.notes.extend(notes);
+    }
 }
 
 /// The answer in the format asked for; `listed` are the namespaces the
 /// Prometheus text lists, worst first.
 fn render(measured: &Measured, config: &Config, listed: &[Snapshot]) -> Outcome {
     stage::enter(Stage::Reporting);
-    let state = match measured.context.unknown {
+    let (report, model, context) = (&measured.report, &measured.model, &measured.context);
+    let state = match context.unknown {
         Some(_) => State::Unknown,
-        None => measured.report.state,
+        None => report.state,
     };
     let text = match config.format {
-        Format::Nagios => report::render(
-            &measured.report,
-            &measured.model,
-            &config.thresholds,
-            &measured.context,
-        ),
-        Format::Prometheus => report::prometheus::render(state, listed, &measured.context.counts),
+        Format::Nagios => report::render(report, model, &config.thresholds, context),
+        Format::Prometheus => report::prometheus::render(state, listed, &context.counts),
     };
     Outcome { state, text }
 }
 
-/// `--processes`: who holds the sockets of the pools the report names; run
-/// in the namespace `measured` came from.
+/// `--processes`: who holds the sockets of the pools the long output
+/// lists; run in the namespace `measured` came from.
 fn attribute(measured: &mut Measured, proc_net: &Path) -> Result<()> {
-    let pools = attributed(measured);
+    let kinds = measured.report.kinds.iter();
+    let pools: Vec<&Pool> = kinds.flat_map(|k| k.top.iter().map(|(p, _)| p)).collect();
+    let (model, info) = (&measured.model, &measured.info);
     let listed = measured.context.top > 0;
-    let wanted =
-        scope::culprits::collect(&pools, &measured.model, &measured.info, listed, proc_net)?;
+    let wanted = scope::culprits::collect(&pools, model, info, listed, proc_net)?;
     let found = scope::culprits::attribute(&wanted)?;
     let lines = report::processes::lines(&found, &pools);
     measured.context.add_lines(lines);
     Ok(())
 }
 
-/// The pools `--processes` attributes: those the long output lists.
-fn attributed(measured: &Measured) -> Vec<&Pool> {
-    let kinds = measured.report.kinds.iter();
-    kinds
-        .flat_map(|k| k.top.iter().map(|(pool, _)| pool))
-        .collect()
-}
-
 /// `--netns` and `--all-netns`: every namespace measured by a pool of
 /// threads that enter them; the worst is reported in full, the others a
-/// line each. Only the worst namespace's model is kept, so memory stays
-/// that of a few namespaces however many the host has. Ties go to the
-/// namespace found first, and lists are in the order found within a rank,
-/// so the answer does not depend on which thread finished first.
+/// line each (see `scope::tally`).
 fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
     let sweep = Sweep::find(&config.netns)?;
     let all = config.netns == Scope::All;
@@ -320,160 +315,55 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
         threads: config.threads,
         until: Some(started + config.timeout * share / of),
     };
-    let mut worst: Option<(usize, Namespace, Measured)> = None;
-    let mut judged: Vec<(judge::Rank, usize, String)> = Vec::new();
-    let mut skipped = Vec::new();
-    let mut failed: Vec<(usize, Namespace, Error)> = Vec::new();
-    // The namespaces the Prometheus text lists: the worst `top`, kept in
-    // bounded memory (a judged report is small; the model is not kept).
-    let prometheus = config.format == Format::Prometheus;
-    let keep = config.top.max(1);
-    let mut listed: Vec<(judge::Rank, String, Snapshot)> = Vec::new();
+    let mut tally = Tally::new(all);
+    let mut listed = Listed::new(config.format == Format::Prometheus, config.top);
     // The provider sees one VM: the upstream pools of every namespace are
     // summed and judged once, after the sweep.
     let mut upstream: Option<UpstreamModel> = None;
     let swept = sweep.visit(
         pace,
-        |proc_net| measure(config, proc_net, side_by_side(config, sweep.len())),
+        |proc_net| measure(config, proc_net),
         |index, ns, visit| {
-            match visit {
-                Visit::Measured(m) => {
-                    if let Some(up) = &m.model.upstream {
-                        match upstream.as_mut() {
-                            Some(sum) => sum.merge(up),
-                            None => upstream = Some(up.clone()),
-                        }
-                    }
-                    let (pool, state) = &m.report.worst;
-                    let rank = judge::rank(&m.report);
-                    let line = report::namespaces::judged(&ns, *state, pool);
-                    judged.push((rank, index, line));
-                    if prometheus {
-                        let label = report::namespaces::metric_label(&ns);
-                        let snapshot = Snapshot::new(Some(label.clone()), &m.report, &m.model);
-                        listed.push((rank, label, snapshot));
-                        if listed.len() >= 2 * keep {
-                            judge::worst_first(&mut listed, keep);
-                        }
-                    }
-                    let better = |(i, _, w): &(usize, Namespace, Measured)| {
-                        let theirs = judge::rank(&w.report);
-                        rank > theirs || (rank == theirs && index < *i)
-                    };
-                    if worst.as_ref().is_none_or(better) {
-                        worst = Some((index, ns, m));
+            if let Visit::Measured(m) = &visit {
+                listed.offer(&ns, &m.report, &m.model);
+                if let Some(up) = &m.model.upstream {
+                    match upstream.as_mut() {
+                        Some(sum) => sum.merge(up),
+                        None => upstream = Some(up.clone()),
                     }
                 }
-                Visit::Gone if all => skipped.push((index, ns)),
-                Visit::Gone => {
-                    return Err(Error::Namespace {
-                        path: ns.path,
-                        reason: "it disappeared while the check ran".into(),
-                    });
-                }
-                Visit::Failed(e @ Error::Privilege { .. }) => return Err(e),
-                Visit::Failed(e) if all => {
-                    let line = report::namespaces::failed(&ns, &e);
-                    judged.push((judge::Rank::unreadable(), index, line));
-                    failed.push((index, ns, e));
-                }
-                Visit::Failed(e) => return Err(e),
             }
-            Ok(())
+            tally.add(index, ns, visit)
         },
     )?;
-    skipped.sort_by_key(|(index, _)| *index);
-    failed.sort_by_key(|(index, _, _)| *index);
-    let Some((_, ns, mut m)) = worst else {
-        return Err(match failed.into_iter().next() {
-            Some((_, _, e)) => e,
-            None => Error::Namespace {
-                path: scope::netns::NAMED_DIR.into(),
-                reason:
-                    "no network namespace could be read: every one disappeared while the check ran"
-                        .into(),
-            },
-        });
-    };
-
+    let (ns, mut m, book) = tally.finish()?;
     if let Some(mut sum) = upstream.filter(|_| all) {
         sum.finish(None);
         judge_again_with(&mut m, sum, config);
     }
-
     if config.processes {
         let attributed = sweep.run_in(&ns, |proc_net| attribute(&mut m, proc_net))?;
         if attributed.is_none() {
-            m.context
-                .add_lines(vec![report::namespaces::vanished_before_processes()]);
+            let vanished = report::namespaces::vanished_before_processes();
+            m.context.add_lines(vec![vanished]);
         }
     }
-
-    let mut lines = Vec::new();
-    if all {
-        judged.sort_by_key(|(rank, index, _)| (std::cmp::Reverse(*rank), *index));
-        let count = |s: State| judged.iter().filter(|(r, _, _)| r.state() == s).count();
-        let states = [State::Critical, State::Warning, State::Unknown, State::Ok].map(count);
-        let shown = config.top.min(judged.len());
-        lines.push(report::namespaces::heading(
-            states,
-            judged.len(),
-            skipped.len(),
-            swept.unjudged,
-            shown,
-        ));
-        lines.extend(judged.iter().take(shown).map(|(_, _, line)| line.clone()));
-        lines.extend(
-            skipped
-                .iter()
-                .map(|(_, ns)| report::namespaces::skipped(ns)),
-        );
-        if swept.unjudged > 0 {
-            lines.push(report::namespaces::unjudged(
-                swept.unjudged,
-                sweep.len(),
-                config.timeout,
-            ));
-        }
-        if sweep.hidden() > 0 {
-            lines.push(report::namespaces::hidden(
-                sweep.hidden(),
-                scope::procfs::Capabilities::effective(),
-            ));
-        }
-        let [critical, warning, unknown, _] = states;
-        m.context.counts = vec![
-            ("netns", judged.len() as u64),
-            ("netns_critical", critical as u64),
-            ("netns_warning", warning as u64),
-            ("netns_unknown", unknown as u64),
-            ("netns_skipped", skipped.len() as u64),
-            ("netns_unjudged", swept.unjudged as u64),
-        ];
-    } else {
-        lines.push(report::namespaces::entered(&ns));
-    }
-    m.context.add_lines(lines);
-    judge::worst_first(&mut listed, keep);
-    let listed: Vec<Snapshot> = listed.into_iter().map(|(_, _, s)| s).collect();
-    m.context.scope = Some(if m.report.worst.0.kind == Kind::Upstream && all {
-        // Every namespace's connections spend the one budget.
-        format!("{} namespaces", judged.len())
-    } else {
-        report::namespaces::scope(&ns, swept.unjudged, sweep.len())
-    });
-    // A namespace that could not be read, or one not judged at all,
-    // outranks one that is fine: a partial sweep is never an OK.
-    if m.report.state < State::Unknown {
-        if swept.unjudged > 0 {
-            m.context.unknown = Some(report::namespaces::partial(
-                swept.unjudged,
-                sweep.len(),
-                config.timeout,
-            ));
-        } else if let Some((_, bad, e)) = failed.first() {
-            m.context.unknown = Some(report::namespaces::unreadable(bad, e));
-        }
-    }
-    Ok(render(&m, config, &listed))
+    let facts = report::sweep::Sweep {
+        all,
+        found: sweep.len(),
+        unjudged: swept.unjudged,
+        hidden: sweep.hidden(),
+        timeout: config.timeout,
+        top: config.top,
+    };
+    let upstream_worst = m.report.worst.0.kind == Kind::Upstream;
+    report::sweep::add(
+        &mut m.context,
+        &ns,
+        &book,
+        &facts,
+        m.report.state,
+        upstream_worst,
+    );
+    Ok(render(&m, config, &listed.finish()))
 }

@@ -1,6 +1,7 @@
 //! Which stage of the check is running, so a timeout can name it.
 //!
-//! A plain atomic: the watchdog thread in `main` reads it when the time is up.
+//! A plain atomic: the worker sets it as the check goes on, and `main` reads
+//! it when the deadline has passed.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 

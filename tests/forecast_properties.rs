@@ -8,7 +8,7 @@
 
 mod rng;
 
-use check_ephemeral::model::forecast::{
+use check_ephemeral::forecast::{
     self, Ages, Limits, Pace, PoolNow, Seen, Walk, forecast, forecast_at,
 };
 

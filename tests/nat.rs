@@ -114,7 +114,7 @@ fn a_large_range_with_one_free_port_fails_as_the_search_predicts() {
 /// ctnetlink and the text of /proc/net/nf_conntrack.
 #[test]
 fn netlink_and_the_proc_text_read_the_same_entries() {
-    use check_ephemeral::read::conntrack::{read_entries, text, wire::Entry};
+    use check_ephemeral::read::conntrack::{Entry, read_entries, text};
     let Some(mut topo) = Topology::new("readers", &[Rule::tcp(40000, 40009)]) else {
         return;
     };

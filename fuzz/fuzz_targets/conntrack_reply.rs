@@ -5,7 +5,7 @@
 #![no_main]
 
 use check_ephemeral::read::conntrack::{text, wire};
-use check_ephemeral::read::diag::wire::{Messages, NLMSG_HDRLEN};
+use check_ephemeral::read::netlink::{Messages, NLMSG_HDRLEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,8 @@
 
 #![no_main]
 
-use check_ephemeral::read::diag::wire::{self, Messages, NLMSG_HDRLEN};
+use check_ephemeral::read::diag::wire;
+use check_ephemeral::read::netlink::{Messages, NLMSG_HDRLEN};
 use check_ephemeral::read::socket::Protocol;
 use libfuzzer_sys::fuzz_target;
 

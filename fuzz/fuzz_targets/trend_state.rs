@@ -5,7 +5,8 @@
 
 #![no_main]
 
-use check_ephemeral::model::trend::{self, TrendState};
+use check_ephemeral::forecast::trend;
+use check_ephemeral::forecast::trend::state::{MAX_BYTES, MAX_POOLS, TrendState};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,15 +21,15 @@ fuzz_target!(|data: &[u8]| {
     let Ok(state) = TrendState::parse(&text, key) else {
         return;
     };
-    assert!(state.pools.len() <= trend::MAX_POOLS);
+    assert!(state.pools.len() <= MAX_POOLS);
     let written = state.to_text();
-    assert!(written.len() <= trend::MAX_BYTES);
+    assert!(written.len() <= MAX_BYTES);
     let again = TrendState::parse(&written, key).expect("written state parses");
     // Written again, addresses may take more characters (the canonical
     // form); past the byte cap the last lines are left out.
     assert!(state.pools.starts_with(&again.pools));
     assert!(state.bound.starts_with(&again.bound));
-    let (previous, _, _) = trend::recall(Some(&text), key, state.at_ms.saturating_add(10_000));
+    let (previous, _, _) = trend::recall_text(Some(&text), key, state.at_ms.saturating_add(10_000));
     if let Some(p) = previous {
         for k in &p.state.pools {
             let g = p.growth(k.kind, &k.name, 0).expect("a kept pool has a growth");

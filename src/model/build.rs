@@ -3,9 +3,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::trend::{FourTuple, MAX_BOUND};
-use std::hash::{BuildHasherDefault, Hasher};
-
 use super::*;
 
 /// When a TIME_WAIT entry stops blocking its tuple (`tcp_twsk_unique`).
@@ -264,6 +261,18 @@ impl Sink for PoolsBuilder {
     }
 }
 
+/// At most this many explicitly bound connections are kept.
+pub const MAX_BOUND: usize = 1000;
+
+/// A connection's 4-tuple.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FourTuple {
+    pub local: IpAddr,
+    pub local_port: u16,
+    pub remote: IpAddr,
+    pub remote_port: u16,
+}
+
 fn four_tuple(s: &Socket) -> FourTuple {
     FourTuple {
         local: s.local,
@@ -275,43 +284,4 @@ fn four_tuple(s: &Socket) -> FourTuple {
 
 /// FxHash: socket tables are local data, no hash flooding to fear, and the
 /// tuple map is touched once per socket.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-pub(super) type FastHash = BuildHasherDefault<FxHasher>;
-
-const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(SEED);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+pub(super) type FastHash = rustc_hash::FxBuildHasher;

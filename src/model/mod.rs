@@ -2,7 +2,7 @@
 //! ports from, built in one pass over the records `read` hands on (see the
 //! README's "What it answers" and the kernel's `__inet_hash_connect`,
 //! `inet_csk_find_open_port` and `udp_lib_get_port`). Hands a [`Model`] to
-//! `judge`. A new kind of pool goes here.
+//! `forecast` and `judge`. A new kind of pool goes here.
 //!
 //! - a **connect pool** per (source, destination, destination port): the
 //!   candidate ports minus those marked by `bind()` minus the tuple's own
@@ -22,143 +22,34 @@ use std::collections::HashMap;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::read::ports::{PortBits, PortRange, PortSet};
+use crate::read::ports::PortRange;
 use crate::read::settings::{KernelSettings, TwReuse};
 use crate::read::socket::{Protocol, Sink, Socket, TcpState};
 
+mod ages;
 mod build;
-pub mod forecast;
 pub mod nat;
 pub mod nat_class;
 pub mod nat_search;
-pub mod outlook;
-pub mod trend;
+mod pool;
+pub mod ports;
 pub mod upstream;
 
+pub use ages::TwAges;
 use build::FastHash;
 pub use build::TwPolicy;
-pub use build::{Connectable, FxHasher, PoolsBuilder};
+pub use build::{Connectable, FourTuple, MAX_BOUND, PoolsBuilder};
 pub use nat::{NatBuilder, NatKey, NatModel};
 pub use nat_class::PortClass;
+pub use pool::{Kind, Pool, PoolName, StateCounts, Tuple};
+pub use ports::{PortBits, PortSet};
 
 /// TCP_TIMEWAIT_LEN: a TIME_WAIT lasts 60 s, so its age is 60 s minus what
 /// the kernel reports as left.
-const TIME_WAIT_MS: u32 = 60_000;
+pub const TIME_WAIT_MS: u32 = 60_000;
 /// Kernels without `tcp_tw_reuse_delay` reuse after one to two seconds;
 /// two is when reuse is certain.
 const OLD_KERNEL_REUSE_DELAY_MS: u32 = 2_000;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Tuple {
-    pub source: IpAddr,
-    pub destination: IpAddr,
-    pub port: u16,
-}
-
-/// The sockets of a pool by state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StateCounts {
-    pub established: u32,
-    pub time_wait: u32,
-    /// TIME_WAIT entries a new `connect()` may take over now.
-    pub time_wait_reusable: u32,
-    pub other: u32,
-}
-
-impl StateCounts {
-    fn add(&mut self, state: TcpState, reusable: bool) {
-        match state {
-            TcpState::ESTABLISHED => self.established += 1,
-            TcpState::TIME_WAIT => {
-                self.time_wait += 1;
-                self.time_wait_reusable += u32::from(reusable);
-            }
-            _ => self.other += 1,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    Connect,
-    Bind,
-    Udp,
-    Nat,
-    Upstream,
-}
-
-impl Kind {
-    /// Every kind, in the order the report lists them.
-    pub const ALL: [Kind; 5] = [
-        Kind::Connect,
-        Kind::Bind,
-        Kind::Udp,
-        Kind::Nat,
-        Kind::Upstream,
-    ];
-    /// The kinds judged when `--pools` is not given (`upstream` joins them
-    /// when `--upstream-nat` is).
-    pub const DEFAULT: [Kind; 4] = [Kind::Connect, Kind::Bind, Kind::Udp, Kind::Nat];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Connect => "connect",
-            Kind::Bind => "bind",
-            Kind::Udp => "udp",
-            Kind::Nat => "nat",
-            Kind::Upstream => "upstream",
-        }
-    }
-}
-
-/// What a pool is the pool of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PoolName {
-    Tuple(Tuple),
-    /// A tuple that holds no socket yet; what is known of it.
-    NewTuple {
-        source: Option<IpAddr>,
-        destination: Option<IpAddr>,
-        port: Option<u16>,
-    },
-    /// A local address, or a wildcard (`0.0.0.0`, `::`).
-    Address(IpAddr),
-    /// The NAT ports of a masquerading node towards one destination port.
-    Nat(NatKey),
-    /// The provider NAT's ports for this host towards one destination.
-    Upstream(upstream::UpstreamName),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pool {
-    pub kind: Kind,
-    pub name: PoolName,
-    /// Ports a caller can get when nothing else holds any.
-    pub capacity: u32,
-    /// Ports a caller is sure to get now.
-    pub free: u32,
-    pub counts: StateCounts,
-    /// Where the kernel's search for a port is bounded (NAT ranges of more
-    /// than 128 ports): the chance, in parts per million, that a new
-    /// connection finds no port at this fill although some are free.
-    pub fail_ppm: Option<u32>,
-}
-
-impl Pool {
-    pub fn used(&self) -> u32 {
-        self.capacity - self.free
-    }
-
-    /// Used share of the capacity in percent, to two decimals; a pool with
-    /// no capacity at all is 100 % used.
-    pub fn used_pct(&self) -> f64 {
-        if self.capacity == 0 {
-            return 100.0;
-        }
-        let pct = f64::from(self.used()) * 100.0 / f64::from(self.capacity);
-        (pct * 100.0).round() / 100.0
-    }
-}
 
 /// The odd-size quirk: with the global range, `connect()` and
 /// `bind(addr, 0)` scan `size & !1` ports from a random start, so one of the
@@ -278,7 +169,7 @@ struct TupleEntry {
     /// Bit 0: the first port of the range is blocked; bit 1: the last.
     ends: u8,
     /// The tuple's TIME_WAIT entries by age, for the forecast.
-    ages: outlook::TwAges,
+    ages: TwAges,
 }
 
 /// Totals over everything read.
@@ -331,7 +222,7 @@ pub struct Model {
     /// asked for, and then the socket pools are not shown at all.
     pub sockets_read: bool,
     /// Connected sockets bound to an explicit port (`--trend` keeps them).
-    bound: Vec<trend::FourTuple>,
+    bound: Vec<FourTuple>,
 }
 
 impl Model {
@@ -350,9 +241,24 @@ impl Model {
     }
 
     /// Connected sockets bound to an explicit port, at most
-    /// [`trend::MAX_BOUND`].
-    pub fn explicitly_bound(&self) -> &[trend::FourTuple] {
+    /// [`MAX_BOUND`].
+    pub fn explicitly_bound(&self) -> &[FourTuple] {
         &self.bound
+    }
+
+    /// When a TIME_WAIT stops blocking `connect()`.
+    pub fn tw_policy(&self) -> &TwPolicy {
+        &self.tw
+    }
+
+    /// Every tuple with its TIME_WAIT entries by age.
+    pub fn tuple_ages(&self) -> impl Iterator<Item = (&Tuple, &TwAges)> {
+        self.tuples.iter().map(|(t, e)| (t, &e.ages))
+    }
+
+    /// The TIME_WAIT entries of one tuple by age, if it has any socket.
+    pub fn ages_of(&self, tuple: &Tuple) -> Option<&TwAges> {
+        self.tuples.get(tuple).map(|e| &e.ages)
     }
 
     /// Candidate ports marked by `bind()`, which `connect()` skips.

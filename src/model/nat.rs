@@ -21,10 +21,7 @@ use super::build::FastHash;
 use super::nat_class::{PortClass, place};
 use super::nat_search::fail_ppm;
 use super::{Kind, Pool, PoolName, StateCounts};
-use crate::read::conntrack::TableFigures;
-use crate::read::conntrack::wire::{
-    CT_TCP_ESTABLISHED, CT_TCP_TIME_WAIT, Entry, IPPROTO_TCP, IPPROTO_UDP,
-};
+use crate::read::conntrack::{Entry, Phase, TableFigures};
 use crate::read::nat::NatRead;
 use crate::read::ports::PortRange;
 use crate::read::socket::Protocol;
@@ -111,10 +108,8 @@ impl NatBuilder {
 
     pub fn add(&mut self, e: &Entry) {
         self.entries += 1;
-        let protocol = match e.protocol {
-            IPPROTO_TCP => Protocol::Tcp,
-            IPPROTO_UDP => Protocol::Udp,
-            _ => return,
+        let Some(protocol) = e.transport() else {
+            return;
         };
         let translated = e.is_source_nat();
         self.translated += u64::from(translated);
@@ -143,9 +138,9 @@ impl NatBuilder {
         let held = self.pools.entry(key).or_default();
         held.ports.push(e.reply.dst_port);
         held.translated += u32::from(translated);
-        match e.tcp_state {
-            Some(CT_TCP_ESTABLISHED) => held.counts.established += 1,
-            Some(CT_TCP_TIME_WAIT) => {
+        match e.phase() {
+            Some(Phase::Established) => held.counts.established += 1,
+            Some(Phase::TimeWait) => {
                 held.counts.time_wait += 1;
                 held.time_wait_left_s.push(e.timeout_s);
             }
@@ -253,15 +248,18 @@ impl NatModel {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::read::conntrack::wire::Tuple;
+    use crate::read::conntrack::Tuple;
+    use crate::read::conntrack::entry::{CT_TCP_ESTABLISHED, CT_TCP_TIME_WAIT};
 
-    fn range(lo: u16, hi: u16) -> PortRange {
+    pub(crate) fn range(lo: u16, hi: u16) -> PortRange {
         PortRange { lo, hi }
     }
 
-    fn entry(src_port: u16, nat: &str, nat_port: u16, dport: u16, state: u8) -> Entry {
+    /// A TCP entry from 10.200.1.2:`src_port` to 93.184.216.34:`dport`,
+    /// its reply to `nat`:`nat_port`, in conntrack TCP state `state`.
+    pub(crate) fn entry(src_port: u16, nat: &str, nat_port: u16, dport: u16, state: u8) -> Entry {
         let a = |s: &str| s.parse::<IpAddr>().unwrap();
         Entry {
             protocol: 6,
@@ -324,54 +322,6 @@ mod tests {
         assert!(m.pools.iter().all(|p| p.free == 9));
     }
 
-    /// Two closes a second for the last 10 s into a 100-port range whose
-    /// TIME_WAIT lasts 60 s: nothing expires before 50 s, so the pool is
-    /// full when 20 + 2 t entries reach 100, at t = 40 s.
-    /// Twenty TIME_WAIT entries closed over ten seconds, two a second, from
-    /// source ports `from` on, on NAT ports `first` on, with a timeout of
-    /// 60 s: the model of a node with only those, and its first NAT pool.
-    fn closing_at_two_a_second(
-        ports: Option<PortRange>,
-        from: u16,
-        first: u16,
-    ) -> (crate::model::Model, crate::model::Pool) {
-        use crate::model::PoolsBuilder;
-        use crate::read::settings::{KernelSettings, TwReuse};
-        let mut b = NatBuilder::new(ports);
-        for i in 0..20u16 {
-            let mut e = entry(from + i, "10.0.0.1", first + i, 443, CT_TCP_TIME_WAIT);
-            e.timeout_s = 60 - u32::from(i / 2) - 1;
-            b.add(&e);
-        }
-        let m = b.finish(TableFigures {
-            time_wait_timeout_s: Some(60),
-            ..TableFigures::default()
-        });
-        let settings = KernelSettings {
-            range: range(32768, 60999),
-            reserved: Default::default(),
-            tw_reuse: TwReuse::LoopbackOnly,
-            timestamps: true,
-            tw_reuse_delay_ms: Some(1000),
-        };
-        let mut model = PoolsBuilder::new(&settings).finish();
-        model.nat = Some(m);
-        let pool = model.nat.as_ref().unwrap().pools[0];
-        (model, pool)
-    }
-
-    #[test]
-    fn a_steady_pace_of_closes_fills_a_nat_pool_on_schedule() {
-        use crate::model::Kind;
-        use crate::model::outlook::Forecaster;
-        let (model, pool) = closing_at_two_a_second(Some(range(40000, 40099)), 20000, 40000);
-        assert_eq!(pool.kind, Kind::Nat);
-        let f = Forecaster::new(&model, Some(10)).of(&pool).unwrap();
-        assert!((f.pace.per_second - 2.0).abs() < 0.3, "{f:?}");
-        let full = f.full_in_s.unwrap();
-        assert!((full - 40.0).abs() < 6.0, "{f:?}");
-    }
-
     #[test]
     fn without_a_rule_range_each_port_class_is_a_pool_of_its_own() {
         let mut b = NatBuilder::new(None);
@@ -422,19 +372,6 @@ mod tests {
         let m = b.finish(TableFigures::default());
         assert_eq!(m.strays.count, 1);
         assert!(matches!(m.pools[0].name, PoolName::Nat(k) if k.class == PortClass::Ordinary));
-    }
-
-    /// The same closes from low source ports, the rule naming no range:
-    /// the forecast is the low class's, against its 511 ports.
-    #[test]
-    fn a_port_class_is_forecast_as_its_own_pool() {
-        use crate::model::PortClass;
-        use crate::model::outlook::Forecaster;
-        let (model, pool) = closing_at_two_a_second(None, 1, 1);
-        assert!(matches!(pool.name, PoolName::Nat(k) if k.class == PortClass::Low));
-        assert_eq!((pool.capacity, pool.free), (511, 491));
-        let f = Forecaster::new(&model, Some(10)).of(&pool).unwrap();
-        assert!((f.pace.per_second - 2.0).abs() < 0.3, "{f:?}");
     }
 
     fn own_to(port: u16) -> Entry {

@@ -119,7 +119,7 @@ pub(super) struct Args {
     #[arg(long = "all-netns")]
     pub(super) all_netns: bool,
 
-    /// Threads that judge namespaces at once with --netns or --all-netns (1-1024); for one namespace, 2 or more also runs its two TCP walks side by side (faster, at some CPU cost; by default they run in turn) [default: the CPUs this process may use]
+    /// Threads that judge namespaces at once with --netns or --all-netns (1-1024) [default: the CPUs this process may use]
     #[arg(long = "threads", value_name = "N", value_parser = threads_value)]
     pub(super) threads: Option<u32>,
 
@@ -266,6 +266,6 @@ fn top_value(text: &str) -> std::result::Result<u16, String> {
 
 /// `-t`: whole seconds, at least one and at most an hour (the help text
 /// says the same).
-pub(super) fn timeout_value(text: &str) -> std::result::Result<u32, String> {
+fn timeout_value(text: &str) -> std::result::Result<u32, String> {
     whole_number(text, 1, 3600)
 }

@@ -18,13 +18,16 @@ use crate::read::Backend;
 use crate::read::ports::PortRange;
 
 mod args;
+mod early;
 pub mod extra_opts;
+mod measured;
 pub mod upstream;
 mod usage;
 
-use args::{Args, BackendArg, FormatArg, PoolKind, timeout_value};
+use args::{Args, BackendArg, FormatArg, PoolKind};
+pub use early::{Early, early};
 
-use crate::judge::foresee::ForecastRule;
+use crate::judge::forecast::ForecastRule;
 use crate::judge::range::Range;
 use crate::judge::{Selection, Thresholds};
 use crate::model::Kind;
@@ -89,45 +92,6 @@ impl Config {
 pub enum Parsed {
     Run(Box<Config>),
     Print(String),
-}
-
-/// The `-t` of the command line, read before the options are parsed (an
-/// `--extra-opts` file may stall); `None` when absent or not a valid value.
-pub fn early_timeout(args: &[OsString]) -> Option<Duration> {
-    let mut value = None;
-    let mut args = args.iter().skip(1).map(|a| a.to_str());
-    while let Some(Some(arg)) = args.next() {
-        if arg == "--" {
-            break;
-        }
-        value = match arg {
-            "-t" | "--timeout" => args.next().flatten(),
-            _ => arg
-                .strip_prefix("--timeout=")
-                .or_else(|| arg.strip_prefix("-t").filter(|v| !v.is_empty()))
-                .or(value),
-        };
-    }
-    timeout_value(value?)
-        .ok()
-        .map(|s| Duration::from_secs(u64::from(s)))
-}
-
-/// Whether the command line asks for Prometheus output or an output file,
-/// read before the options are parsed, so that even a usage error goes to
-/// stderr then (an `--extra-opts` file is not looked at: it may be what fails).
-pub fn early_quiet(args: &[OsString]) -> bool {
-    let mut args = args.iter().skip(1).map(|a| a.to_str());
-    let mut quiet = false;
-    while let Some(Some(arg)) = args.next() {
-        match arg {
-            "--" => break,
-            "--format" => quiet |= args.next().flatten() == Some("prometheus"),
-            "--format=prometheus" => quiet = true,
-            _ => quiet |= arg == "--output-file" || arg.starts_with("--output-file="),
-        }
-    }
-    quiet
 }
 
 pub fn command() -> clap::Command {
@@ -300,28 +264,6 @@ mod tests {
             Parsed::Run(c) => Ok(*c),
             Parsed::Print(_) => panic!("printed instead of running"),
         }
-    }
-
-    #[test]
-    fn the_timeout_is_known_before_parsing() {
-        let early = |args: &[&str]| early_timeout(&argv(args)).map(|d| d.as_secs());
-        assert_eq!(early(&["-t", "3"]), Some(3));
-        assert_eq!(early(&["-t3", "--extra-opts"]), Some(3));
-        assert_eq!(early(&["--timeout=4", "-w", "5"]), Some(4));
-        assert_eq!(early(&["--timeout", "0"]), None);
-        assert_eq!(early(&["-w", "5"]), None);
-        assert_eq!(early(&["--", "-t", "3"]), None);
-    }
-
-    #[test]
-    fn prometheus_output_is_known_before_parsing() {
-        let quiet = |args: &[&str]| early_quiet(&argv(args));
-        assert!(quiet(&["--format", "prometheus", "-w", "bad"]));
-        assert!(quiet(&["--format=prometheus"]));
-        assert!(quiet(&["--output-file", "/x.prom"]));
-        assert!(quiet(&["--output-file=/x.prom", "--format", "nagios"]));
-        assert!(!quiet(&["--format", "nagios"]));
-        assert!(!quiet(&["--", "--format", "prometheus"]));
     }
 
     #[test]

@@ -20,7 +20,6 @@ pub mod settings;
 pub mod snmp;
 pub mod socket;
 pub mod sockstat;
-pub mod state_file;
 
 use crate::error::Result;
 use crate::stage::{self, Stage};
@@ -47,8 +46,6 @@ pub struct Request<'a> {
     /// The namespace's /proc tables directory ([`PROC_NET`](procnet::PROC_NET),
     /// or `/proc/thread-self/net` on a thread that entered another namespace).
     pub proc_dir: &'a Path,
-    /// Whether the two TCP walks run side by side on two cores.
-    pub side_by_side: bool,
 }
 
 /// How the tables were read, for the notes and `-v`.
@@ -89,7 +86,6 @@ pub fn read_tables(request: Request, builder: &mut impl Sink) -> Result<ReadInfo
         backend,
         range,
         proc_dir,
-        side_by_side,
     } = request;
     let mut info = ReadInfo::default();
     let ticks = clock_ticks();
@@ -108,7 +104,7 @@ pub fn read_tables(request: Request, builder: &mut impl Sink) -> Result<ReadInfo
     };
     if backend != Backend::Proc {
         let attempt = Netlink::open().and_then(|mut nl| {
-            nl.read_tcp(range, builder, wanted, side_by_side)?;
+            nl.read_tcp(range, builder, wanted)?;
             Ok(nl)
         });
         match attempt {
@@ -174,9 +170,7 @@ pub fn read_again(
         None
     };
     match netlink.as_mut() {
-        Some(nl) if info.tcp_from == Source::Netlink => {
-            nl.read_tcp(range, sink, Wanted::ALL, false)?
-        }
+        Some(nl) if info.tcp_from == Source::Netlink => nl.read_tcp(range, sink, Wanted::ALL)?,
         _ => procnet::read_tcp(proc_dir, range, ticks, sink)?,
     }
     match netlink.as_mut() {

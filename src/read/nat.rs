@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use super::conntrack::{self, EntriesRead, TableFigures, Unreadable, wire::Entry};
+use super::conntrack::{self, EntriesRead, Entry, TableFigures, Unreadable};
 use crate::error::{Error, Result};
 
 /// What the NAT read needs to know.

@@ -1,14 +1,17 @@
 //! The netlink request and reply loop that sock_diag and ctnetlink share:
 //! send one dump request, read the replies into a buffer the caller owns,
 //! hand each message of this request's sequence number on in place (no
-//! allocation per record) until `NLMSG_DONE`, and say how it ended.
+//! allocation per record) until `NLMSG_DONE`, and say how it ended; and
+//! the message framing both read replies with (`include/uapi/linux/netlink.h`).
 
 use std::os::fd::RawFd;
 
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, NetlinkAddr, recv, sendto};
 
-use super::diag::wire::{Messages, NLMSG_DONE, NLMSG_ERROR};
+pub const NLMSG_HDRLEN: usize = 16;
+pub const NLMSG_ERROR: u16 = 2;
+pub const NLMSG_DONE: u16 = 3;
 
 /// How a dump failed; each reader turns it into its own error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +86,99 @@ pub fn retry_eintr<T>(mut call: impl FnMut() -> nix::Result<T>) -> nix::Result<T
         match call() {
             Err(Errno::EINTR) => continue,
             other => return other,
+        }
+    }
+}
+
+/// One netlink message of a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message<'a> {
+    pub kind: u16,
+    pub seq: u32,
+    pub payload: &'a [u8],
+}
+
+impl Message<'_> {
+    /// The error number of an NLMSG_ERROR or NLMSG_DONE message: 0 for
+    /// success, else a positive errno. The kernel sends `-errno`; any other
+    /// non-zero value (even `i32::MIN`) is still an error, never a panic.
+    pub fn error_code(&self) -> i32 {
+        self.payload.get(0..4).map_or(0, |b| {
+            i32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+                .saturating_neg()
+                .saturating_abs()
+        })
+    }
+}
+
+/// Walks the messages of one `recv()`; stops at the first malformed one.
+pub struct Messages<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Messages<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Messages { buf }
+    }
+}
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = Result<Message<'a>, &'static str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buf.is_empty() {
+            return None;
+        }
+        let Some(header) = self.buf.get(..NLMSG_HDRLEN) else {
+            self.buf = &[];
+            return Some(Err("a message header is cut short"));
+        };
+        let len = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        if len < NLMSG_HDRLEN || len > self.buf.len() {
+            self.buf = &[];
+            return Some(Err("a message length is out of bounds"));
+        }
+        let message = Message {
+            kind: u16::from_ne_bytes([header[4], header[5]]),
+            seq: u32::from_ne_bytes([header[8], header[9], header[10], header[11]]),
+            payload: &self.buf[NLMSG_HDRLEN..len],
+        };
+        let next = align4(len).min(self.buf.len());
+        self.buf = &self.buf[next..];
+        Some(Ok(message))
+    }
+}
+
+pub fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_carry_the_errno() {
+        let payload = (-22i32).to_ne_bytes();
+        let m = Message {
+            kind: NLMSG_ERROR,
+            seq: 1,
+            payload: &payload,
+        };
+        assert_eq!(m.error_code(), 22);
+    }
+
+    /// Found by fuzzing: negating `i32::MIN` overflowed.
+    #[test]
+    fn error_codes_never_overflow() {
+        for (raw, code) in [(i32::MIN, i32::MAX), (i32::MAX, i32::MAX), (5, 5), (0, 0)] {
+            let payload = raw.to_ne_bytes();
+            let m = Message {
+                kind: NLMSG_DONE,
+                seq: 1,
+                payload: &payload,
+            };
+            assert_eq!(m.error_code(), code, "{raw}");
         }
     }
 }

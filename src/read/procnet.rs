@@ -212,7 +212,7 @@ fn decimal(field: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scratch::Scratch;
+    use tempfile::TempDir;
 
     // Rows captured from a 6.18 kernel on x86_64 (little endian, USER_HZ 100).
     const TW4: &[u8] = b"   1: 0100007F:9C43 0100007F:1388 06 00000000:00000000 03:0000175C 00000000     0        0 0 3 00000000a59a0df0                                      \n";
@@ -248,10 +248,13 @@ mod tests {
     }
 
     /// A fresh directory with the given table files, removed on drop.
-    fn tables(name: &str, files: &[(&str, &[u8])]) -> Scratch {
-        let dir = Scratch::new(&format!("procnet-{name}"));
+    fn tables(name: &str, files: &[(&str, &[u8])]) -> TempDir {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("procnet-{name}"))
+            .tempdir()
+            .expect("temporary directory");
         for (file, text) in files {
-            dir.write(file, text);
+            std::fs::write(dir.path().join(file), text).expect("table file");
         }
         dir
     }
@@ -266,12 +269,12 @@ mod tests {
     fn a_kernel_without_ipv6_has_no_tcp6_or_udp6() {
         let t = tables("no-ipv6", &[("tcp", HEADINGS), ("udp", HEADINGS)]);
         let mut sink = crate::read::socket::Collect::default();
-        read_tcp(&t.0, RANGE, 100, &mut sink).unwrap();
-        read_udp(&t.0, RANGE, 100, &mut sink).unwrap();
+        read_tcp(t.path(), RANGE, 100, &mut sink).unwrap();
+        read_udp(t.path(), RANGE, 100, &mut sink).unwrap();
         assert!(sink.sockets.is_empty() && sink.marked.is_empty());
         // Only the IPv6 tables may be missing.
         let t = tables("no-tcp", &[("tcp6", HEADINGS)]);
-        let e = read_tcp(&t.0, RANGE, 100, &mut sink).unwrap_err();
+        let e = read_tcp(t.path(), RANGE, 100, &mut sink).unwrap_err();
         assert!(e.to_string().contains("/tcp:"), "{e}");
     }
 
@@ -284,7 +287,7 @@ mod tests {
         ] {
             let t = tables("bad-headings", &[("tcp", text)]);
             let e = read_tcp(
-                &t.0,
+                t.path(),
                 RANGE,
                 100,
                 &mut crate::read::socket::Collect::default(),

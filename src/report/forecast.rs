@@ -5,22 +5,24 @@
 //! whose forecast is worst.
 
 use super::{Perfdata, Value, pool_label};
+use crate::forecast::trend::state::Refused;
+use crate::forecast::trend::{LastRun, MAX_AGE_MS};
+use crate::forecast::{Forecast, Seen};
 use crate::judge::Report;
-use crate::judge::foresee::Foreseen;
+use crate::judge::forecast::PoolForecast;
 use crate::judge::range::Range;
 use crate::model::Kind;
-use crate::model::forecast::{Forecast, Seen};
-use crate::model::trend::{History, MAX_AGE_MS, Refused};
 
 /// `; at 20 new connections/s full in 20 s`, when the forecast decided
 /// the state of the pool the status line names.
 pub fn status_suffix(report: &Report) -> Option<String> {
-    let f = report.outlook.of(&report.worst.0)?;
-    f.decided().then(|| format!("; {}", outlook(&f.forecast)))
+    let f = report.forecasts.of(&report.worst.0)?;
+    f.decided()
+        .then(|| format!("; {}", projection(&f.forecast)))
 }
 
 /// `at 20 new connections/s full in 20 s`, or `... settles at 80% used`.
-fn outlook(f: &Forecast) -> String {
+fn projection(f: &Forecast) -> String {
     let pace = match f.growth_per_s {
         Some(g) if g > 0.0 && f.pace.per_second <= 0.0 => {
             format!("growing {} open connections/s", rate(g))
@@ -41,14 +43,14 @@ fn outlook(f: &Forecast) -> String {
 
 /// The `--trend` note: what the previous run gave, and whether this one
 /// could be kept.
-pub fn trend_note(history: &History, not_kept: Option<String>, growth_judged: bool) -> String {
-    let seen = match history {
-        History::Fresh => "no history yet: growth is known from the next run on".to_string(),
-        History::Seen { seconds } => format!(
+pub fn trend_note(last_run: &LastRun, not_kept: Option<String>, growth_judged: bool) -> String {
+    let seen = match last_run {
+        LastRun::Fresh => "no history yet: growth is known from the next run on".to_string(),
+        LastRun::Seen { seconds } => format!(
             "growth of open connections since the previous run {} ago",
             self::seconds(*seconds)
         ),
-        History::Refused(why) => format!(
+        LastRun::Refused(why) => format!(
             "no history: the state file {}; starting afresh",
             match why {
                 Refused::Foreign => "is of another format or version",
@@ -57,16 +59,16 @@ pub fn trend_note(history: &History, not_kept: Option<String>, growth_judged: bo
                 Refused::TooLarge => "is too large",
             }
         ),
-        History::TooOld { seconds } if *seconds < 0.0 => {
+        LastRun::TooOld { seconds } if *seconds < 0.0 => {
             "no history: the previous run is dated in the future".to_string()
         }
-        History::TooOld { seconds } => format!(
+        LastRun::TooOld { seconds } => format!(
             "no history: the previous run was {} ago, more than {} min",
             self::seconds(*seconds),
             MAX_AGE_MS / 60_000
         ),
-        History::TooSoon => "no history: the previous run was less than a second ago".to_string(),
-        History::Unreadable(why) => format!("no history: {}", super::clean(why)),
+        LastRun::TooSoon => "no history: the previous run was less than a second ago".to_string(),
+        LastRun::Unreadable(why) => format!("no history: {}", super::clean(why)),
     };
     // With --no-forecast the level alone is judged: the state is still
     // kept (its explicitly bound connections count for the level), but a
@@ -114,7 +116,7 @@ pub fn trend_not_across_namespaces() -> String {
 }
 
 /// The long-output line under a listed pool.
-pub fn pool_line(f: &Foreseen) -> String {
+pub fn pool_line(f: &PoolForecast) -> String {
     let mark = if f.decided() {
         format!(" [{} by forecast]", f.state.word())
     } else {
@@ -129,7 +131,7 @@ pub fn pool_line(f: &Foreseen) -> String {
     }
     format!(
         "    forecast: {}; projected {:.1}% of capacity{growth}{mark}",
-        outlook(&f.forecast),
+        projection(&f.forecast),
         f.forecast.projected_pct
     )
 }
@@ -137,7 +139,7 @@ pub fn pool_line(f: &Foreseen) -> String {
 /// `-vv`: what the estimator saw for the worst forecast of each kind.
 pub fn lines(report: &Report) -> Vec<(u8, String)> {
     report
-        .outlook
+        .forecasts
         .worst
         .iter()
         .map(|(_, f)| {
@@ -222,7 +224,7 @@ pub fn perfdata<'a>(
             "upstream_full_s",
         ),
     ] {
-        let Some(f) = report.outlook.worst_of(kind) else {
+        let Some(f) = report.forecasts.worst_of(kind) else {
             continue;
         };
         let f = &f.forecast;

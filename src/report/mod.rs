@@ -1,18 +1,21 @@
-//! Stage 4, reporting: every piece of text the plugin prints, made here
+//! Stage 5, reporting: every piece of text the plugin prints, made here
 //! from the judged report and the model: the status line, the long output
-//! and the perfdata (this file), the `-v` lines and notes (`verbose`), what
-//! is said of namespaces (`namespaces`) and processes (`processes`), and
-//! the UNKNOWN line; `prometheus` renders the same report as metrics. A new
+//! and the perfdata (this file), the `-v` lines and notes (`verbose`, put
+//! together for one namespace by `context`), what is said of the forecast
+//! (`forecast`), of namespaces (`namespaces`, `sweep`) and processes
+//! (`processes`), and the UNKNOWN line; `prometheus` renders the same report as metrics. A new
 //! output format goes here.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+pub mod context;
 pub mod forecast;
 pub mod namespaces;
 mod perfdata;
 pub mod processes;
 pub mod prometheus;
+pub mod sweep;
 pub mod upstream;
 pub mod verbose;
 
@@ -159,28 +162,20 @@ fn write_kind(out: &mut String, k: &KindReport, report: &Report) {
             }
             _ => String::new(),
         };
-        if k.kind == Kind::Upstream {
-            let _ = writeln!(
-                out,
-                "  {}: {}{mark}; {} open, {} closed within the hold, {} more closes inferred",
-                name_label(&pool.name),
-                numbers(pool, "free"),
-                c.established,
-                c.time_wait,
-                c.other
-            );
+        let detail = if k.kind == Kind::Upstream {
+            format!(
+                "{} open, {} closed within the hold, {} more closes inferred",
+                c.established, c.time_wait, c.other
+            )
         } else {
-            let _ = writeln!(
-                out,
-                "  {}: {}{mark}; {} established, {} TIME_WAIT{reusable}, {} other{search}",
-                name_label(&pool.name),
-                numbers(pool, "free"),
-                c.established,
-                c.time_wait,
-                c.other
-            );
-        }
-        if let Some(f) = report.outlook.of(pool) {
+            format!(
+                "{} established, {} TIME_WAIT{reusable}, {} other{search}",
+                c.established, c.time_wait, c.other
+            )
+        };
+        let label = name_label(&pool.name);
+        let _ = writeln!(out, "  {label}: {}{mark}; {detail}", numbers(pool, "free"));
+        if let Some(f) = report.forecasts.of(pool) {
             let _ = writeln!(out, "{}", forecast::pool_line(f));
         }
     }
@@ -251,29 +246,8 @@ pub(crate) fn name_label(name: &PoolName) -> String {
             },
             class_label(k.class)
         ),
-        PoolName::Upstream(n) => upstream_label(&n),
+        PoolName::Upstream(n) => upstream::label(&n),
     }
-}
-
-/// `10.0.0.5 -> 198.51.100.9:443`: the one local address the connections
-/// leave from, or the lowest `and 2 more`; the destination with its port
-/// (without, where the budget is per address), `/udp` for UDP.
-fn upstream_label(n: &crate::model::upstream::UpstreamName) -> String {
-    let from = match n.sources {
-        Some(s) if s.others > 0 => format!("{} and {} more ->", s.lowest, s.others),
-        Some(s) => format!("{} ->", s.lowest),
-        None => "to".to_string(),
-    };
-    let k = n.key;
-    let udp = if k.protocol == Protocol::Udp {
-        "/udp"
-    } else {
-        ""
-    };
-    if n.sources.is_none() && k.destination.is_unspecified() {
-        return format!("{from} a new destination{udp}");
-    }
-    format!("{from} {}{udp}", endpoint(k.destination, k.port))
 }
 
 /// The port class where it is not the ordinary one: the pool of

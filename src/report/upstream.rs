@@ -2,13 +2,16 @@
 //! cannot see of the provider's NAT, in words, where it matters to the
 //! count (docs/upstream-nat.md, "What the host cannot see").
 
-use crate::model::upstream::{HOST_TIME_WAIT_S, UpstreamModel};
+use crate::judge::Report;
+use crate::model::Kind;
+use crate::model::upstream::{HOST_TIME_WAIT_S, UpstreamModel, UpstreamName};
+use crate::read::socket::Protocol;
 
 /// A pool this full gets the words on what the host cannot see.
 const NEAR_PCT: f64 = 50.0;
 
 /// The notes of a run that judged upstream pools.
-pub fn notes(up: &UpstreamModel) -> Vec<String> {
+pub fn notes(up: &UpstreamModel, report: &Report) -> Vec<String> {
     let mut notes = Vec::new();
     let b = &up.budget;
     // Whether or not a pool shows now: a connection the peer closed leaves
@@ -48,10 +51,11 @@ pub fn notes(up: &UpstreamModel) -> Vec<String> {
     }
     // What no host can see of the provider, said where a pool is near
     // its budget: there it may decide whether packets are dropped.
-    let near = up
-        .pools
-        .iter()
-        .any(|(p, f)| p.used_pct() >= NEAR_PCT || f.forecast.fills());
+    let listed = report.kinds.iter().filter(|k| k.kind == Kind::Upstream);
+    let near = listed.flat_map(|k| k.top.iter()).any(|(p, _)| {
+        let fills = report.forecasts.of(p).is_some_and(|f| f.forecast.fills());
+        p.used_pct() >= NEAR_PCT || fills
+    });
     if near {
         notes.push(
             match b.profile {
@@ -77,4 +81,25 @@ pub fn notes(up: &UpstreamModel) -> Vec<String> {
         );
     }
     notes
+}
+
+/// `10.0.0.5 -> 198.51.100.9:443`: the one local address the connections
+/// leave from, or the lowest `and 2 more`; the destination with its port
+/// (without, where the budget is per address), `/udp` for UDP.
+pub fn label(n: &UpstreamName) -> String {
+    let from = match n.sources {
+        Some(s) if s.others > 0 => format!("{} and {} more ->", s.lowest, s.others),
+        Some(s) => format!("{} ->", s.lowest),
+        None => "to".to_string(),
+    };
+    let k = n.key;
+    let udp = if k.protocol == Protocol::Udp {
+        "/udp"
+    } else {
+        ""
+    };
+    if n.sources.is_none() && k.destination.is_unspecified() {
+        return format!("{from} a new destination{udp}");
+    }
+    format!("{from} {}{udp}", super::endpoint(k.destination, k.port))
 }

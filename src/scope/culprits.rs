@@ -271,7 +271,8 @@ fn needed(refused: &[Refused]) -> Vec<Capability> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::ports::{PortBits, PortRange};
+    use crate::model::PortBits;
+    use crate::read::ports::PortRange;
     use crate::read::socket::TcpState;
 
     fn addr(s: &str) -> IpAddr {

@@ -2,7 +2,9 @@
 //! (`--netns`, `--all-netns`) and the processes behind the sockets
 //! (`--processes`). It finds namespaces and runs a caller's closure inside
 //! each; what to read, model and judge there is the pipeline's business
-//! (`lib.rs`), and what to say of it is the report's.
+//! (`lib.rs`), and what to say of it is the report's. It keeps the tally of
+//! a sweep (`tally`): the worst namespace, the rank of every other, and
+//! when a partial sweep is UNKNOWN.
 
 use std::path::PathBuf;
 
@@ -11,6 +13,7 @@ pub mod culprits;
 pub mod netns;
 pub mod procfs;
 pub mod sweep;
+pub mod tally;
 
 /// Which network namespaces the check judges.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

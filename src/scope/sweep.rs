@@ -66,7 +66,7 @@ pub struct Swept {
 
 /// The CPUs this process may run on (its affinity mask and cgroup quota),
 /// at least one.
-pub fn usable_cpus() -> usize {
+fn usable_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

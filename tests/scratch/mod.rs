@@ -1,7 +1,6 @@
 //! A directory of a test's own files, removed when the test ends, also when
-//! it fails. Shared by the test binaries (`mod scratch;`) and by the unit
-//! tests of the library (included from src/lib.rs), so every test makes
-//! and cleans up its files the same way.
+//! it fails. Shared by the test binaries (`mod scratch;`), so every test
+//! makes and cleans up its files the same way.
 //!
 //! Names are unique (tag, pid and a counter): tests running side by side,
 //! in one binary or several, never share a directory.

@@ -3,12 +3,12 @@
 //! parsed or printed). What is left of a command's time beyond these is
 //! its own work: process start, parsing, the model, formatting.
 //!
-//! The requests copy those of `src/diag` (states, filter bytecode, the
+//! The requests copy those of `src/read/diag` (states, filter bytecode, the
 //! both-families `TCPDIAG_GETSOCK`) and of ss 6.1 (`SOCK_DIAG_BY_FAMILY`
 //! per family, states 0-11, the same port filter). check_ephemeral's are
 //! timed twice: in turn on one socket, and with the two TCP requests side
-//! by side on two sockets in two threads, as the check sends them when it
-//! judges one namespace and may use two CPUs.
+//! by side on two sockets in two threads, as the check once sent them for
+//! one namespace with `--threads 2` (it now sends them in turn).
 
 use std::time::Instant;
 

@@ -149,8 +149,8 @@ fn print_kernel(pops: &[Population]) {
          TIME_WAIT sockets (the established table again), both covering IPv4 and IPv6, plus \
          one small UDP request per family. They are timed twice: \"in turn\" on one socket, \
          and \"side by side\" with the two TCP requests on two sockets drained by two threads \
-         at once, as the check sends them when it judges one namespace with `--threads 2` \
-         or more (by default it sends them in turn, and the targets judge against that). ss 6.1 sends one request per family, each \
+         at once, as the check once sent them when it judged one namespace with `--threads 2` \
+         or more (it now always sends them in turn, and the targets judge against that). ss 6.1 sends one request per family, each \
          walking the listener and established tables; it never asks for bound-only \
          sockets, so it never walks the bind table. Every walk visits every socket of \
          the host's shared tables, whatever its port or namespace. Two more requests \

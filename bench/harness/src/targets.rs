@@ -9,7 +9,7 @@ use crate::results::{CHECK, KERNEL_CONNECTED, PIPELINE, Population, SS};
 pub enum Kind {
     /// check_ephemeral's median wall time ÷ that of its own sock_diag
     /// requests with the replies only drained, sent as the check sends
-    /// them (side by side where it may use two CPUs): its own floor.
+    /// them (in turn): its own floor.
     Kernel,
     /// check_ephemeral's median wall time ÷ the ss floor's.
     Floor,

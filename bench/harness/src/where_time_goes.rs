@@ -19,9 +19,9 @@ pub fn print(pops: &[Population], judged: &[Judged], profiles: &BTreeMap<String,
         "check_ephemeral asks the kernel only for sockets with the local port in the range \
          (filtered in the kernel), parses the records in place and keeps per-tuple and \
          per-address state in bit sets: its own work (process start, parsing, the model, \
-         the text) is the \"its own work\" column above, and its peak RSS grows with the \
-         number of sockets only by a bounded buffer (at most 64k records, 3.5 MiB, while \
-         the two TCP walks run side by side). What is left is the kernel's share:\n"
+         the text) is the \"its own work\" column above, and its peak RSS does not grow with \
+         the number of sockets (these runs also held a buffer of at most 64k records, \
+         3.5 MiB, while the two TCP walks could run side by side). What is left is the kernel's share:\n"
     );
     println!(
         "- Every sock_diag dump walks the kernel's hash tables whole: every socket of the \
@@ -29,13 +29,13 @@ pub fn print(pops: &[Population], judged: &[Judged], profiles: &BTreeMap<String,
          a visit, whether it is returned or not."
     );
     println!(
-        "- Both TCP requests walk the established table. With `--threads 2` or more the \
-         check sends them side by side for one namespace, on two sockets read by two \
-         threads: the kernel walks a dump's tables as its reader asks for more, so the pair \
+        "- Both TCP requests walk the established table. Sent side by side for one \
+         namespace (as `--threads 2` or more once did), on two sockets read by two \
+         threads, the kernel walks a dump's tables as its reader asks for more, so the pair \
          takes about the time of the longer request (\"side by side\" in the kernel's \
          share) rather than their sum (\"in turn\"). Two walks of the same table at once \
          cost more CPU time than the same walks in turn (they take the same bucket locks), \
-         and the check's parsing of the connected walk cannot overlap it, so by default it \
+         and the check's parsing of the connected walk cannot overlap it, so the check \
          sends them in turn: the light choice for a check that runs every minute on busy \
          hosts."
     );

@@ -18,27 +18,28 @@
 //!   that no entry shows (the peer closed them): a bound, never less.
 //!
 //! The forecast is the pace of closes projected over the hold instead of
-//! 60 s; see `forecast`.
+//! 60 s: the forecast stage's (`forecast::upstream`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 mod budget;
-mod forecast;
+pub mod count;
+mod tally;
 
 pub use budget::{Budget, Cidr, DEFAULT_EXCLUDES, Per, Route};
-pub use forecast::{UpstreamForecast, forecast};
+pub use count::{Counted, count};
+pub use tally::{Closes, Sources, Tally};
 
 use super::{Kind, Pool, PoolName, StateCounts};
-use crate::read::conntrack::wire::{CT_TCP_TIME_WAIT, Entry, IPPROTO_TCP, IPPROTO_UDP};
+use crate::read::conntrack::Entry;
+use crate::read::conntrack::entry::{CT_TCP_CLOSE, CT_TCP_TIME_WAIT, IPPROTO_TCP, IPPROTO_UDP};
 use crate::read::socket::{Protocol, Sink, Socket, TcpState};
 
 /// TCP_TIMEWAIT_LEN in seconds: how long the host shows a close.
 pub const HOST_TIME_WAIT_S: u32 = 60;
 /// `nf_conntrack_tcp_timeout_close`: a TCP entry closed by a reset.
 const CT_CLOSE_S: u32 = 10;
-/// conntrack's TCP CLOSE state.
-const CT_TCP_CLOSE: u8 = 8;
 /// Ages are kept to the second up to this many seconds; a hold or a
 /// conntrack timeout beyond it reads the rest from the pace.
 pub const MAX_AGE_S: u32 = 600;
@@ -60,121 +61,12 @@ pub struct UpstreamKey {
     pub port: Option<u16>,
 }
 
-/// Where a pool's connections leave from: the status line names the one
-/// local address, or the lowest and how many others there are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sources {
-    pub lowest: IpAddr,
-    pub others: u32,
-}
-
-impl Sources {
-    fn add(&mut self, addr: IpAddr) {
-        if addr < self.lowest {
-            self.lowest = addr;
-        }
-    }
-}
-
 /// What an upstream pool is the pool of: its key and where its
 /// connections leave from (`None`: no connection yet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UpstreamName {
     pub key: UpstreamKey,
     pub sources: Option<Sources>,
-}
-
-/// Closes of one key by age in whole seconds, younger than the hold and
-/// than what the source shows.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Closes {
-    pub buckets: Vec<u32>,
-}
-
-impl Closes {
-    fn add(&mut self, age_s: u32, keep_s: u32) {
-        if age_s >= keep_s {
-            return;
-        }
-        let i = age_s as usize;
-        if self.buckets.len() <= i {
-            self.buckets.resize(i + 1, 0);
-        }
-        self.buckets[i] = self.buckets[i].saturating_add(1);
-    }
-
-    pub fn total(&self) -> u32 {
-        self.buckets.iter().fold(0u32, |a, b| a.saturating_add(*b))
-    }
-
-    fn merge(&mut self, other: &Closes) {
-        if self.buckets.len() < other.buckets.len() {
-            self.buckets.resize(other.buckets.len(), 0);
-        }
-        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
-            *a = a.saturating_add(*b);
-        }
-    }
-}
-
-/// What the host shows of one key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Tally {
-    /// Sockets that hold a port now.
-    pub open: u32,
-    /// The host's TIME_WAIT entries younger than the hold.
-    pub host_closes: Closes,
-    /// Conntrack entries of connections not closed yet, and closed ones by
-    /// age (younger than the hold).
-    pub ct_open: u32,
-    pub ct_closes: Closes,
-    /// Local addresses seen, for the name; at most a few are kept apart.
-    sources: Vec<IpAddr>,
-}
-
-impl Tally {
-    fn new() -> Tally {
-        Tally {
-            open: 0,
-            host_closes: Closes::default(),
-            ct_open: 0,
-            ct_closes: Closes::default(),
-            sources: Vec::new(),
-        }
-    }
-
-    fn source(&mut self, addr: IpAddr) {
-        // Beyond this many the name says "and N more" from a count kept
-        // approximately; the pool is the same whoever holds its ports.
-        const KEPT: usize = 64;
-        if !self.sources.contains(&addr) && self.sources.len() < KEPT {
-            self.sources.push(addr);
-        }
-    }
-
-    pub fn sources(&self) -> Option<Sources> {
-        let mut it = self.sources.iter();
-        let first = *it.next()?;
-        let mut s = Sources {
-            lowest: first,
-            others: 0,
-        };
-        for a in it {
-            s.add(*a);
-            s.others += 1;
-        }
-        Some(s)
-    }
-
-    fn merge(&mut self, other: &Tally) {
-        self.open = self.open.saturating_add(other.open);
-        self.ct_open = self.ct_open.saturating_add(other.ct_open);
-        self.host_closes.merge(&other.host_closes);
-        self.ct_closes.merge(&other.ct_closes);
-        for a in &other.sources {
-            self.source(*a);
-        }
-    }
 }
 
 /// The pools of one host (or namespace, summed later), built record by
@@ -199,11 +91,11 @@ pub struct UpstreamModel {
     /// The kernel's count of connections opened (`Tcp: ActiveOpens`),
     /// summed over the namespaces, where every one could be read.
     pub active_opens: Option<u64>,
-    /// The pools and their forecasts, once [`UpstreamModel::finish`] ran.
-    pub pools: Vec<(Pool, UpstreamForecast)>,
-    /// The forecast of a destination with no connection seen: what the
-    /// bound on unseen closes alone may hold of it.
-    pub idle: Option<UpstreamForecast>,
+    /// The pools and their counts, once [`UpstreamModel::finish`] ran.
+    pub pools: Vec<(Pool, Counted)>,
+    /// The count of a destination with no connection seen: what the bound
+    /// on unseen closes alone may hold of it.
+    pub idle: Option<Counted>,
     /// The bound on closes no entry shows, per second, where `--trend`
     /// gave one.
     pub unseen_per_s: Option<f64>,
@@ -227,8 +119,8 @@ impl UpstreamModel {
         }
     }
 
-    /// Counts the pools and forecasts them; `unseen_per_s` is the bound on
-    /// closes no entry shows (`--trend`).
+    /// Counts the pools; `unseen_per_s` is the bound on closes no entry
+    /// shows (`--trend`).
     pub fn finish(&mut self, unseen_per_s: Option<f64>) {
         self.unseen_per_s = unseen_per_s;
         let ports = self.budget.ports;
@@ -236,7 +128,7 @@ impl UpstreamModel {
             .tallies
             .iter()
             .map(|(key, tally)| {
-                let f = forecast(self, tally, unseen_per_s);
+                let f = count(self, tally, unseen_per_s);
                 let pool = Pool {
                     kind: Kind::Upstream,
                     name: PoolName::Upstream(UpstreamName {
@@ -256,11 +148,12 @@ impl UpstreamModel {
                 (pool, f)
             })
             .collect();
-        self.idle = Some(forecast(self, &Tally::new(), unseen_per_s));
+        self.idle = Some(count(self, &Tally::default(), unseen_per_s));
     }
 
-    /// The forecast of an upstream pool.
-    pub fn forecast_of(&self, name: &PoolName) -> Option<&UpstreamForecast> {
+    /// The count of an upstream pool, or of a destination with no
+    /// connection yet.
+    pub fn counted(&self, name: &PoolName) -> Option<&Counted> {
         let PoolName::Upstream(n) = name else {
             return None;
         };
@@ -345,7 +238,7 @@ impl UpstreamModel {
             return;
         };
         let hold = self.budget.hold_s;
-        let tally = self.tallies.entry(key).or_insert_with(Tally::new);
+        let tally = self.tallies.entry(key).or_default();
         tally.source(s.local);
         if s.protocol == Protocol::Tcp && s.state == TcpState::TIME_WAIT {
             let left_s = s.expires_ms.div_ceil(1000).min(HOST_TIME_WAIT_S);
@@ -377,7 +270,7 @@ impl UpstreamModel {
         };
         let hold = self.budget.hold_s.min(MAX_AGE_S);
         let tw_s = self.conntrack_tw_s.unwrap_or(120);
-        let tally = self.tallies.entry(key).or_insert_with(Tally::new);
+        let tally = self.tallies.entry(key).or_default();
         tally.source(e.orig.src);
         match e.tcp_state {
             Some(CT_TCP_TIME_WAIT) => tally

@@ -5,8 +5,11 @@
 //! Entries go to a callback one at a time, parsed in place: nothing is
 //! allocated per entry.
 
+pub mod entry;
 pub mod text;
 pub mod wire;
+
+pub use entry::{Entry, Phase, Tuple};
 
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
@@ -21,7 +24,7 @@ use nix::sys::socket::{
 
 use crate::error::Error;
 use crate::read::netlink::{self, DumpError};
-use wire::{AF_UNSPEC, Entry, MSG_CT_GET, MSG_CT_GET_STATS_CPU, Request};
+use wire::{AF_UNSPEC, MSG_CT_GET, MSG_CT_GET_STATS_CPU, Request};
 
 const RECV_BUFFER: usize = 64 * 1024;
 

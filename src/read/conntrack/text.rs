@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use super::wire::{Entry, IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY, Tuple};
+use super::entry::{Entry, IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY, Tuple};
 
 /// The conntrack TCP state names in the order of `enum tcp_conntrack`.
 const TCP_STATES: [&str; 10] = [
@@ -102,7 +102,7 @@ impl Partial {
 
 #[cfg(test)]
 mod tests {
-    use super::super::wire::CT_TCP_TIME_WAIT;
+    use super::super::entry::CT_TCP_TIME_WAIT;
     use super::*;
 
     /// Lines read from /proc/net/nf_conntrack on a 6.18 kernel.

@@ -15,7 +15,6 @@ pub mod wire;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
@@ -49,11 +48,6 @@ const CONNECTED_STATES: u32 = TcpState::ESTABLISHED.bit()
 const fn all_states() -> u32 {
     (1 << 14) - 1
 }
-
-/// The most connected records kept while the marks walk runs beside the
-/// connected one (56 bytes each: 3.5 MiB). Beyond it the connected walk
-/// waits: memory stays bounded however large the table.
-const EARLY_MAX: usize = 64 * 1024;
 
 /// A large receive buffer: the kernel fills up to 32 KiB per `recv()`.
 const RECV_BUFFER: usize = 64 * 1024;
@@ -136,86 +130,22 @@ impl Netlink {
 
     /// Hands every TCP socket with its local port in `range` to `sink`:
     /// first those that mark their port, then the connected ones (unless
-    /// `wanted` says there are none). With `side_by_side`, the two walks
-    /// run at the same time on two sockets, both opened by the calling
-    /// thread so that both read its namespace.
+    /// `wanted` says there are none).
     pub fn read_tcp(
         &mut self,
         range: PortRange,
         sink: &mut impl Sink,
         wanted: Wanted,
-        side_by_side: bool,
     ) -> Result<()> {
         let marks = wire::marks_filter(range);
+        self.tcp_dump("bound TCP", MARKS_STATES, &marks, &mut |s| sink.marked(s))?;
         if !wanted.connected_tcp {
-            self.tcp_dump("bound TCP", MARKS_STATES, &marks, &mut |s| sink.marked(s))?;
             self.stats.skipped += 1;
             return Ok(());
         }
         let all = wire::range_filter(range);
-        if side_by_side {
-            // Without a second socket the walks simply run in turn.
-            if let Ok(other) = Netlink::open() {
-                return self.tcp_side_by_side(other, &marks, &all, sink);
-            }
-        }
-        self.tcp_dump("bound TCP", MARKS_STATES, &marks, &mut |s| sink.marked(s))?;
         self.tcp_dump("connected TCP", CONNECTED_STATES, &all, &mut |s| {
             sink.socket(s)
-        })
-    }
-
-    /// The marks walk on `other` in a thread of its own, the connected
-    /// walk here. The kernel walks a dump's table as its reader asks for
-    /// more, so each walk runs on the core of the thread that reads it.
-    /// The marks are a small answer and usually end first; connected
-    /// records that come before them wait in a buffer, so the sink sees the
-    /// same calls in the same order as when the walks run in turn.
-    fn tcp_side_by_side(
-        &mut self,
-        mut other: Netlink,
-        marks: &Bytecode,
-        all: &Bytecode,
-        sink: &mut impl Sink,
-    ) -> Result<()> {
-        std::thread::scope(|scope| {
-            let (tx, rx) = mpsc::sync_channel::<Result<Vec<Socket>>>(1);
-            let walker = std::thread::Builder::new()
-                .name("bound TCP".into())
-                .spawn_scoped(scope, move || {
-                    let mut found = Vec::new();
-                    let got =
-                        other.tcp_dump("bound TCP", MARKS_STATES, marks, &mut |s| found.push(*s));
-                    let _ = tx.send(got.map(|()| found));
-                    other.stats
-                });
-            let Ok(walker) = walker else {
-                // No thread to spare: the walks run in turn.
-                self.tcp_dump("bound TCP", MARKS_STATES, marks, &mut |s| sink.marked(s))?;
-                return self.tcp_dump("connected TCP", CONNECTED_STATES, all, &mut |s| {
-                    sink.socket(s)
-                });
-            };
-            let mut marks = Marks::Waiting(Vec::new());
-            let connected = self.tcp_dump("connected TCP", CONNECTED_STATES, all, &mut |s| {
-                // One atomic load per record while the marks walk runs.
-                let walking = || !walker.is_finished();
-                marks.connected(s, sink, walking, EARLY_MAX, || rx.recv().ok());
-            });
-            if let Marks::Waiting(_) = marks {
-                marks.arrived(rx.recv().ok(), sink);
-            }
-            if let Ok(stats) = walker.join() {
-                self.stats.requests += stats.requests;
-                self.stats.messages += stats.messages;
-                self.stats.bytes += stats.bytes;
-            }
-            // The marks walk comes first when they run in turn: its error
-            // is the one to report.
-            match marks {
-                Marks::Failed(e) => Err(e),
-                _ => connected,
-            }
         })
     }
 
@@ -327,140 +257,6 @@ impl Netlink {
             }),
             Err(DumpError::Malformed(reason)) => Err(Error::Malformed { dump: name, reason }),
             Err(DumpError::Refused { errno, .. }) => Err(Error::DumpRefused { dump: name, errno }),
-        }
-    }
-}
-
-/// Where the marks of a side-by-side TCP read are.
-enum Marks {
-    /// Still being walked; the connected records that came meanwhile.
-    Waiting(Vec<Socket>),
-    /// Handed to the sink, and the early connected records after them.
-    Handed,
-    /// Their walk failed: nothing more goes to the sink.
-    Failed(Error),
-}
-
-impl Marks {
-    /// Takes one connected record: into the buffer while the marks are
-    /// `walking` and it holds fewer than `most`, else to the sink, after
-    /// the marks and the records that waited (`wait` gives the marks,
-    /// waiting for their walk to end).
-    fn connected(
-        &mut self,
-        s: &Socket,
-        sink: &mut impl Sink,
-        walking: impl FnOnce() -> bool,
-        most: usize,
-        wait: impl FnOnce() -> Option<Result<Vec<Socket>>>,
-    ) {
-        if let Marks::Waiting(early) = self {
-            if early.len() < most && walking() {
-                if early.capacity() == 0 {
-                    early.reserve_exact(most);
-                }
-                early.push(*s);
-                return;
-            }
-            // Done, or the buffer is full and this walk waits.
-            self.arrived(wait(), sink);
-        }
-        if let Marks::Handed = self {
-            sink.socket(s);
-        }
-    }
-
-    /// Takes the marks walk's result (`None`: its thread ended without
-    /// one) and hands the marks, then the connected records that waited.
-    fn arrived(&mut self, got: Option<Result<Vec<Socket>>>, sink: &mut impl Sink) {
-        let early = match std::mem::replace(self, Marks::Handed) {
-            Marks::Waiting(early) => early,
-            done => {
-                *self = done;
-                return;
-            }
-        };
-        match got {
-            Some(Ok(found)) => {
-                found.iter().for_each(|s| sink.marked(s));
-                early.iter().for_each(|s| sink.socket(s));
-            }
-            Some(Err(e)) => *self = Marks::Failed(e),
-            None => {
-                *self = Marks::Failed(Error::Malformed {
-                    dump: "bound TCP",
-                    reason: "the walk ended without an answer",
-                })
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::net::{IpAddr, Ipv4Addr};
-
-    use super::*;
-
-    /// Every call in order: `true` for a mark, with the local port.
-    #[derive(Default)]
-    struct Calls(Vec<(bool, u16)>);
-
-    impl Sink for Calls {
-        fn marked(&mut self, s: &Socket) {
-            self.0.push((true, s.local_port));
-        }
-        fn socket(&mut self, s: &Socket) {
-            self.0.push((false, s.local_port));
-        }
-    }
-
-    fn at(port: u16) -> Socket {
-        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        Socket::new(Protocol::Tcp, TcpState::ESTABLISHED, (lo, port), (lo, 80))
-    }
-
-    #[test]
-    fn marks_reach_the_sink_before_any_connected_record() {
-        for (walking_until, most) in [(0, 8), (2, 8), (5, 2), (9, 100)] {
-            let mut marks = Marks::Waiting(Vec::new());
-            let mut sink = Calls::default();
-            for port in 1..=6 {
-                let walking = || port <= walking_until;
-                let wait = || Some(Ok(vec![at(100), at(101)]));
-                marks.connected(&at(port), &mut sink, walking, most, wait);
-            }
-            if let Marks::Waiting(_) = marks {
-                marks.arrived(Some(Ok(vec![at(100), at(101)])), &mut sink);
-            }
-            let mut expected = vec![(true, 100), (true, 101)];
-            expected.extend((1..=6).map(|p| (false, p)));
-            assert_eq!(
-                sink.0, expected,
-                "walking until {walking_until}, most {most}"
-            );
-            assert!(matches!(marks, Marks::Handed));
-        }
-    }
-
-    #[test]
-    fn a_failed_marks_walk_stops_the_records() {
-        let refused = || {
-            Some(Err(Error::DumpRefused {
-                dump: "bound TCP",
-                errno: Errno::EPERM,
-            }))
-        };
-        for got in [refused(), None] {
-            let mut marks = Marks::Waiting(Vec::new());
-            let mut sink = Calls::default();
-            let mut got = Some(got);
-            for port in 1..=4 {
-                let wait = || got.take().flatten();
-                marks.connected(&at(port), &mut sink, || port < 3, 8, wait);
-            }
-            assert!(sink.0.is_empty(), "{:?}", sink.0);
-            assert!(matches!(marks, Marks::Failed(_)));
         }
     }
 }

@@ -1,16 +1,15 @@
 //! The sock_diag wire format: requests, in-kernel filter bytecode and reply
 //! records, declared once by byte offset (`include/uapi/linux/inet_diag.h`,
-//! `netlink.h`). Pure functions of bytes; the socket I/O is in `diag`.
+//! `netlink.h`). Pure functions of bytes; the socket I/O is in `diag`, the
+//! netlink message framing in `read::netlink`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::read::netlink::{NLMSG_HDRLEN, align4};
 use crate::read::ports::PortRange;
 use crate::read::socket::{Protocol, Socket, TcpState, canonical};
 
 // netlink message header: len u32, type u16, flags u16, seq u32, pid u32.
-pub const NLMSG_HDRLEN: usize = 16;
-pub const NLMSG_ERROR: u16 = 2;
-pub const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP: u16 = 0x300;
 
@@ -181,69 +180,6 @@ impl Request {
     }
 }
 
-/// One netlink message of a reply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Message<'a> {
-    pub kind: u16,
-    pub seq: u32,
-    pub payload: &'a [u8],
-}
-
-impl Message<'_> {
-    /// The error number of an NLMSG_ERROR or NLMSG_DONE message: 0 for
-    /// success, else a positive errno. The kernel sends `-errno`; any other
-    /// non-zero value (even `i32::MIN`) is still an error, never a panic.
-    pub fn error_code(&self) -> i32 {
-        self.payload.get(0..4).map_or(0, |b| {
-            i32::from_ne_bytes([b[0], b[1], b[2], b[3]])
-                .saturating_neg()
-                .saturating_abs()
-        })
-    }
-}
-
-/// Walks the messages of one `recv()`; stops at the first malformed one.
-pub struct Messages<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Messages<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        Messages { buf }
-    }
-}
-
-impl<'a> Iterator for Messages<'a> {
-    type Item = Result<Message<'a>, &'static str>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.buf.is_empty() {
-            return None;
-        }
-        let Some(header) = self.buf.get(..NLMSG_HDRLEN) else {
-            self.buf = &[];
-            return Some(Err("a message header is cut short"));
-        };
-        let len = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        if len < NLMSG_HDRLEN || len > self.buf.len() {
-            self.buf = &[];
-            return Some(Err("a message length is out of bounds"));
-        }
-        let message = Message {
-            kind: u16::from_ne_bytes([header[4], header[5]]),
-            seq: u32::from_ne_bytes([header[8], header[9], header[10], header[11]]),
-            payload: &self.buf[NLMSG_HDRLEN..len],
-        };
-        let next = align4(len).min(self.buf.len());
-        self.buf = &self.buf[next..];
-        Some(Ok(message))
-    }
-}
-
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
-}
-
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
@@ -301,6 +237,7 @@ pub fn parse_record(payload: &[u8], protocol: Protocol) -> Result<Socket, &'stat
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::read::netlink::Messages;
 
     /// A TCPDIAG_GETSOCK reply captured from a 6.18 kernel (x86_64, as root):
     /// the TIME_WAIT of 127.0.0.1:40003 -> 127.0.0.1:5000, 59.8 s left.
@@ -407,31 +344,6 @@ mod tests {
         assert!(m.next().unwrap().is_err());
         assert!(m.next().is_none());
         assert!(Messages::new(&reply[..10]).next().unwrap().is_err());
-    }
-
-    #[test]
-    fn error_messages_carry_the_errno() {
-        let payload = (-22i32).to_ne_bytes();
-        let m = Message {
-            kind: NLMSG_ERROR,
-            seq: 1,
-            payload: &payload,
-        };
-        assert_eq!(m.error_code(), 22);
-    }
-
-    /// Found by fuzzing: negating `i32::MIN` overflowed.
-    #[test]
-    fn error_codes_never_overflow() {
-        for (raw, code) in [(i32::MIN, i32::MAX), (i32::MAX, i32::MAX), (5, 5), (0, 0)] {
-            let payload = raw.to_ne_bytes();
-            let m = Message {
-                kind: NLMSG_DONE,
-                seq: 1,
-                payload: &payload,
-            };
-            assert_eq!(m.error_code(), code, "{raw}");
-        }
     }
 
     #[test]

@@ -86,17 +86,17 @@ pub(super) const POOL_FIGURES: &[PoolFigure] = &[
     PoolFigure {
         name: "ephemeral_pool_new_connections_per_second",
         help: "Pace of new connections the forecast reads from the pool's TIME_WAIT ages.",
-        value: |r, p| Some(r.outlook.of(p)?.forecast.pace.per_second),
+        value: |r, p| Some(r.forecasts.of(p)?.forecast.pace.per_second),
     },
     PoolFigure {
         name: "ephemeral_pool_projected_used_ratio",
         help: "Used share the pool settles at at this pace, 0 to 1 (1 when it fills).",
-        value: |r, p| Some((r.outlook.of(p)?.forecast.projected_pct / 100.0).clamp(0.0, 1.0)),
+        value: |r, p| Some((r.forecasts.of(p)?.forecast.projected_pct / 100.0).clamp(0.0, 1.0)),
     },
     PoolFigure {
         name: "ephemeral_pool_full_in_seconds",
         help: "Seconds until the pool is full at this pace; only for pools that fill.",
-        value: |r, p| r.outlook.of(p)?.forecast.full_in_s,
+        value: |r, p| r.forecasts.of(p)?.forecast.full_in_s,
     },
 ];
 

@@ -16,8 +16,10 @@
 use std::fmt::Write as _;
 
 mod figures;
+mod listed;
 
 pub use figures::{Host, SocketFigures};
+pub use listed::Listed;
 
 use super::protocol_name;
 use crate::judge::{KindReport, Report, State};
@@ -276,7 +278,7 @@ mod tests {
                     top: vec![(udp, State::Ok)],
                 },
             ],
-            outlook: Default::default(),
+            forecasts: Default::default(),
             conntrack: None,
         };
         Snapshot {

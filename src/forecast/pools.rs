@@ -1,6 +1,5 @@
-//! The forecast stage: what the pure forecast (`forecast`) needs of each
-//! connect, bind and TCP NAT pool, taken from the model, and the forecast
-//! of a pool.
+//! What the forecast needs of each connect, bind and TCP NAT pool, taken
+//! from the model, and the forecast of a pool.
 //!
 //! A connect pool's entries are its tuple's TIME_WAITs; where `connect()`
 //! takes entries over (TIME_WAIT reuse), only those younger than the reuse
@@ -12,86 +11,10 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::forecast::{self, Ages, BUCKETS, Forecast, Limits, PoolNow, Walk};
-use super::nat::NatKey;
 use super::trend::Previous;
-use super::{Kind, Model, Pool, PoolName, TIME_WAIT_MS, Tuple};
+use super::{Ages, BUCKETS, Forecast, Limits, PoolNow, Walk};
+use crate::model::{Kind, Model, NatKey, Pool, PoolName, TIME_WAIT_MS, Tuple, TwAges};
 use crate::read::socket::Protocol;
-
-/// Whole seconds kept one by one: the window the recent pace is read over.
-const FINE_S: usize = 10;
-/// Older ages, in buckets of this many seconds.
-const COARSE_S: usize = 10;
-const COARSE: usize = (BUCKETS - FINE_S) / COARSE_S;
-
-/// A tuple's TIME_WAIT entries by age: 1 s buckets over the last 10 s,
-/// 10 s buckets over the rest of the minute, each of those with the
-/// youngest and oldest second it holds. A pace that began 10-20 s ago is
-/// read from where its oldest close lies: spread over the whole 10 s it
-/// would come out too slow, spread over the seconds that really hold
-/// entries it is what 1 s buckets give for any even pace. Inline and small
-/// (35 bytes), because every tuple carries one; a tuple holds at most one
-/// entry per port, so 16 bits are enough.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TwAges {
-    fine: [u16; FINE_S],
-    coarse: [u16; COARSE],
-    /// Per coarse bucket: the youngest second in it (low 4 bits) and the
-    /// oldest (high 4 bits), counted from the bucket's start.
-    spans: [u8; COARSE],
-}
-
-impl TwAges {
-    pub fn add(&mut self, age_ms: u32) {
-        let s = (age_ms / 1000) as usize;
-        if s < FINE_S {
-            self.fine[s] = self.fine[s].saturating_add(1);
-            return;
-        }
-        let c = ((s - FINE_S) / COARSE_S).min(COARSE - 1);
-        let k = (s - FINE_S - c * COARSE_S).min(COARSE_S - 1) as u8;
-        let (lo, hi) = if self.coarse[c] == 0 {
-            (k, k)
-        } else {
-            let (lo, hi) = (self.spans[c] & 0x0f, self.spans[c] >> 4);
-            (lo.min(k), hi.max(k))
-        };
-        self.spans[c] = lo | (hi << 4);
-        self.coarse[c] = self.coarse[c].saturating_add(1);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        *self == TwAges::default()
-    }
-
-    /// Adds the entries younger than `below_s` to `ages`, a coarse bucket
-    /// spread evenly over the seconds between its youngest and oldest
-    /// entry.
-    fn add_to(&self, ages: &mut Ages, below_s: usize) {
-        let mut add = |i: usize, n: u32| {
-            if i < below_s.min(BUCKETS) {
-                ages.buckets[i] = ages.buckets[i].saturating_add(n);
-            }
-        };
-        for (i, n) in self.fine.iter().enumerate() {
-            add(i, u32::from(*n));
-        }
-        for (c, n) in self.coarse.iter().enumerate() {
-            let n = u32::from(*n);
-            if n == 0 {
-                continue;
-            }
-            let lo = usize::from(self.spans[c] & 0x0f);
-            let hi = usize::from(self.spans[c] >> 4).max(lo);
-            let width = (hi - lo + 1) as u32;
-            let (each, extra) = (n / width, n % width);
-            for k in lo..=hi {
-                let more = u32::from(((k - lo) as u32) < extra);
-                add(FINE_S + c * COARSE_S + k, each + more);
-            }
-        }
-    }
-}
 
 /// The TIME_WAIT entries of one local address (or of all, for the
 /// wildcards), and whether every connection that left them reuses
@@ -111,7 +34,7 @@ impl AddrAges {
     }
 
     fn add(&mut self, a: &TwAges, reuse: bool) {
-        a.add_to(&mut self.ages, BUCKETS);
+        a.add_to(&mut self.ages.buckets, BUCKETS);
         self.reuse &= reuse;
     }
 }
@@ -133,12 +56,11 @@ impl<'a> Forecaster<'a> {
     pub fn new(model: &'a Model, max_tw_buckets: Option<u32>) -> Forecaster<'a> {
         let mut addrs: HashMap<IpAddr, AddrAges> = HashMap::new();
         let mut all = AddrAges::new();
-        for (t, entry) in &model.tuples {
-            let a = &entry.ages;
+        for (t, a) in model.tuple_ages() {
             if a.is_empty() {
                 continue;
             }
-            let reuse = model.tw.applies(t.source, t.destination);
+            let reuse = model.tw_policy().applies(t.source, t.destination);
             addrs
                 .entry(t.source)
                 .or_insert_with(AddrAges::new)
@@ -165,11 +87,7 @@ impl<'a> Forecaster<'a> {
         if pool.kind == Kind::Upstream {
             // Counted and forecast by the upstream model, over the
             // provider's hold; --trend's bound is already in it.
-            let upstream = self.model.upstream.as_ref()?;
-            return Some(match upstream.forecast_of(&pool.name) {
-                Some(f) => f.forecast,
-                None => Forecast::idle(pool),
-            });
+            return super::upstream::forecast(self.model.upstream.as_ref()?, &pool.name);
         }
         let now = self.input(pool)?;
         let pool_tw = now.ages.total();
@@ -185,7 +103,7 @@ impl<'a> Forecaster<'a> {
                 u32::try_from(u64::from(max).saturating_sub(others)).unwrap_or(u32::MAX)
             }),
         };
-        let f = forecast::forecast(&now, limits);
+        let f = super::forecast(&now, limits);
         let growth = self
             .previous
             .and_then(|p| p.growth(pool.kind, &pool.name, f.holders));
@@ -232,15 +150,15 @@ impl<'a> Forecaster<'a> {
     }
 
     fn connect_input(&self, pool: &Pool, t: Tuple) -> PoolNow {
-        let tw = &self.model.tw;
+        let tw = self.model.tw_policy();
         let (hold_ms, below_s) = if tw.applies(t.source, t.destination) {
             (tw.delay_ms, (tw.delay_ms.div_ceil(1000) as usize).max(1))
         } else {
             (TIME_WAIT_MS, BUCKETS)
         };
         let mut ages = Ages::new(hold_ms);
-        if let Some(e) = self.model.tuples.get(&t) {
-            e.ages.add_to(&mut ages, below_s);
+        if let Some(a) = self.model.ages_of(&t) {
+            a.add_to(&mut ages.buckets, below_s);
         }
         self.plain(pool, ages)
     }
@@ -258,7 +176,7 @@ impl<'a> Forecaster<'a> {
         // The walk applies where every connection that left an entry here
         // could take entries over.
         if seen.reuse && seen.ages.total() > 0 {
-            let delay_ms = self.model.tw.delay_ms;
+            let delay_ms = self.model.tw_policy().delay_ms;
             now.ages.censored_after_ms = Some(delay_ms.max(1000));
             now.walk = Some(Walk { delay_ms });
         }
@@ -269,6 +187,12 @@ impl<'a> Forecaster<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::nat::tests::{entry, range};
+    use crate::model::{NatBuilder, PoolsBuilder, PortClass};
+    use crate::read::conntrack::TableFigures;
+    use crate::read::conntrack::entry::CT_TCP_TIME_WAIT;
+    use crate::read::ports::PortRange;
+    use crate::read::settings::{KernelSettings, TwReuse};
 
     #[test]
     fn a_pace_that_began_fifteen_seconds_ago_keeps_its_rate() {
@@ -279,35 +203,60 @@ mod tests {
             tw.add(age_ms);
         }
         let mut ages = Ages::new(TIME_WAIT_MS);
-        tw.add_to(&mut ages, BUCKETS);
+        tw.add_to(&mut ages.buckets, BUCKETS);
         assert_eq!(ages.total(), 300);
-        let p = forecast::pace(&ages);
+        let p = super::super::pace(&ages);
         assert!((p.per_second - 20.0).abs() < 1.0, "{p:?}");
     }
 
-    #[test]
-    fn a_coarse_bucket_is_spread_over_the_seconds_it_holds() {
-        let mut tw = TwAges::default();
-        for age_ms in [12_100, 12_900, 13_500, 14_200] {
-            tw.add(age_ms);
+    /// Two closes a second for the last 10 s into a 100-port range whose
+    /// TIME_WAIT lasts 60 s: nothing expires before 50 s, so the pool is
+    /// full when 20 + 2 t entries reach 100, at t = 40 s.
+    /// Twenty TIME_WAIT entries closed over ten seconds, two a second, from
+    /// source ports `from` on, on NAT ports `first` on, with a timeout of
+    /// 60 s: the model of a node with only those, and its first NAT pool.
+    fn closing_at_two_a_second(ports: Option<PortRange>, from: u16, first: u16) -> (Model, Pool) {
+        let mut b = NatBuilder::new(ports);
+        for i in 0..20u16 {
+            let mut e = entry(from + i, "10.0.0.1", first + i, 443, CT_TCP_TIME_WAIT);
+            e.timeout_s = 60 - u32::from(i / 2) - 1;
+            b.add(&e);
         }
-        let mut ages = Ages::new(TIME_WAIT_MS);
-        tw.add_to(&mut ages, BUCKETS);
-        assert_eq!(&ages.buckets[10..16], &[0, 0, 2, 1, 1, 0]);
+        let m = b.finish(TableFigures {
+            time_wait_timeout_s: Some(60),
+            ..TableFigures::default()
+        });
+        let settings = KernelSettings {
+            range: range(32768, 60999),
+            reserved: Default::default(),
+            tw_reuse: TwReuse::LoopbackOnly,
+            timestamps: true,
+            tw_reuse_delay_ms: Some(1000),
+        };
+        let mut model = PoolsBuilder::new(&settings).finish();
+        model.nat = Some(m);
+        let pool = model.nat.as_ref().unwrap().pools[0];
+        (model, pool)
     }
 
     #[test]
-    fn only_entries_younger_than_the_delay_are_added() {
-        let mut tw = TwAges::default();
-        tw.add(500);
-        tw.add(1_500);
-        tw.add(59_999);
-        tw.add(90_000);
-        let mut ages = Ages::new(1_000);
-        tw.add_to(&mut ages, 1);
-        assert_eq!(ages.total(), 1);
-        let mut all = Ages::new(TIME_WAIT_MS);
-        tw.add_to(&mut all, BUCKETS);
-        assert_eq!(all.buckets[BUCKETS - 1], 2);
+    fn a_steady_pace_of_closes_fills_a_nat_pool_on_schedule() {
+        let (model, pool) = closing_at_two_a_second(Some(range(40000, 40099)), 20000, 40000);
+        assert_eq!(pool.kind, Kind::Nat);
+        let f = Forecaster::new(&model, Some(10)).of(&pool).unwrap();
+        assert!((f.pace.per_second - 2.0).abs() < 0.3, "{f:?}");
+        let full = f.full_in_s.unwrap();
+        assert!((full - 40.0).abs() < 6.0, "{f:?}");
+    }
+
+    /// The same closes from low source ports, the rule naming no range:
+    /// the forecast is the low class's, against its 511 ports.
+    #[test]
+    fn a_port_class_is_forecast_as_its_own_pool() {
+        let (model, pool) = closing_at_two_a_second(None, 1, 1);
+        assert!(matches!(pool.name, PoolName::Nat(k) if k.class == PortClass::Low));
+        assert_eq!((pool.capacity, pool.free), (511, 491));
+        let f = Forecaster::new(&model, Some(10)).of(&pool).unwrap();
+        assert!((f.pace.per_second - 2.0).abs() < 0.3, "{f:?}");
     }
 }

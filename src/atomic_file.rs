@@ -1,6 +1,7 @@
-//! The binary's `--output-file`: replaces the file so that a reader (the
-//! textfile collector) sees the old file or the new one, never half of one,
-//! and leaves no temporary file behind, whatever happens to the process.
+//! Replacing a file atomically, for `--output-file` and the `--trend`
+//! state file: a reader (the textfile collector, the next run) sees the old
+//! file or the new one, never half of one, and no temporary file is left
+//! behind, whatever happens to the process.
 //!
 //! The text goes into an anonymous file (`O_TMPFILE`) in the target's
 //! directory, so a process killed while it writes leaves nothing with a
@@ -11,8 +12,8 @@
 //! `O_EXCL`. The random part keeps two writers apart even when they share
 //! a PID (two PID namespaces, one directory). Temporary files of ours that
 //! a killed run left (older than [`STALE_AFTER`]) are removed first; the
-//! name of the one being written is kept in [`TEMP`], so the watchdog can
-//! remove it when it ends a hung write.
+//! name of the one being written is kept in [`TEMP`], so the binary can
+//! remove it when its deadline ends a hung write.
 
 use std::collections::hash_map::RandomState;
 use std::ffi::{OsStr, OsString};
@@ -30,8 +31,6 @@ use std::time::{Duration, SystemTime};
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, AtFlags, OFlag};
 use nix::sys::stat::Mode;
-
-use check_ephemeral::read::state_file::remove_stale_files;
 
 /// A temporary file of ours this old was left by a run that was killed:
 /// no run lives longer than its timeout (at most minutes), so it is not
@@ -73,7 +72,7 @@ pub fn replace(path: &Path, text: &str) -> io::Result<()> {
 }
 
 /// Removes the temporary file being written, if it has a name: the
-/// watchdog calls this when it ends a hung write. Bounded: on a file system
+/// binary calls this when its deadline ends a hung write. Bounded: on a file system
 /// that hangs, the unlink may hang too, and the answer must still go out;
 /// the next run then removes the file as stale.
 pub fn abandon() {
@@ -252,10 +251,56 @@ fn remove_stale(dir: &Path, name: &OsStr, now: SystemTime) {
     remove_stale_files(dir, STALE_AFTER, now, |entry| is_ours(entry, name));
 }
 
+/// Removes the regular files in `dir` that `ours` recognises as temporary
+/// files of ours and that were last changed more than `stale_after` before
+/// `now`: left by a run ended mid-write. Best effort: what cannot be listed
+/// or removed stays for the next run; at most 10,000 entries are looked at.
+fn remove_stale_files(
+    dir: &Path,
+    stale_after: Duration,
+    now: SystemTime,
+    ours: impl Fn(&std::ffi::OsStr) -> bool,
+) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten().take(10_000) {
+        if !ours(&entry.file_name()) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age > stale_after);
+        if meta.is_file() && old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scratch::Scratch;
+    use tempfile::TempDir;
+
+    /// A directory of the test's own, removed when the test ends.
+    fn scratch() -> TempDir {
+        tempfile::tempdir().expect("temporary directory")
+    }
+
+    /// The names in `dir`, sorted.
+    fn names(dir: &TempDir) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .expect("list the directory")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        names
+    }
 
     /// [`replace`] keeps the name it writes under in the process-wide
     /// [`TEMP`]: the tests that write take turns, so none sees another's.
@@ -290,36 +335,36 @@ mod tests {
     #[test]
     fn replaces_and_leaves_no_temporary_file() {
         let _turn = WRITING.lock().unwrap_or_else(|e| e.into_inner());
-        let d = Scratch::new("output-replace");
-        let path = d.0.join("out.prom");
+        let d = scratch();
+        let path = d.path().join("out.prom");
         replace(&path, "one\n").expect("first write");
         replace(&path, "two\n").expect("second write");
         assert_eq!(fs::read_to_string(&path).unwrap(), "two\n");
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, MODE);
-        assert_eq!(d.names(), ["out.prom"]);
+        assert_eq!(names(&d), ["out.prom"]);
         assert!(TEMP.lock().unwrap().is_none());
     }
 
     #[test]
     fn a_failed_write_leaves_the_old_file_and_nothing_else() {
         let _turn = WRITING.lock().unwrap_or_else(|e| e.into_inner());
-        let d = Scratch::new("output-failed");
-        let path = d.0.join("out.prom");
+        let d = scratch();
+        let path = d.path().join("out.prom");
         fs::write(&path, "old\n").unwrap();
         // A directory in the way of the rename.
-        let blocked = d.0.join("sub");
+        let blocked = d.path().join("sub");
         fs::create_dir_all(blocked.join("x")).unwrap();
         assert!(replace(&blocked, "new\n").is_err());
-        assert!(replace(&d.0.join("missing/out.prom"), "new\n").is_err());
+        assert!(replace(&d.path().join("missing/out.prom"), "new\n").is_err());
         assert_eq!(fs::read_to_string(&path).unwrap(), "old\n");
-        assert_eq!(d.names(), ["out.prom", "sub"]);
+        assert_eq!(names(&d), ["out.prom", "sub"]);
         assert_eq!(fs::read_dir(&blocked).unwrap().count(), 1);
     }
 
     #[test]
     fn only_old_temporary_files_of_ours_are_removed() {
-        let d = Scratch::new("output-stale");
+        let d = scratch();
         let now = SystemTime::now();
         let old = now - STALE_AFTER - Duration::from_secs(60);
         for (name, when) in [
@@ -329,13 +374,13 @@ mod tests {
             (".other.prom.1234.tmp", old),
             (".out.prom.notours.tmp", old),
         ] {
-            let file = File::create(d.0.join(name)).unwrap();
+            let file = File::create(d.path().join(name)).unwrap();
             file.set_modified(when).unwrap();
         }
-        fs::create_dir(d.0.join(".out.prom.99.tmp")).unwrap();
-        remove_stale(&d.0, OsStr::new("out.prom"), now);
+        fs::create_dir(d.path().join(".out.prom.99.tmp")).unwrap();
+        remove_stale(d.path(), OsStr::new("out.prom"), now);
         assert_eq!(
-            d.names(),
+            names(&d),
             [
                 ".other.prom.1234.tmp",
                 ".out.prom.4321.tmp",

@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 
 use super::range::Range;
 use super::{State, Thresholds};
-use crate::model::forecast::Forecast;
+use crate::forecast::Forecast;
 use crate::model::{Kind, Pool};
 
 /// Full within this many seconds is CRITICAL by default: ten minutes.
@@ -72,7 +72,7 @@ fn projected_pool(pool: &Pool, forecast: &Forecast) -> Pool {
 
 /// A judged pool's forecast.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Foreseen {
+pub struct PoolForecast {
     pub pool: Pool,
     pub forecast: Forecast,
     /// The state of the level alone, and with the forecast.
@@ -80,7 +80,7 @@ pub struct Foreseen {
     pub state: State,
 }
 
-impl Foreseen {
+impl PoolForecast {
     /// Whether the forecast, not the level, decided the state.
     pub fn decided(&self) -> bool {
         self.state > self.level
@@ -90,24 +90,32 @@ impl Foreseen {
 /// The forecasts the report needs: per kind the pool whose forecast is
 /// worst (for the perfdata), and those of the listed pools.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Outlook {
-    pub worst: Vec<(Kind, Foreseen)>,
-    pub listed: Vec<Foreseen>,
+pub struct Forecasts {
+    pub worst: Vec<(Kind, PoolForecast)>,
+    pub listed: Vec<PoolForecast>,
 }
 
-impl Outlook {
-    pub fn worst_of(&self, kind: Kind) -> Option<&Foreseen> {
+impl Forecasts {
+    pub fn worst_of(&self, kind: Kind) -> Option<&PoolForecast> {
         self.worst.iter().find(|(k, _)| *k == kind).map(|(_, f)| f)
     }
 
-    pub fn of(&self, pool: &Pool) -> Option<&Foreseen> {
+    pub fn of(&self, pool: &Pool) -> Option<&PoolForecast> {
         self.listed
             .iter()
             .find(|f| f.pool.kind == pool.kind && f.pool.name == pool.name)
     }
 
+    /// The pools with a forecast and their forecasts: the listed ones,
+    /// then the worst of each kind.
+    pub fn pools(&self) -> impl Iterator<Item = (&Pool, &Forecast)> {
+        let listed = self.listed.iter();
+        let worst = self.worst.iter().map(|(_, f)| f);
+        listed.chain(worst).map(|f| (&f.pool, &f.forecast))
+    }
+
     /// Keeps `f` if it is worse than the kind's worst so far.
-    pub fn offer(&mut self, kind: Kind, f: Foreseen) {
+    pub fn offer(&mut self, kind: Kind, f: PoolForecast) {
         match self.worst.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, w)) if worse(&f, w) == Ordering::Greater => *w = f,
             Some(_) => {}
@@ -119,7 +127,7 @@ impl Outlook {
 /// Sooner full is worse, then the higher projected use, then the faster
 /// pace; ties go by the judge's order of pools, so the choice does not
 /// depend on hash order.
-fn worse(a: &Foreseen, b: &Foreseen) -> Ordering {
+fn worse(a: &PoolForecast, b: &PoolForecast) -> Ordering {
     let soon = |f: &Forecast| f.full_in_s.map_or(f64::INFINITY, |s| s);
     let (fa, fb) = (&a.forecast, &b.forecast);
     soon(fb)

@@ -1,8 +1,7 @@
-//! Growth across runs (`--trend`): what one run keeps of its pools for the
-//! next (the ports each held by anything but TIME_WAIT: established and
-//! CLOSE_WAIT sockets, a leak's), the text form of that state, and the
-//! growth per second a second look shows. Pure: the file itself is read and
-//! written by `read::state_file`.
+//! What one run keeps of its pools for the next (the ports each held by
+//! anything but TIME_WAIT: established and CLOSE_WAIT sockets, a leak's),
+//! and the text form of that state. Pure: the file itself is read and
+//! written by `file`.
 //!
 //! The format is line based and versioned; a parser that meets anything
 //! else refuses the whole file, and the run starts afresh.
@@ -10,18 +9,14 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use super::{Kind, PoolName, Tuple};
+use crate::model::{FourTuple, Kind, MAX_BOUND, PoolName, Tuple};
 
 /// The first line of every state file this version writes.
 pub const HEADER: &str = "check_ephemeral trend 1";
 /// At most this many pools are kept.
 pub const MAX_POOLS: usize = 400;
-/// At most this many explicitly bound connections are kept.
-pub const MAX_BOUND: usize = 1000;
 /// A state file larger than this is not read (and never written).
 pub const MAX_BYTES: usize = 128 * 1024;
-/// A previous run older than this says nothing about the pace of growth now.
-pub const MAX_AGE_MS: u64 = 3600 * 1000;
 
 /// One pool as a run left it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,15 +25,6 @@ pub struct Kept {
     pub name: PoolName,
     /// Ports held by anything but TIME_WAIT entries.
     pub held: u32,
-}
-
-/// A connection's 4-tuple.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FourTuple {
-    pub local: IpAddr,
-    pub local_port: u16,
-    pub remote: IpAddr,
-    pub remote_port: u16,
 }
 
 /// What a run keeps for the next.
@@ -54,7 +40,7 @@ pub struct TrendState {
     pub bound: Vec<FourTuple>,
     /// The kernel's count of opens and the connections open then, for the
     /// upstream pools' bound on closes no entry shows.
-    pub opens: Option<super::upstream::Opens>,
+    pub opens: Option<crate::model::upstream::Opens>,
 }
 
 /// Why a state file is not used.
@@ -182,9 +168,9 @@ fn name_text(name: &PoolName) -> String {
     }
 }
 
-fn parse_opens(text: &str) -> Option<super::upstream::Opens> {
+fn parse_opens(text: &str) -> Option<crate::model::upstream::Opens> {
     let (active_opens, host_open) = text.split_once(' ')?;
-    Some(super::upstream::Opens {
+    Some(crate::model::upstream::Opens {
         active_opens: active_opens.parse().ok()?,
         host_open: host_open.parse().ok()?,
     })
@@ -226,89 +212,12 @@ fn parse_pool(line: &str) -> Option<Kept> {
     Some(Kept { kind, name, held })
 }
 
-/// What became of the previous run's state, for the note `--trend` adds.
-#[derive(Clone, Debug, PartialEq)]
-pub enum History {
-    /// No state file yet.
-    Fresh,
-    /// The previous run, this many seconds ago.
-    Seen {
-        seconds: f64,
-    },
-    Refused(Refused),
-    /// The previous run is too old (or from the future) to tell a growth.
-    TooOld {
-        seconds: f64,
-    },
-    /// The previous run was less than a second ago.
-    TooSoon,
-    Unreadable(String),
-}
-
-/// The previous run from the text of a state file read at `now_ms`, parsed
-/// once: the previous state if it tells a growth, the connections it saw
-/// bound explicitly (if it is this version's, for these options and not
-/// too old), and what became of it.
-pub fn recall(
-    text: Option<&str>,
-    key: u64,
-    now_ms: u64,
-) -> (Option<Previous>, Vec<FourTuple>, History) {
-    let Some(text) = text else {
-        return (None, Vec::new(), History::Fresh);
-    };
-    let mut state = match TrendState::parse(text, key) {
-        Ok(s) => s,
-        Err(why) => return (None, Vec::new(), History::Refused(why)),
-    };
-    let seconds = (now_ms as f64 - state.at_ms as f64) / 1000.0;
-    if !(0.0..=MAX_AGE_MS as f64 / 1000.0).contains(&seconds) {
-        return (None, Vec::new(), History::TooOld { seconds });
-    }
-    let bound = std::mem::take(&mut state.bound);
-    if seconds < 1.0 {
-        return (None, bound, History::TooSoon);
-    }
-    (
-        Some(Previous { state, seconds }),
-        bound,
-        History::Seen { seconds },
-    )
-}
-
-/// The previous run, as the forecast uses it.
-#[derive(Clone, Debug)]
-pub struct Previous {
-    pub state: TrendState,
-    /// Seconds between the previous run and this one.
-    pub seconds: f64,
-}
-
-impl Previous {
-    /// The growth of a pool's held ports per second since the previous run,
-    /// if that run kept the pool.
-    pub fn growth(&self, kind: Kind, name: &PoolName, held_now: u32) -> Option<f64> {
-        let before = self.state.held(kind, name)?;
-        Some((f64::from(held_now) - f64::from(before)) / self.seconds)
-    }
-}
-
-/// FNV-1a over the options that decide what is measured: two service
-/// checks with different options never share a state file.
-pub fn key(measuring_options: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in measuring_options.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn state() -> TrendState {
+    /// A state with a pool of each kind and a bound connection.
+    pub(in crate::forecast::trend) fn state() -> TrendState {
         let tuple = Tuple {
             source: "10.0.0.5".parse().unwrap(),
             destination: "::1".parse().unwrap(),
@@ -335,7 +244,7 @@ mod tests {
                 remote: "10.0.0.9".parse().unwrap(),
                 remote_port: 5432,
             }],
-            opens: Some(super::super::upstream::Opens {
+            opens: Some(crate::model::upstream::Opens {
                 active_opens: 123_456,
                 host_open: 78,
             }),
@@ -405,38 +314,5 @@ mod tests {
         assert_eq!(back.pools, s.pools, "every pool kept");
         assert!(!back.bound.is_empty() && back.bound.len() < MAX_BOUND);
         assert_eq!(back.bound[..], s.bound[..back.bound.len()]);
-    }
-
-    #[test]
-    fn one_parse_gives_the_growth_the_bound_connections_and_the_history() {
-        let s = state();
-        let text = s.to_text();
-        let (previous, bound, history) = recall(Some(&text), 42, s.at_ms + 10_000);
-        assert_eq!(history, History::Seen { seconds: 10.0 });
-        assert_eq!(bound, s.bound);
-        assert_eq!(previous.expect("seen").state.pools, s.pools);
-        // Too soon for a growth, but the bound connections still count.
-        let (previous, bound, history) = recall(Some(&text), 42, s.at_ms + 500);
-        assert!(previous.is_none());
-        assert_eq!(history, History::TooSoon);
-        assert_eq!(bound, s.bound);
-        // Too old, other options, or none: nothing.
-        let (_, bound, history) = recall(Some(&text), 42, s.at_ms + MAX_AGE_MS + 1);
-        assert!(bound.is_empty() && matches!(history, History::TooOld { .. }));
-        let (_, bound, _) = recall(Some(&text), 43, s.at_ms + 10_000);
-        assert!(bound.is_empty());
-        assert_eq!(recall(None, 42, 0).2, History::Fresh);
-    }
-
-    #[test]
-    fn growth_is_per_second_since_the_previous_run() {
-        let p = Previous {
-            state: state(),
-            seconds: 10.0,
-        };
-        let k = &p.state.pools[0];
-        assert_eq!(p.growth(k.kind, &k.name, 200), Some(10.0));
-        let other = PoolName::Address("10.0.0.5".parse().unwrap());
-        assert_eq!(p.growth(Kind::Bind, &other, 5), None);
     }
 }

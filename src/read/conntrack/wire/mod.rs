@@ -3,11 +3,17 @@
 //! statistics read in place from the reply, nested attributes walked
 //! without allocating. Pure functions of bytes; the socket I/O is in
 //! `conntrack`. Netlink message framing is shared with sock_diag
-//! ([`Messages`](crate::read::diag::wire::Messages)).
+//! ([`Messages`](crate::read::netlink::Messages)).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::read::diag::wire::NLMSG_HDRLEN;
+mod request;
+mod stats;
+
+pub use request::Request;
+pub use stats::{CpuStats, TableStats, parse_cpu_stats, parse_table_stats};
+
+use super::entry::{Entry, Tuple};
 
 /// `NFNL_SUBSYS_CTNETLINK`: the high byte of every message type here.
 const SUBSYS_CTNETLINK: u16 = 1;
@@ -20,8 +26,6 @@ pub const MSG_CT_GET_STATS_CPU: u8 = 4;
 /// `IPCTNL_MSG_CT_GET_STATS`: the namespace's entry count and the maximum.
 pub const MSG_CT_GET_STATS: u8 = 5;
 
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
 /// The 4-byte `nfgenmsg` after the netlink header: family, version, res_id.
 const NFGENMSG_LEN: usize = 4;
 
@@ -42,11 +46,6 @@ const CTA_TIMEOUT: u16 = 7;
 const CTA_ZONE: u16 = 18;
 /// Inside a tuple: the zone of that direction alone.
 const CTA_TUPLE_ZONE: u16 = 3;
-const CTA_FILTER: u16 = 25;
-// Inside CTA_FILTER: which fields of the reply tuple must match
-// (`CTA_FILTER_F_CTA_IP_DST`, nf_conntrack_netlink.c).
-const CTA_FILTER_REPLY_FLAGS: u16 = 2;
-const CTA_FILTER_F_IP_DST: u32 = 1 << 1;
 // Inside a tuple (ctattr_tuple, ctattr_ip, ctattr_l4proto).
 const CTA_TUPLE_IP: u16 = 1;
 const CTA_TUPLE_PROTO: u16 = 2;
@@ -60,145 +59,10 @@ const CTA_PROTO_DST_PORT: u16 = 3;
 // Inside CTA_PROTOINFO.
 const CTA_PROTOINFO_TCP: u16 = 1;
 const CTA_PROTOINFO_TCP_STATE: u16 = 1;
-// Per-CPU statistics (ctattr_stats_cpu) and the global ones.
-const CTA_STATS_INSERT_FAILED: u16 = 9;
-const CTA_STATS_DROP: u16 = 10;
-const CTA_STATS_EARLY_DROP: u16 = 11;
-const CTA_STATS_GLOBAL_ENTRIES: u16 = 1;
-const CTA_STATS_GLOBAL_MAX_ENTRIES: u16 = 2;
-
-/// Entry status bits (`enum ip_conntrack_status`).
-pub const IPS_SEEN_REPLY: u32 = 1 << 1;
-pub const IPS_ASSURED: u32 = 1 << 2;
-pub const IPS_CONFIRMED: u32 = 1 << 3;
-pub const IPS_SRC_NAT: u32 = 1 << 4;
-pub const IPS_DYING: u32 = 1 << 9;
-
-/// The conntrack TCP states (`enum tcp_conntrack`), not the socket ones.
-pub const CT_TCP_ESTABLISHED: u8 = 3;
-pub const CT_TCP_TIME_WAIT: u8 = 7;
-pub const CT_TCP_CLOSE: u8 = 8;
-
-pub const IPPROTO_TCP: u8 = 6;
-pub const IPPROTO_UDP: u8 = 17;
-
-/// A dump request: header, `nfgenmsg` and, for a filtered dump, the
-/// filter's attributes; 64 bytes at most.
-pub struct Request {
-    bytes: [u8; 64],
-    len: usize,
-}
-
-impl Request {
-    /// Asks for every record of `message` (one of the `MSG_CT_*`) of
-    /// `family` (AF_UNSPEC: both).
-    pub fn dump(message: u8, family: u8, seq: u32) -> Request {
-        let mut r = Request {
-            bytes: [0; 64],
-            len: NLMSG_HDRLEN + NFGENMSG_LEN,
-        };
-        let kind = (SUBSYS_CTNETLINK << 8) | u16::from(message);
-        r.bytes[4..6].copy_from_slice(&kind.to_ne_bytes());
-        r.bytes[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-        r.bytes[8..12].copy_from_slice(&seq.to_ne_bytes());
-        r.bytes[16] = family;
-        r.set_len();
-        r
-    }
-
-    /// Asks for the entries whose reply tuple goes to `address`: those that
-    /// hold ports of that NAT address, filtered in the kernel (`CTA_FILTER`,
-    /// Linux 5.8+; it needs a family, so one address family only).
-    pub fn dump_replies_to(address: IpAddr, seq: u32) -> Request {
-        let (family, kind, octets): (u8, u16, &[u8]) = match &address {
-            IpAddr::V4(a) => (AF_INET, CTA_IP_V4_DST, &a.octets()),
-            IpAddr::V6(a) => (AF_INET6, CTA_IP_V6_DST, &a.octets()),
-        };
-        let mut r = Request::dump(MSG_CT_GET, family, seq);
-        // CTA_TUPLE_REPLY { CTA_TUPLE_IP { CTA_IP_V*_DST address } }
-        let ip_len = 4 + octets.len() as u16;
-        r.push_header(4 + 4 + ip_len, CTA_TUPLE_REPLY | NLA_F_NESTED);
-        r.push_header(4 + ip_len, CTA_TUPLE_IP | NLA_F_NESTED);
-        r.push_header(ip_len, kind);
-        r.push(octets);
-        // CTA_FILTER { CTA_FILTER_REPLY_FLAGS: the reply's destination address }
-        r.push_header(12, CTA_FILTER | NLA_F_NESTED);
-        r.push_header(8, CTA_FILTER_REPLY_FLAGS);
-        r.push(&CTA_FILTER_F_IP_DST.to_ne_bytes());
-        r.set_len();
-        r
-    }
-
-    fn push_header(&mut self, len: u16, kind: u16) {
-        self.push(&len.to_ne_bytes());
-        self.push(&kind.to_ne_bytes());
-    }
-
-    /// Appends `data` (every value here is a multiple of 4 bytes long).
-    fn push(&mut self, data: &[u8]) {
-        self.bytes[self.len..self.len + data.len()].copy_from_slice(data);
-        self.len += data.len();
-    }
-
-    /// Numbers the request (the socket counts its requests).
-    pub fn set_seq(&mut self, seq: u32) {
-        self.bytes[8..12].copy_from_slice(&seq.to_ne_bytes());
-    }
-
-    fn set_len(&mut self) {
-        let len = self.len as u32;
-        self.bytes[0..4].copy_from_slice(&len.to_ne_bytes());
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-}
 
 /// The ctnetlink message number of a reply's `nlmsg_type`, if it is one.
 pub fn ctnetlink_message(kind: u16) -> Option<u8> {
     (kind >> 8 == SUBSYS_CTNETLINK).then_some((kind & 0xff) as u8)
-}
-
-/// One direction of a connection as conntrack keys it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tuple {
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    /// Ports; 0 for protocols without ports (ICMP carries ids instead).
-    pub src_port: u16,
-    pub dst_port: u16,
-}
-
-/// One conntrack entry: the fields the NAT pools and the forecast use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Entry {
-    /// IP protocol number (6 TCP, 17 UDP, ...).
-    pub protocol: u8,
-    /// As the first packet came (a pod's own address and port).
-    pub orig: Tuple,
-    /// As the answers come back: its destination is the address and port
-    /// the entry occupies on this host, after any source NAT.
-    pub reply: Tuple,
-    pub status: u32,
-    /// Seconds until the entry expires.
-    pub timeout_s: u32,
-    /// The conntrack TCP state, for TCP entries that report it.
-    pub tcp_state: Option<u8>,
-    pub zone: u16,
-}
-
-impl Entry {
-    /// Whether the source was rewritten: the reply comes back to another
-    /// address or port than the first packet left from.
-    pub fn is_source_nat(&self) -> bool {
-        self.reply.dst != self.orig.src || self.reply.dst_port != self.orig.src_port
-    }
-
-    /// Seconds a TCP entry in TIME_WAIT still holds its reply tuple.
-    pub fn time_wait_left_s(&self) -> Option<u32> {
-        (self.tcp_state == Some(CT_TCP_TIME_WAIT)).then_some(self.timeout_s)
-    }
 }
 
 /// Netlink attributes of one level, walked in place.
@@ -435,64 +299,5 @@ fn parse_tcp_state(buf: &[u8]) -> Result<Option<u8>, &'static str> {
     Ok(None)
 }
 
-/// The counters of one CPU that say the table is refusing connections.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CpuStats {
-    pub cpu: u16,
-    /// Entries that could not be inserted: among them, a NAT port search
-    /// that found no free reply tuple.
-    pub insert_failed: u32,
-    /// Packets dropped for it.
-    pub drop: u32,
-    /// Entries evicted early because the table was full.
-    pub early_drop: u32,
-}
-
-/// Reads one message of a `MSG_CT_GET_STATS_CPU` reply.
-pub fn parse_cpu_stats(payload: &[u8]) -> Result<CpuStats, &'static str> {
-    let (_, cpu, attrs) = split_nfgenmsg(payload)?;
-    let mut stats = CpuStats {
-        cpu,
-        ..CpuStats::default()
-    };
-    for attr in Attrs::new(attrs) {
-        let (kind, v) = attr?;
-        let slot = match kind {
-            CTA_STATS_INSERT_FAILED => &mut stats.insert_failed,
-            CTA_STATS_DROP => &mut stats.drop,
-            CTA_STATS_EARLY_DROP => &mut stats.early_drop,
-            _ => continue,
-        };
-        *slot = be32(v).ok_or("a conntrack counter is cut short")?;
-    }
-    Ok(stats)
-}
-
-/// The table's size: entries of this namespace, and the host's maximum.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TableStats {
-    pub entries: u32,
-    pub max: u32,
-}
-
-/// Reads the message of a `MSG_CT_GET_STATS` reply.
-pub fn parse_table_stats(payload: &[u8]) -> Result<TableStats, &'static str> {
-    let (_, _, attrs) = split_nfgenmsg(payload)?;
-    let (mut entries, mut max) = (None, None);
-    for attr in Attrs::new(attrs) {
-        let (kind, v) = attr?;
-        match kind {
-            CTA_STATS_GLOBAL_ENTRIES => entries = be32(v),
-            CTA_STATS_GLOBAL_MAX_ENTRIES => max = be32(v),
-            _ => {}
-        }
-    }
-    match (entries, max) {
-        (Some(entries), Some(max)) => Ok(TableStats { entries, max }),
-        _ => Err("the conntrack statistics lack the entry count or the maximum"),
-    }
-}
-
 #[cfg(test)]
-#[path = "wire_tests.rs"]
 mod tests;

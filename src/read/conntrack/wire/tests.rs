@@ -3,7 +3,8 @@
 //! `conntrack -I`), each byte annotated.
 
 use super::*;
-use crate::read::diag::wire::Messages;
+use crate::read::conntrack::entry::*;
+use crate::read::netlink::Messages;
 
 /// A whole `IPCTNL_MSG_CT_GET` dump message: TCP 10.200.1.2:20001 ->
 /// 93.184.216.34:443 masqueraded to 10.0.0.1:40001, ESTABLISHED, 299 s
@@ -186,38 +187,6 @@ const TIME_WAIT: [u8; 224] = [
             0x00, 0x00, 0x00, 0x00,
 ];
 
-/// One message of an `IPCTNL_MSG_CT_GET_STATS_CPU` dump (counters of CPU 1;
-/// insert_failed and drop edited in, the rest as captured).
-#[rustfmt::skip]
-const CPU_STATS: [u8; 100] = [
-    0x64, 0x00, 0x00, 0x00, // nlmsg_len 100
-    0x04, 0x01,             // nlmsg_type 0x104 (IPCTNL_MSG_CT_GET_STATS_CPU)
-    0x02, 0x00,             // flags NLM_F_MULTI
-    0x07, 0x00, 0x00, 0x00, // seq 7
-    0xfe, 0x70, 0x00, 0x00, // pid
-    0x00, 0x00, 0x00, 0x01, // nfgenmsg: AF_UNSPEC, version 0, res_id (the CPU) 1
-    0x08, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, // CTA_STATS_FOUND 0
-    0x08, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, // CTA_STATS_INVALID 0
-    0x08, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x03, // CTA_STATS_INSERT 3
-    0x08, 0x00, 0x09, 0x00, 0x00, 0x00, 0x00, 0x05, // CTA_STATS_INSERT_FAILED (set to 5 here)
-    0x08, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x04, // CTA_STATS_DROP (set to 4 here)
-    0x08, 0x00, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x00, // CTA_STATS_EARLY_DROP 0
-    0x08, 0x00, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, // CTA_STATS_ERROR 0
-    0x08, 0x00, 0x0d, 0x00, 0x00, 0x00, 0x00, 0x00, // CTA_STATS_SEARCH_RESTART 0
-    0x08, 0x00, 0x0e, 0x00, 0x00, 0x00, 0x00, 0x00, // CTA_STATS_CLASH_RESOLVE 0
-    0x08, 0x00, 0x0f, 0x00, 0x00, 0x00, 0x00, 0x00, // CTA_STATS_CHAIN_TOOLONG 0
-];
-
-/// The payload of the `IPCTNL_MSG_CT_GET_STATS` answer: 3 entries, max 262144.
-#[rustfmt::skip]
-const TABLE_STATS: [u8; 20] = [
-    0x00, 0x00, 0x00, 0x00, // nfgenmsg: AF_UNSPEC, version 0, res_id 0
-    0x08, 0x00, 0x01, 0x00, // CTA_STATS_GLOBAL_ENTRIES
-        0x00, 0x00, 0x00, 0x03,
-    0x08, 0x00, 0x02, 0x00, // CTA_STATS_GLOBAL_MAX_ENTRIES
-        0x00, 0x04, 0x00, 0x00,
-];
-
 fn v4(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -278,72 +247,6 @@ fn time_wait_entries_say_how_long_they_hold_their_port() {
 }
 
 #[test]
-fn reads_cpu_and_table_statistics() {
-    let m = Messages::new(&CPU_STATS).next().unwrap().unwrap();
-    assert_eq!(ctnetlink_message(m.kind), Some(MSG_CT_GET_STATS_CPU));
-    let s = parse_cpu_stats(m.payload).unwrap();
-    assert_eq!(
-        s,
-        CpuStats {
-            cpu: 1,
-            insert_failed: 5,
-            drop: 4,
-            early_drop: 0
-        }
-    );
-    let t = parse_table_stats(&TABLE_STATS).unwrap();
-    assert_eq!(
-        t,
-        TableStats {
-            entries: 3,
-            max: 262144
-        }
-    );
-    assert!(parse_table_stats(&TABLE_STATS[..12]).is_err());
-}
-
-#[test]
-fn requests_are_a_header_and_an_nfgenmsg() {
-    let r = Request::dump(MSG_CT_GET, AF_UNSPEC, 7);
-    #[rustfmt::skip]
-    let expected: [u8; 20] = [
-        20, 0, 0, 0,    // nlmsg_len
-        0x01, 0x01,     // (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET
-        0x01, 0x03,     // NLM_F_REQUEST | NLM_F_DUMP
-        7, 0, 0, 0,     // seq
-        0, 0, 0, 0,     // pid
-        0, 0, 0, 0,     // nfgenmsg: AF_UNSPEC, version 0, res_id 0
-    ];
-    assert_eq!(r.as_bytes(), &expected);
-    let r = Request::dump(MSG_CT_GET_STATS_CPU, AF_INET6, 1);
-    assert_eq!((r.as_bytes()[4], r.as_bytes()[16]), (4, 10));
-}
-
-#[test]
-fn a_filtered_request_asks_for_replies_to_one_address() {
-    let r = Request::dump_replies_to("10.0.0.9".parse().unwrap(), 3);
-    #[rustfmt::skip]
-    let expected: [u8; 48] = [
-        48, 0, 0, 0,            // nlmsg_len
-        0x01, 0x01,             // IPCTNL_MSG_CT_GET
-        0x01, 0x03,             // NLM_F_REQUEST | NLM_F_DUMP
-        3, 0, 0, 0,             // seq
-        0, 0, 0, 0,             // pid
-        2, 0, 0, 0,             // nfgenmsg: AF_INET (the filter needs a family)
-        16, 0, 0x02, 0x80,      // CTA_TUPLE_REPLY (nested)
-        12, 0, 0x01, 0x80,      //   CTA_TUPLE_IP (nested)
-        8, 0, 0x02, 0x00,       //     CTA_IP_V4_DST
-        10, 0, 0, 9,            //       10.0.0.9
-        12, 0, 25, 0x80,        // CTA_FILTER (nested)
-        8, 0, 0x02, 0x00,       //   CTA_FILTER_REPLY_FLAGS
-        0x02, 0, 0, 0,          //     the reply's destination address
-    ];
-    assert_eq!(r.as_bytes(), &expected);
-    let r = Request::dump_replies_to("fd00::1".parse().unwrap(), 3);
-    assert_eq!((r.as_bytes().len(), r.as_bytes()[16]), (60, 10));
-}
-
-#[test]
 fn every_truncation_is_an_error_or_a_record_never_a_panic() {
     let payload = &ZONED_ESTABLISHED[16..];
     for cut in 0..payload.len() {
@@ -352,9 +255,6 @@ fn every_truncation_is_an_error_or_a_record_never_a_panic() {
         if cut < 4 + 52 + 52 {
             assert!(parsed.is_err(), "cut at {cut}");
         }
-    }
-    for cut in 0..CPU_STATS.len() - 16 {
-        let _ = parse_cpu_stats(&CPU_STATS[16..16 + cut]);
     }
 }
 

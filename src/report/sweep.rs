@@ -1,0 +1,87 @@
+//! What a namespace sweep adds to the report of its worst namespace: the
+//! namespace named on the status line, a line per namespace (with
+//! `--all-netns`), the per-host counts after the perfdata, and why a
+//! partial sweep is UNKNOWN.
+
+use std::time::Duration;
+
+use super::{Context, namespaces};
+use crate::scope::netns::Namespace;
+use crate::scope::procfs::Capabilities;
+use crate::scope::tally::{Book, Partial, Verdict};
+
+/// The facts of a sweep beyond its book.
+pub struct Sweep {
+    /// `--all-netns` (else one `--netns`).
+    pub all: bool,
+    /// Namespaces found.
+    pub found: usize,
+    /// Found, but never started: out of time.
+    pub unjudged: usize,
+    /// Namespaces this process could not see (`--all-netns`).
+    pub hidden: usize,
+    pub timeout: Duration,
+    /// Namespaces listed at most.
+    pub top: usize,
+}
+
+/// Adds what the sweep says to `context`, the worst namespace's (`ns`).
+pub fn add(
+    context: &mut Context,
+    ns: &Namespace,
+    book: &Book,
+    sweep: &Sweep,
+    worst: crate::judge::State,
+    upstream_worst: bool,
+) {
+    let mut lines = Vec::new();
+    if sweep.all {
+        let states = book.states();
+        let judged = book.ranked.len();
+        let shown = sweep.top.min(judged);
+        lines.push(namespaces::heading(
+            states,
+            judged,
+            book.skipped.len(),
+            sweep.unjudged,
+            shown,
+        ));
+        lines.extend(book.ranked.iter().take(shown).map(|r| match &r.verdict {
+            Verdict::Judged(pool, state) => namespaces::judged(&r.ns, *state, pool),
+            Verdict::Failed(e) => namespaces::failed(&r.ns, e),
+        }));
+        lines.extend(book.skipped.iter().map(|(_, ns)| namespaces::skipped(ns)));
+        if sweep.unjudged > 0 {
+            lines.push(namespaces::unjudged(
+                sweep.unjudged,
+                sweep.found,
+                sweep.timeout,
+            ));
+        }
+        if sweep.hidden > 0 {
+            lines.push(namespaces::hidden(sweep.hidden, Capabilities::effective()));
+        }
+        let [critical, warning, unknown, _] = states;
+        context.counts = vec![
+            ("netns", judged as u64),
+            ("netns_critical", critical as u64),
+            ("netns_warning", warning as u64),
+            ("netns_unknown", unknown as u64),
+            ("netns_skipped", book.skipped.len() as u64),
+            ("netns_unjudged", sweep.unjudged as u64),
+        ];
+    } else {
+        lines.push(namespaces::entered(ns));
+    }
+    context.add_lines(lines);
+    context.scope = Some(if sweep.all && upstream_worst {
+        // Every namespace's connections spend the provider's one budget.
+        format!("{} namespaces", book.ranked.len())
+    } else {
+        namespaces::scope(ns, sweep.unjudged, sweep.found)
+    });
+    context.unknown = book.partial(worst, sweep.unjudged).map(|p| match p {
+        Partial::Unjudged(n) => namespaces::partial(n, sweep.found, sweep.timeout),
+        Partial::Unreadable(bad, e) => namespaces::unreadable(bad, e),
+    });
+}
