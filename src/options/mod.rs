@@ -182,30 +182,8 @@ fn config(args: Args) -> Result<Config> {
             "--nat-ports applies to NAT pools, which --pools leaves out (add nat)".into(),
         ));
     }
-    if kinds.contains(&Kind::Upstream) && args.upstream_nat.is_none() {
-        return Err(Error::Usage(
-            "--pools upstream needs --upstream-nat SPEC: the provider NAT's budget".into(),
-        ));
-    }
-    if args.upstream_nat.is_some() && !kinds.contains(&Kind::Upstream) {
-        return Err(Error::Usage(
-            "--upstream-nat applies to upstream pools, which --pools leaves out (add upstream)"
-                .into(),
-        ));
-    }
-    if !args.upstream_nat_exclude.is_empty() && !kinds.contains(&Kind::Upstream) {
-        return Err(Error::Usage(
-            "--upstream-nat-exclude applies to upstream pools, which are not judged (give --upstream-nat)"
-                .into(),
-        ));
-    }
-    let upstream = args
-        .upstream_nat
-        .filter(|_| kinds.contains(&Kind::Upstream))
-        .map(|budget| {
-            let route = Route::new(&budget, &args.upstream_nat_exclude);
-            (budget, route)
-        });
+    let upstream = upstream::rule(args.upstream_nat, &args.upstream_nat_exclude, &kinds)
+        .map_err(Error::Usage)?;
     let defaults = ForecastRule::default();
     let forecast = ForecastRule {
         enabled: !args.no_forecast,
@@ -369,49 +347,6 @@ mod tests {
                     assert!(!m.contains('\n') && !m.is_empty(), "{args:?}: {m}")
                 }
                 other => panic!("{args:?}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn the_upstream_budget_joins_the_default_kinds() {
-        let c = run(&["--upstream-nat", "gcp"]).unwrap();
-        assert_eq!(c.selection.kinds, Kind::ALL.to_vec());
-        let (budget, route) = c.upstream.unwrap();
-        assert_eq!((budget.ports, budget.hold_s), (64, 120));
-        assert!(!route.passes("10.0.0.9".parse().unwrap()));
-        let c = run(&[
-            "--pools",
-            "upstream",
-            "--upstream-nat",
-            "ports=10,hold=5",
-            "--upstream-nat-exclude",
-            "198.51.100.0/24",
-            "--upstream-nat-exclude",
-            "203.0.113.7",
-        ])
-        .unwrap();
-        assert_eq!(c.selection.kinds, [Kind::Upstream]);
-        let (_, route) = c.upstream.unwrap();
-        assert!(!route.passes("198.51.100.9".parse().unwrap()));
-        assert!(!route.passes("203.0.113.7".parse().unwrap()));
-        assert!(route.passes("203.0.113.8".parse().unwrap()));
-        for bad in [
-            &["--pools", "upstream"][..],
-            &["--upstream-nat", "gcp", "--pools", "connect"],
-            &["--upstream-nat-exclude", "203.0.113.0/24"],
-            &[
-                "--upstream-nat",
-                "gcp",
-                "--upstream-nat-exclude",
-                "203.0.113.0/33",
-            ],
-            &["--upstream-nat", "ports=64"],
-            &["--upstream-nat", "gcp", "--upstream-nat", "gcp"],
-        ] {
-            match run(bad) {
-                Err(Error::Usage(m)) => assert!(!m.contains('\n'), "{bad:?}: {m}"),
-                other => panic!("{bad:?}: {other:?}"),
             }
         }
     }

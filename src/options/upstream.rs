@@ -8,7 +8,8 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use crate::model::upstream::{Budget, Cidr, Per};
+use crate::model::Kind;
+use crate::model::upstream::{Budget, Cidr, Per, Route};
 
 /// The most ports a budget may name: AWS's 55,000 per address times its
 /// 8 addresses, rounded up to a bound no real gateway reaches.
@@ -205,133 +206,35 @@ impl FromStr for Cidr {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn budget(text: &str) -> Budget {
-        text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
-    }
-
-    #[test]
-    fn profiles_and_their_numbers() {
-        let gcp = budget("gcp");
-        assert_eq!(
-            (gcp.ports, gcp.hold_s, gcp.tcp_per),
-            (64, 120, Per::Destination)
-        );
-        assert_eq!(gcp.profile, Some("gcp"));
-        assert_eq!(budget("gcp:256").ports, 256);
-        let lb = budget("azure-lb");
-        assert_eq!((lb.ports, lb.hold_s), (1024, 240));
-        assert_eq!((lb.tcp_per, lb.udp_per), (Per::Destination, Per::Address));
-        assert_eq!(budget("azure-lb:32").ports, 32);
-        assert_eq!(budget("azure-natgw").hold_s, 65);
-        assert_eq!(budget("aws-natgw").ports, 55_000);
-        assert!(!budget("aws-natgw").ipv6);
-    }
-
-    #[test]
-    fn the_general_form() {
-        let b = budget("ports=64,hold=30");
-        assert_eq!((b.ports, b.hold_s, b.profile), (64, 30, None));
-        assert_eq!((b.tcp_per, b.udp_per), (Per::Destination, Per::Destination));
-        let b = budget("per=address,hold=0,ports=1,ipv6=yes");
-        assert_eq!(
-            (b.ports, b.hold_s, b.udp_per, b.ipv6),
-            (1, 0, Per::Address, true)
-        );
-    }
-
-    #[test]
-    fn refusals_name_the_bad_part() {
-        for (text, named) in [
-            ("", "\"\""),
-            ("gpc", "gpc"),
-            ("gcp:", "gcp:"),
-            ("gcp:0", "gcp:0"),
-            ("gcp:65537", "65537"),
-            ("gcp:-1", "-1"),
-            ("azure-lb:x", "\"x\""),
-            ("ports=64", "hold=SECONDS is missing"),
-            ("hold=30", "ports=N is missing"),
-            ("ports=0,hold=30", "ports=0"),
-            ("ports=+5,hold=30", "ports=+5"),
-            ("ports=64,hold=3601", "hold=3601"),
-            ("ports=64,hold=30,per=port", "per=port"),
-            ("ports=64,hold=30,ipv6=maybe", "ipv6=maybe"),
-            ("ports=64,hold=30,ports=32", "ports is given twice"),
-            ("ports=64,hold=30,", "\"\" is not KEY=VALUE"),
-            ("ports=64,hold=30,size=3", "\"size\""),
-            ("ports=99999999999,hold=1", "ports=99999999999"),
-        ] {
-            match text.parse::<Budget>() {
-                Ok(b) => panic!("{text:?} accepted as {b:?}"),
-                Err(e) => {
-                    assert!(e.contains(named), "{text:?}: {e}");
-                    assert!(!e.contains('\n'), "{text:?}: {e}");
-                }
-            }
+/// The budget and the destinations that pass the NAT, where upstream
+/// pools are judged; a refusal where the options do not fit together.
+pub(super) fn rule(
+    budget: Option<Budget>,
+    excluded: &[Cidr],
+    kinds: &[Kind],
+) -> Result<Option<(Budget, Route)>, String> {
+    let judged = kinds.contains(&Kind::Upstream);
+    match budget {
+        None if judged => {
+            Err("--pools upstream needs --upstream-nat SPEC: the provider NAT's budget".into())
         }
-    }
-
-    #[test]
-    fn blocks() {
-        let c: Cidr = "203.0.113.0/24".parse().unwrap();
-        assert!(c.contains("203.0.113.9".parse().unwrap()));
-        let one: Cidr = "::ffff:198.51.100.9".parse().unwrap();
-        assert_eq!(one.to_string(), "198.51.100.9/32");
-        for bad in [
-            "",
-            "10.0.0.0/33",
-            "10.0.0/8",
-            "::/129",
-            "10.0.0.0/",
-            "10.0.0.0/-1",
-        ] {
-            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
-        }
-    }
-
-    /// Any text either parses or is refused on one line; an accepted one
-    /// is within the bounds.
-    #[test]
-    fn any_text_parses_or_is_refused_on_one_line() {
-        let pieces = [
-            "ports",
-            "hold",
-            "per",
-            "ipv6",
-            "=",
-            ",",
-            ":",
-            "gcp",
-            "azure-lb",
-            "64",
-            "0",
-            "-",
-            "address",
-            "yes",
-            "\n",
-            "99999999999",
-            "",
-        ];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..5000 {
-            let mut text = String::new();
-            for _ in 0..(seed % 7) {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                text.push_str(pieces[(seed % pieces.len() as u64) as usize]);
-            }
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            match text.parse::<Budget>() {
-                Ok(b) => assert!(b.ports >= 1 && b.ports <= MAX_PORTS && b.hold_s <= MAX_HOLD_S),
-                Err(e) => assert!(!e.is_empty() && !e.contains('\n'), "{text:?}: {e}"),
-            }
+        // A budget for pools that are not judged would be ignored without
+        // a word; an operator who gave it expects them judged.
+        Some(_) if !judged => Err(
+            "--upstream-nat applies to upstream pools, which --pools leaves out (add upstream)"
+                .into(),
+        ),
+        None if !excluded.is_empty() => Err(
+            "--upstream-nat-exclude applies to upstream pools, which are not judged (give --upstream-nat)"
+                .into(),
+        ),
+        None => Ok(None),
+        Some(budget) => {
+            let route = Route::new(&budget, excluded);
+            Ok(Some((budget, route)))
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
