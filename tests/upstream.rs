@@ -4,12 +4,11 @@
 //! opens and closes is the oracle. Each scenario has its own namespaces;
 //! the real-time ones run side by side on threads.
 
-mod lab;
-mod upstreamlab;
-
 use std::time::{Duration, Instant};
 
-use upstreamlab::{Close, Provider, rule_full_in, rule_used, vm_address};
+use crate::prometheus::{PROMTOOL, have, promtool_complaints};
+use crate::util::upstreamlab::{self, Close, Provider, rule_full_in, rule_used, vm_address};
+use crate::util::{Plugin, TempDir, namespaces_alone, real_time, scratch};
 
 const HOLD_120: Duration = Duration::from_secs(120);
 
@@ -49,7 +48,9 @@ fn long_lived_connections_near_the_budget_are_counted_exactly() {
         line.contains("destination=\"198.51.100.9\"") && line.ends_with(" 4"),
         "{line}"
     );
-    assert_eq!(upstreamlab::promtool_complaints(&prom.stdout), "");
+    if have("upstream_promtool", PROMTOOL) {
+        assert_eq!(promtool_complaints(&prom.stdout), "");
+    }
 }
 
 #[test]
@@ -161,6 +162,8 @@ fn udp_per_address_shares_one_budget_over_every_port() {
 
 #[test]
 fn every_namespace_spends_the_one_budget() {
+    // The sweep sees every namespace of the host: none comes or goes.
+    let _alone = namespaces_alone();
     let Some(mut p) = Provider::new("all_netns", 2, &["198.51.100.13"]) else {
         return;
     };
@@ -177,15 +180,17 @@ fn every_namespace_spends_the_one_budget() {
         "{}",
         one.stdout
     );
-    let run = lab::netns::check(&[
-        "--all-netns",
-        "--upstream-nat",
-        "gcp",
-        "--pools",
-        "upstream",
-        "--destination",
-        "198.51.100.13:4443",
-    ]);
+    let run = Plugin::new()
+        .args([
+            "--all-netns",
+            "--upstream-nat",
+            "gcp",
+            "--pools",
+            "upstream",
+            "--destination",
+            "198.51.100.13:4443",
+        ])
+        .check();
     let (a, b) = (vm_address(0), vm_address(1));
     assert_eq!(run.code, 2, "{}", run.stdout);
     let status = run.status_line();
@@ -196,28 +201,12 @@ fn every_namespace_spends_the_one_budget() {
         "{}\n(the other source is {b})",
         run.stdout
     );
-    assert_eq!(run.perf("upstream_free"), 4.0);
+    assert_eq!(run.perf("upstream_free"), 4);
 }
 
-/// A state directory of its own for `--trend`, removed at the end.
-struct StateDir(std::path::PathBuf);
-
-impl StateDir {
-    fn new(tag: &str) -> StateDir {
-        let dir = std::env::temp_dir().join(format!("ce-upstream-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("state directory");
-        StateDir(dir)
-    }
-
-    fn env(&self) -> [(&str, &str); 1] {
-        [("MP_STATE_PATH", self.0.to_str().expect("UTF-8 path"))]
-    }
-}
-
-impl Drop for StateDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// `--trend`'s state in a directory of the test's own.
+fn state_env(dir: &TempDir) -> [(&'static str, String); 1] {
+    [("MP_STATE_PATH", dir.path().display().to_string())]
 }
 
 /// A hold shorter than TIME_WAIT: 30 s. Closes 35 s old still show as
@@ -269,7 +258,8 @@ fn churn_with_a_hold_longer_than_time_wait() {
     let web = p.serve("198.51.100.15", 443, Close::ClientFirst);
     let rate = 5.0;
     std::thread::scope(|s| {
-        let churn = s.spawn(|| p.churn(0, web, rate, 50.0, Close::ClientFirst));
+        let churner = p.churner(0);
+        let churn = s.spawn(move || churner.run(web, rate, 50.0, Close::ClientFirst));
         std::thread::sleep(Duration::from_secs(40));
         let run = p.check(
             0,
@@ -309,9 +299,9 @@ fn peer_closes_first(conntrack: bool) {
     if conntrack {
         p.conntrack_on(0);
     }
-    let state = StateDir::new(tag);
+    let state = scratch(tag);
     let args = ["--upstream-nat", "gcp", "--pools", "upstream", "--trend"];
-    let first = p.check_env(0, &args, &state.env());
+    let first = p.plugin(0).args(args).envs(state_env(&state)).check();
     assert_eq!(first.code, 0, "{}", first.stdout);
     let rate = 2.0;
     p.churn(0, web, rate, 20.0, Close::PeerFirst);
@@ -338,7 +328,7 @@ fn peer_closes_first(conntrack: bool) {
         blind.stdout
     );
     // The second --trend run bounds them: never later than the rule.
-    let second = p.check_env(0, &args, &state.env());
+    let second = p.plugin(0).args(args).envs(state_env(&state)).check();
     let host = second.perf_f64("upstream_full_s");
     assert!(
         host <= rule,
@@ -354,6 +344,7 @@ fn peer_closes_first(conntrack: bool) {
 
 #[test]
 fn real_time_scenarios_side_by_side() {
+    let _cpu = real_time();
     let scenarios: [(&str, fn()); 4] = [
         ("a hold shorter than TIME_WAIT", hold_shorter_than_time_wait),
         (

@@ -9,8 +9,6 @@
 //! counter); `Drop` stops every thread and deletes the namespaces, also
 //! when a test fails; every loop is bounded by a count and a time.
 
-#![allow(dead_code)]
-
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -21,18 +19,18 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::lab::{BIN, CheckRun, parse_perfdata};
+use super::turns::Shared;
+use super::{Plugin, Run};
 
 mod client;
 mod oracle;
 
-pub use oracle::{Close, Conn, promtool_complaints, rule_full_in, rule_used};
+pub use oracle::{Close, Conn, rule_full_in, rule_used};
 
 static SERIAL: AtomicUsize = AtomicUsize::new(0);
 
 fn unavailable() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !super::is_root() {
         return Some("needs root to make network namespaces".into());
     }
     for (tool, arg) in [("ip", "-V"), ("nft", "--version")] {
@@ -54,6 +52,8 @@ pub fn private_server(k: usize) -> String {
 }
 
 pub struct Provider {
+    /// Dropped after the namespaces are deleted (fields drop after `Drop`).
+    _shared: Shared,
     /// The server's namespace, then one per VM.
     names: Vec<String>,
     stop: Arc<AtomicBool>,
@@ -68,11 +68,7 @@ impl Provider {
     /// A server and `vms` VM namespaces, the server holding `public`
     /// addresses. Outside CI a machine that cannot skips (None).
     pub fn new(test: &str, vms: usize, public: &[&str]) -> Option<Provider> {
-        if let Some(why) = unavailable() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{test}: cannot run under CI: {why}");
-            }
-            let _ = writeln!(io::stderr(), "skipped {test}: {why}");
+        if !super::ready(test, unavailable()) {
             return None;
         }
         let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
@@ -81,6 +77,7 @@ impl Provider {
         names.extend((0..vms).map(|k| format!("ce-up{pid}-{serial}-vm{k}")));
         // The guard exists before the first namespace does.
         let p = Provider {
+            _shared: super::namespaces_shared(),
             names,
             stop: Arc::new(AtomicBool::new(false)),
             threads: Vec::new(),
@@ -207,20 +204,14 @@ impl Provider {
             .unwrap_or_else(|e| panic!("run {program}: {e}"))
     }
 
-    /// Runs the binary in VM `k`.
-    pub fn check(&self, vm: usize, args: &[&str]) -> CheckRun {
-        checked(self.exec(vm, BIN, args))
+    /// The binary, to run in VM `k`.
+    pub fn plugin(&self, vm: usize) -> Plugin {
+        Plugin::new().netns(format!("/run/netns/{}", self.vm(vm)))
     }
 
-    /// Runs the binary in VM `k` with more environment.
-    pub fn check_env(&self, vm: usize, args: &[&str], env: &[(&str, &str)]) -> CheckRun {
-        let out = Command::new("ip")
-            .args(["netns", "exec", self.vm(vm), BIN])
-            .args(args)
-            .envs(env.iter().copied())
-            .output()
-            .expect("run check_ephemeral");
-        checked(out)
+    /// Runs the binary in VM `k`; it must write nothing to stderr.
+    pub fn check(&self, vm: usize, args: &[&str]) -> Run {
+        self.plugin(vm).args(args).check()
     }
 
     /// Runs `f` on a thread in namespace `name`.
@@ -311,20 +302,6 @@ fn run(program: &str, args: &[&str]) {
         "{program} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn checked(out: Output) -> CheckRun {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.stderr.is_empty(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    CheckRun {
-        code: out.status.code().unwrap_or(-1),
-        perf: parse_perfdata(&stdout),
-        stdout,
-    }
 }
 
 /// IpAddr helper for tests.

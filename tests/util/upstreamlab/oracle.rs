@@ -1,9 +1,7 @@
 //! The oracle: the provider's documented rule applied to the client's own
-//! log of opens and closes, and promtool's verdict on the Prometheus text.
+//! log of opens and closes.
 
-use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Who closes a connection first.
@@ -76,37 +74,4 @@ pub fn rule_full_in(
         t += 0.25;
     }
     None
-}
-
-/// `promtool check metrics` on `text`: its complaints, empty when clean
-/// (skipped, with a word, where promtool is not installed outside CI).
-pub fn promtool_complaints(text: &str) -> String {
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
-            let _ = writeln!(io::stderr(), "promtool not run: {e}");
-            return String::new();
-        }
-        Err(e) => panic!("promtool: {e}"),
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(text.as_bytes()).expect("feed promtool");
-    }
-    let out = child.wait_with_output().expect("wait for promtool");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() && said.trim().is_empty() {
-        String::new()
-    } else {
-        format!("exit {:?}: {said}", out.status.code())
-    }
 }

@@ -2,6 +2,7 @@
 
 use std::io::Read;
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Close, Conn, Provider};
@@ -67,9 +68,36 @@ impl Provider {
     /// From VM `k`, `rate` connections a second to `to` for `seconds`,
     /// each closed as `close` says once made; logged. Returns when done.
     pub fn churn(&self, vm: usize, to: SocketAddr, rate: f64, seconds: f64, close: Close) {
-        let name = self.vm(vm).to_string();
-        let log = self.log.clone();
-        Self::within(&name, || {
+        self.churner(vm).run(to, rate, seconds, close);
+    }
+
+    /// What churns from VM `k`, to hand to another thread (the provider
+    /// itself stays on the thread that made its namespaces).
+    pub fn churner(&self, vm: usize) -> Churner {
+        Churner {
+            name: self.vm(vm).to_string(),
+            log: self.log.clone(),
+        }
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> Vec<Conn> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// Opens and closes connections from one VM namespace at a pace, and logs
+/// them in the provider's log.
+pub struct Churner {
+    name: String,
+    log: Arc<Mutex<Vec<Conn>>>,
+}
+
+impl Churner {
+    /// `rate` connections a second to `to` for `seconds` (bounded: at most
+    /// `rate × seconds` of them), each closed as `close` says once made.
+    pub fn run(&self, to: SocketAddr, rate: f64, seconds: f64, close: Close) {
+        Provider::within(&self.name, || {
             let start = Instant::now();
             let total = (rate * seconds).round() as usize;
             for i in 0..total {
@@ -87,17 +115,12 @@ impl Provider {
                     let _ = s.read(&mut buf);
                 }
                 drop(s);
-                log.lock().unwrap().push(Conn {
+                self.log.lock().unwrap().push(Conn {
                     to,
                     opened,
                     closed: Some(Instant::now()),
                 });
             }
         });
-    }
-
-    /// The log so far.
-    pub fn log(&self) -> Vec<Conn> {
-        self.log.lock().unwrap().clone()
     }
 }
