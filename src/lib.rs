@@ -250,6 +250,7 @@ fn finish_upstream(
     } else {
         // Entries handed on before a failure are not to be trusted.
         up.forget_conntrack();
+        up.conntrack_unread = nat.unread.is_some();
     }
     up.active_opens = read::snmp::active_opens(proc_net);
     // Where conntrack keeps every close, nothing is unseen to bound.

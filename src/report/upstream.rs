@@ -17,14 +17,14 @@ pub fn notes(up: &UpstreamModel, report: &Report) -> Vec<String> {
     // Whether or not a pool shows now: a connection the peer closed leaves
     // no socket at all, so no pool may show what the provider still holds.
     if !up.sees_peer_closes() {
+        let conntrack = match (up.conntrack_unread, up.namespaces > 1) {
+            (true, _) => "conntrack's entries could not be read (CAP_NET_ADMIN)",
+            (false, true) => "conntrack is not active in every namespace",
+            (false, false) => "conntrack is not active",
+        };
         let what = format!(
-            "upstream: connections the peer closed first leave no TIME_WAIT here and conntrack \
-             is not active{}, so the {} s the provider holds their ports",
-            if up.namespaces > 1 {
-                " in every namespace"
-            } else {
-                ""
-            },
+            "upstream: connections the peer closed first leave no TIME_WAIT here and \
+             {conntrack}, so the {} s the provider holds their ports",
             b.hold_s
         );
         notes.push(match up.unseen_per_s {

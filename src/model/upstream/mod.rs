@@ -82,6 +82,9 @@ pub struct UpstreamModel {
     /// Namespaces summed, and of them those whose conntrack was read.
     pub namespaces: u32,
     pub namespaces_with_conntrack: u32,
+    /// Whether a conntrack table with entries could not be read (no
+    /// CAP_NET_ADMIN) in some namespace summed.
+    pub conntrack_unread: bool,
     /// TIME_WAIT entries of the whole host (every destination), for the
     /// bound on unseen closes.
     pub host_time_wait: u64,
@@ -110,6 +113,7 @@ impl UpstreamModel {
             conntrack_tw_s: None,
             namespaces: 1,
             namespaces_with_conntrack: 0,
+            conntrack_unread: false,
             host_time_wait: 0,
             host_open: 0,
             active_opens: None,
@@ -315,6 +319,7 @@ impl UpstreamModel {
         }
         self.namespaces += other.namespaces;
         self.namespaces_with_conntrack += other.namespaces_with_conntrack;
+        self.conntrack_unread |= other.conntrack_unread;
         self.conntrack_tw_s = match (self.conntrack_tw_s, other.conntrack_tw_s) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
