@@ -28,7 +28,6 @@ use std::time::Instant;
 use error::Result;
 use forecast::{Forecaster, trend};
 use judge::State;
-use model::nat::DEFAULT_TIME_WAIT_S;
 use model::upstream::UpstreamModel;
 use model::{Kind, Model, NatBuilder, Pool, PoolsBuilder};
 use options::{Config, Format};
@@ -127,7 +126,7 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     if let Some(up) = upstream.as_mut() {
         let previous = recalled.as_ref().and_then(|r| r.previous.as_ref());
         let before = previous.and_then(|p| Some((p.state.opens?, p.seconds)));
-        finish_upstream(up, &nat, proc_net, before);
+        up.finish_read(&nat, read::snmp::active_opens(proc_net), before);
     }
     model.upstream = upstream;
     model.sockets_read = reads_sockets(config);
@@ -232,32 +231,6 @@ fn read_tables(
         }
     })?;
     Ok((info, read))
-}
-
-/// The upstream pools once every table is read: whether conntrack kept
-/// the closes, the kernel's count of opens, and with `--trend` the bound
-/// on closes no entry shows from the previous run's count (`before`, and
-/// the seconds since).
-fn finish_upstream(
-    up: &mut UpstreamModel,
-    nat: &NatRead,
-    proc_net: &Path,
-    before: Option<(model::upstream::Opens, f64)>,
-) {
-    if nat.read.is_some() {
-        let figures = nat.figures.unwrap_or_default();
-        up.conntrack_read(figures.time_wait_timeout_s.unwrap_or(DEFAULT_TIME_WAIT_S));
-    } else {
-        // Entries handed on before a failure are not to be trusted.
-        up.forget_conntrack();
-        up.conntrack_unread = nat.unread.is_some();
-    }
-    up.active_opens = read::snmp::active_opens(proc_net);
-    // Where conntrack keeps every close, nothing is unseen to bound.
-    let bound = before
-        .filter(|_| !up.sees_peer_closes())
-        .and_then(|(opens, seconds)| up.unseen_bound(&opens, seconds));
-    up.finish(bound);
 }
 
 /// `--all-netns`: the worst namespace judged again with the upstream pools

@@ -31,9 +31,11 @@ pub use budget::{Budget, Cidr, DEFAULT_EXCLUDES, Per, Route};
 pub use count::{Counted, count};
 pub use tally::{Closes, Sources, Tally};
 
+use super::nat::DEFAULT_TIME_WAIT_S;
 use super::{Kind, Pool, PoolName, StateCounts};
 use crate::read::conntrack::Entry;
 use crate::read::conntrack::entry::{CT_TCP_CLOSE, CT_TCP_TIME_WAIT, IPPROTO_TCP, IPPROTO_UDP};
+use crate::read::nat::NatRead;
 use crate::read::socket::{Protocol, Sink, Socket, TcpState};
 
 /// TCP_TIMEWAIT_LEN in seconds: how long the host shows a close.
@@ -121,6 +123,32 @@ impl UpstreamModel {
             idle: None,
             unseen_per_s: None,
         }
+    }
+
+    /// The pools once every table is read: whether conntrack kept the
+    /// closes (`nat`, the conntrack read), the kernel's count of opens now,
+    /// and with `--trend` the bound on closes no entry shows from the
+    /// previous run's count (`before`, and the seconds since).
+    pub fn finish_read(
+        &mut self,
+        nat: &NatRead,
+        active_opens: Option<u64>,
+        before: Option<(Opens, f64)>,
+    ) {
+        if nat.read.is_some() {
+            let figures = nat.figures.unwrap_or_default();
+            self.conntrack_read(figures.time_wait_timeout_s.unwrap_or(DEFAULT_TIME_WAIT_S));
+        } else {
+            // Entries handed on before a failure are not to be trusted.
+            self.forget_conntrack();
+            self.conntrack_unread = nat.unread.is_some();
+        }
+        self.active_opens = active_opens;
+        // Where conntrack keeps every close, nothing is unseen to bound.
+        let bound = before
+            .filter(|_| !self.sees_peer_closes())
+            .and_then(|(opens, seconds)| self.unseen_bound(&opens, seconds));
+        self.finish(bound);
     }
 
     /// Counts the pools; `unseen_per_s` is the bound on closes no entry
