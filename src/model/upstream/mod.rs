@@ -31,6 +31,7 @@ pub use budget::{Budget, Cidr, DEFAULT_EXCLUDES, Per, Route};
 pub use count::{Counted, count};
 pub use tally::{Closes, Sources, Tally};
 
+use super::build::FastHash;
 use super::nat::DEFAULT_TIME_WAIT_S;
 use super::{Kind, Pool, PoolName, StateCounts};
 use crate::read::conntrack::Entry;
@@ -77,7 +78,9 @@ pub struct UpstreamName {
 pub struct UpstreamModel {
     pub budget: Budget,
     pub route: Route,
-    pub tallies: HashMap<UpstreamKey, Tally>,
+    /// One tally per key, looked up for every connection read: the fast
+    /// hash the model's other pool maps use.
+    pub tallies: HashMap<UpstreamKey, Tally, FastHash>,
     /// `nf_conntrack_tcp_timeout_time_wait` where conntrack entries were
     /// read in every namespace summed: its closing entries are counted.
     pub conntrack_tw_s: Option<u32>,
@@ -111,7 +114,7 @@ impl UpstreamModel {
         UpstreamModel {
             budget,
             route,
-            tallies: HashMap::new(),
+            tallies: HashMap::default(),
             conntrack_tw_s: None,
             namespaces: 1,
             namespaces_with_conntrack: 0,
