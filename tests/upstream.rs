@@ -65,7 +65,7 @@ fn the_budget_is_per_destination() {
     p.open(0, b, 10);
     p.open(0, c, 20);
     let spec = "ports=32,hold=120";
-    let run = p.check(0, &["--upstream-nat", spec, "--pools", "upstream"]);
+    let run = p.check(0, &["--upstream-nat", spec, "--pools", "upstream", "-v"]);
     let now = Instant::now();
     let log = p.log();
     let vm = vm_address(0);
@@ -96,6 +96,7 @@ fn the_budget_is_per_destination() {
             "ports=64,hold=120,per=address",
             "--pools",
             "upstream",
+            "-v",
         ],
     );
     let used = rule_used(&log, a, true, HOLD_120, now);
@@ -117,17 +118,16 @@ fn private_and_excluded_destinations_are_not_counted() {
     p.open(0, private, 60);
     p.open(0, public, 5);
     p.open(0, peered, 50);
-    let run = p.check(
-        0,
-        &[
-            "--upstream-nat",
-            "gcp",
-            "--upstream-nat-exclude",
-            "203.0.113.0/24",
-            "--pools",
-            "upstream",
-        ],
-    );
+    // The options from an --extra-opts file, as a site would keep them.
+    let dir = scratch("upstream-private");
+    let ini = dir.path().join("plugins.ini");
+    std::fs::write(
+        &ini,
+        "[cloud]\nupstream-nat = gcp\nupstream-nat-exclude = 203.0.113.0/24\npools = upstream\n",
+    )
+    .expect("write the ini file");
+    let extra = format!("cloud@{}", ini.display());
+    let run = p.check(0, &["--extra-opts", &extra, "-v"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(
         run.stdout.contains("upstream pools: 1 destination;"),
@@ -316,7 +316,8 @@ fn peer_closes_first(conntrack: bool) {
         assert!(!run.stdout.contains("peer closed"), "{}", run.stdout);
         return;
     }
-    let blind = p.check(0, &["--upstream-nat", "gcp", "--pools", "upstream"]);
+    // OK as far as the host sees: the note is for -vv.
+    let blind = p.check(0, &["--upstream-nat", "gcp", "--pools", "upstream", "-vv"]);
     assert!(
         blind.stdout.contains(
             "note: upstream: connections the peer closed first leave no TIME_WAIT here and \

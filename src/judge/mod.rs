@@ -13,6 +13,7 @@ mod select;
 use crate::model::{Kind, Model, Pool};
 use crate::read::conntrack::TableFigures;
 use forecast::Forecasts;
+pub use pools::failure_in_ms;
 use pools::{ForecastJudge, Judging, badness};
 use range::Range;
 pub use rank::{Rank, rank, worst_first};
@@ -164,15 +165,20 @@ pub fn judge_with(
     if kinds.is_empty() {
         kinds.push(pools::nat_stand_in(model, selection, thresholds));
     }
-    // An upstream budget with no connection yet stands in for its kind
-    // but names the status line only when nothing else is judged: its
-    // small capacity would otherwise always have the fewest free ports.
-    let idle_upstream = |k: &&KindReport| k.kind == Kind::Upstream && k.pools == 0;
+    // The pool that fails first among those in the worst state. An
+    // upstream budget with no connection yet stands in for its kind but
+    // names the status line only when nothing else is judged: its small
+    // capacity would otherwise always have the fewest free ports.
+    let fails_in = |pool: &Pool| {
+        let full_in_s = forecasts.of(pool).and_then(|f| f.forecast.full_in_s);
+        failure_in_ms(pool, full_in_s)
+    };
+    let idle_upstream = |k: &KindReport| k.kind == Kind::Upstream && k.pools == 0;
     let worst = kinds
         .iter()
         .filter(|k| k.judged)
-        .map(|k| (idle_upstream(&k), *k.worst()))
-        .min_by(|(ia, a), (ib, b)| ia.cmp(ib).then_with(|| badness(a).cmp(&badness(b))))
+        .map(|k| (idle_upstream(k), *k.worst()))
+        .min_by_key(|(idle, (pool, state))| (*idle, badness(pool, *state, fails_in(pool))))
         .map(|(_, w)| w)
         .unwrap_or_else(|| *kinds[0].worst());
     let conntrack = conntrack(model, selection, thresholds);
@@ -207,3 +213,6 @@ fn conntrack(model: &Model, selection: &Selection, thresholds: &Thresholds) -> O
     };
     Some(table)
 }
+
+#[cfg(test)]
+mod fails_first;

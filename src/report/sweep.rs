@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{Context, namespaces};
 use crate::scope::netns::Namespace;
-use crate::scope::procfs::Capabilities;
+use crate::scope::procfs::{Capabilities, Pids};
 use crate::scope::tally::{Book, Partial, Verdict};
 
 /// The facts of a sweep beyond its book.
@@ -18,8 +18,8 @@ pub struct Sweep {
     pub found: usize,
     /// Found, but never started: out of time.
     pub unjudged: usize,
-    /// Namespaces this process could not see (`--all-netns`).
-    pub hidden: usize,
+    /// Processes whose namespaces this process could not see (`--all-netns`).
+    pub hidden: Pids,
     pub timeout: Duration,
     /// Namespaces listed at most.
     pub top: usize,
@@ -35,6 +35,7 @@ pub fn add(
     upstream_worst: bool,
 ) {
     let mut lines = Vec::new();
+    let mut hidden = None;
     if sweep.all {
         let states = book.states();
         let judged = book.ranked.len();
@@ -58,8 +59,8 @@ pub fn add(
                 sweep.timeout,
             ));
         }
-        if sweep.hidden > 0 {
-            lines.push(namespaces::hidden(sweep.hidden, Capabilities::effective()));
+        if sweep.hidden.count > 0 {
+            hidden = Some(namespaces::hidden(&sweep.hidden, Capabilities::effective()));
         }
         let [critical, warning, unknown, _] = states;
         context.counts = vec![
@@ -73,7 +74,6 @@ pub fn add(
     } else {
         lines.push(namespaces::entered(ns));
     }
-    context.add_lines(lines);
     context.scope = Some(if sweep.all && upstream_worst {
         // Every namespace's connections spend the provider's one budget.
         format!("{} namespaces", book.ranked.len())
@@ -84,4 +84,11 @@ pub fn add(
         Partial::Unjudged(n) => namespaces::partial(n, sweep.found, sweep.timeout),
         Partial::Unreadable(bad, e) => namespaces::unreadable(bad, e),
     });
+    // The namespaces judged are listed like the top pools: with -v, or
+    // when the answer is not OK.
+    let ok = worst == crate::judge::State::Ok && context.unknown.is_none();
+    let listing = if ok { super::LISTED } else { super::ALWAYS };
+    context.add_lines(listing, lines);
+    // Asked for every namespace, some could not be judged: said always.
+    context.add_lines(super::ALWAYS, hidden.into_iter().collect());
 }

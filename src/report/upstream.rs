@@ -2,7 +2,8 @@
 //! cannot see of the provider's NAT, in words, where it matters to the
 //! count (docs/upstream-nat.md, "What the host cannot see").
 
-use crate::judge::Report;
+use super::{ALWAYS, SETTINGS};
+use crate::judge::{Report, State};
 use crate::model::Kind;
 use crate::model::upstream::{HOST_TIME_WAIT_S, UpstreamModel, UpstreamName};
 use crate::read::socket::Protocol;
@@ -10,10 +11,26 @@ use crate::read::socket::Protocol;
 /// A pool this full gets the words on what the host cannot see.
 const NEAR_PCT: f64 = 50.0;
 
-/// The notes of a run that judged upstream pools.
-pub fn notes(up: &UpstreamModel, report: &Report) -> Vec<String> {
+/// The notes of a run that judged upstream pools, each with the verbosity
+/// from which it is said: what the host cannot see is said at every
+/// verbosity where an upstream pool is near its budget or not OK (there it
+/// may decide whether packets are dropped), else from `-vv` on.
+pub fn notes(up: &UpstreamModel, report: &Report) -> Vec<(u8, String)> {
     let mut notes = Vec::new();
     let b = &up.budget;
+    let listed = || {
+        let kinds = report.kinds.iter().filter(|k| k.kind == Kind::Upstream);
+        kinds.flat_map(|k| k.top.iter())
+    };
+    let near = listed().any(|(p, _)| {
+        let fills = report.forecasts.of(p).is_some_and(|f| f.forecast.fills());
+        p.used_pct() >= NEAR_PCT || fills
+    });
+    let level = if near || listed().any(|(_, s)| *s != State::Ok) {
+        ALWAYS
+    } else {
+        SETTINGS
+    };
     // Whether or not a pool shows now: a connection the peer closed leaves
     // no socket at all, so no pool may show what the provider still holds.
     if !up.sees_peer_closes() {
@@ -27,13 +44,18 @@ pub fn notes(up: &UpstreamModel, report: &Report) -> Vec<String> {
              {conntrack}, so the {} s the provider holds their ports",
             b.hold_s
         );
-        notes.push(match up.unseen_per_s {
-            Some(u) => format!(
-                "{what} are bounded by the kernel's count of new connections: up to {u:.1}/s \
+        notes.push((
+            level,
+            match up.unseen_per_s {
+                Some(u) => format!(
+                    "{what} are bounded by the kernel's count of new connections: up to {u:.1}/s \
                  more than the entries show, counted in every pool"
-            ),
-            None => format!("{what} are not counted; --trend bounds them from its second run on"),
-        });
+                ),
+                None => {
+                    format!("{what} are not counted; --trend bounds them from its second run on")
+                }
+            },
+        ));
     }
     let inferred: u32 = up.pools.iter().map(|(_, f)| f.inferred).sum();
     if inferred > 0 {
@@ -43,42 +65,39 @@ pub fn notes(up: &UpstreamModel, report: &Report) -> Vec<String> {
             .map(|(_, f)| f.window_s)
             .min()
             .unwrap_or(HOST_TIME_WAIT_S);
-        notes.push(format!(
-            "upstream: the provider holds a port {} s after close, the entries here show {window} s: \
-             {inferred} older closes are inferred from the pace of the oldest ones shown",
-            b.hold_s
+        notes.push((
+            level,
+            format!(
+                "upstream: the provider holds a port {} s after close, the entries here show \
+                 {window} s: {inferred} older closes are inferred from the pace of the oldest \
+                 ones shown",
+                b.hold_s
+            ),
         ));
     }
     // What no host can see of the provider, said where a pool is near
     // its budget: there it may decide whether packets are dropped.
-    let listed = report.kinds.iter().filter(|k| k.kind == Kind::Upstream);
-    let near = listed.flat_map(|k| k.top.iter()).any(|(p, _)| {
-        let fills = report.forecasts.of(p).is_some_and(|f| f.forecast.fills());
-        p.used_pct() >= NEAR_PCT || fills
-    });
     if near {
-        notes.push(
-            match b.profile {
-                Some("aws-natgw" | "azure-natgw") => {
-                    "upstream: the NAT gateway's budget is shared by every host behind it; this \
+        let said = match b.profile {
+            Some("aws-natgw" | "azure-natgw") => {
+                "upstream: the NAT gateway's budget is shared by every host behind it; this \
                  host sees its own share only"
-                }
-                Some("gcp") => {
-                    "upstream: the budget is taken as static; Cloud NAT's dynamic port allocation \
+            }
+            Some("gcp") => {
+                "upstream: the budget is taken as static; Cloud NAT's dynamic port allocation \
                  may grow it, and endpoint-independent mapping holds a port for every \
                  destination, which no host can see"
-                }
-                Some(_) => {
-                    "upstream: the budget is the VM's share of the frontend; other VMs' use of it \
-                 is not seen here"
-                }
-                None => {
-                    "upstream: the budget is taken as given; a share of it other hosts use, or \
-                 ports the provider maps for every destination, are not seen here"
-                }
             }
-            .to_string(),
-        );
+            Some(_) => {
+                "upstream: the budget is the VM's share of the frontend; other VMs' use of it \
+                 is not seen here"
+            }
+            None => {
+                "upstream: the budget is taken as given; a share of it other hosts use, or \
+                 ports the provider maps for every destination, are not seen here"
+            }
+        };
+        notes.push((ALWAYS, said.to_string()));
     }
     notes
 }
