@@ -36,6 +36,15 @@ fn long_lived_connections_near_the_budget_are_counted_exactly() {
     // The kernel's own pools are nowhere near full: the old answer was OK.
     let kernel = p.check(0, &[]);
     assert_eq!(kernel.code, 0, "{}", kernel.stdout);
+    // --processes names who holds the pool's ports: this test, 60 sockets.
+    let who = p.check(0, &["--upstream-nat", "gcp", "--processes"]);
+    let line = who.line_starting(&format!("  upstream {vm} -> 198.51.100.9:443: "));
+    let pid = format!("pid {} ", std::process::id());
+    assert!(
+        line.contains(&pid) && line.ends_with(": 60"),
+        "{}",
+        who.stdout
+    );
     // The same pool in the Prometheus text, which promtool finds clean.
     let prom = p.check(0, &["--upstream-nat", "gcp", "--format", "prometheus"]);
     assert_eq!(prom.code, 0, "{}", prom.stdout);
