@@ -30,6 +30,7 @@ mod resources;
 mod sweep;
 mod trend;
 mod units_and_rules;
+mod upstream;
 mod whatif;
 
 /// With `autotests = false` cargo builds no file of tests/ on its own: an

@@ -80,7 +80,7 @@ fn bind_after_change(lab: &mut Lab, what_if: &[&str], addr: &str) -> u32 {
 
 /// 8 TIME_WAIT entries older than the reuse delay, 4 younger, 3
 /// established, with reuse off: today 5 ports are left; with
-/// `tcp_tw_reuse=1` (and a delay of 3 s) the old 8 come back, the young 4
+/// `tcp_tw_reuse=1` (and a delay of 8 s) the old 8 come back, the young 4
 /// do not.
 #[test]
 fn tw_reuse_frees_the_time_wait_older_than_the_delay() {
@@ -92,9 +92,9 @@ fn tw_reuse_frees_the_time_wait_older_than_the_delay() {
     lab::run("whatif_tw_reuse", settings, |lab| {
         let db = lab.listen("127.0.0.1:5000");
         lab.time_wait(None, db, 8);
-        // Old by 400 ms past the delay; the young stay young for the 3 s
+        // Old by 400 ms past the delay; the young stay young for the 8 s
         // that the checks and the probe may take on a busy machine.
-        std::thread::sleep(Duration::from_millis(3_400));
+        std::thread::sleep(Duration::from_millis(8_400));
         lab.time_wait(None, db, 4);
         lab.connect(None, db, 3);
         let today = ask(lab, &[], "127.0.0.1", db);
@@ -102,7 +102,7 @@ fn tw_reuse_frees_the_time_wait_older_than_the_delay() {
         assert_eq!(today.code, 2, "{}", today.stdout);
         let what_if = [
             "net.ipv4.tcp_tw_reuse=1",
-            "net.ipv4.tcp_tw_reuse_delay=3000",
+            "net.ipv4.tcp_tw_reuse_delay=8000",
         ];
         assert_eq!(connect_after_change(lab, &what_if, "127.0.0.1", db), 13);
     });
@@ -235,41 +235,21 @@ fn remedy_free(run: &Run, pool: &str, change: &str) -> u32 {
 fn the_alert_offers_tw_reuse_with_the_kernels_figure() {
     let settings = Settings {
         tw_reuse: 0,
-        tw_reuse_delay_ms: Some(3000),
+        tw_reuse_delay_ms: Some(8000),
         ..Settings::default()
     };
     lab::run("whatif_remedy_tw_reuse", settings, |lab| {
         let db = lab.listen("127.0.0.1:5000");
         lab.time_wait(None, db, 8);
-        // Old by 400 ms past the delay; the young stay young for the 3 s
+        // Old by 400 ms past the delay; the young stay young for the 8 s
         // that the checks and the probe may take on a busy machine.
-        std::thread::sleep(Duration::from_millis(3_400));
+        std::thread::sleep(Duration::from_millis(8_400));
         lab.time_wait(None, db, 4);
         lab.connect(None, db, 3);
         let run = ask(lab, &[], "127.0.0.1", db);
         assert_eq!(run.code, 2, "{}", run.stdout);
         let pool = format!("connect 127.0.0.1 -> {db}");
         let offered = remedy_free(&run, &pool, "net.ipv4.tcp_tw_reuse=1: ");
-        // With --processes the reuse line names who makes the connections:
-        // this test's own process holds the 3 established.
-        let db_text = db.to_string();
-        let named = lab.check(&[
-            "--processes",
-            "--source",
-            "127.0.0.1",
-            "--destination",
-            &db_text,
-        ]);
-        let me = format!("held by pid {} ", std::process::id());
-        let reuse = named
-            .stdout
-            .lines()
-            .find(|l| l.starts_with("  reusing connections"));
-        assert!(
-            reuse.is_some_and(|l| l.contains(&me) && l.contains(" (3)")),
-            "{}",
-            named.stdout
-        );
         let what_if = ["net.ipv4.tcp_tw_reuse=1"];
         assert_eq!(
             connect_after_change(lab, &what_if, "127.0.0.1", db),
@@ -520,4 +500,37 @@ fn a_cap_on_time_wait_settles_the_churn() {
     let settles = capped.perf_f64("connect_forecast_pct");
     assert!((40.0..=60.0).contains(&settles), "{}", capped.stdout);
     assert_eq!(refused, 0, "{made} made, {refused} refused with the cap");
+}
+
+/// With --processes the connection-reuse line names who makes the
+/// connections: 14 TIME_WAIT and 3 established leave 3 of 20 ports, reuse
+/// would leave 17, and this test's own process holds the 3.
+#[test]
+fn the_reuse_remedy_names_who_makes_the_connections() {
+    lab::run("whatif_remedy_processes", Settings::default(), |lab| {
+        let db = lab.listen("127.0.0.1:5000");
+        lab.time_wait(None, db, 14);
+        lab.connect(None, db, 3);
+        let db_text = db.to_string();
+        let args = [
+            "--processes",
+            "--source",
+            "127.0.0.1",
+            "--destination",
+            &db_text,
+        ];
+        let run = lab.check(&args);
+        let pool = format!("connect 127.0.0.1 -> {db}");
+        assert_eq!(remedy_free(&run, &pool, "reusing connections"), 17);
+        let me = format!("held by pid {} ", std::process::id());
+        let reuse = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("  reusing connections"));
+        assert!(
+            reuse.is_some_and(|l| l.contains(&me) && l.contains(" (3)")),
+            "{}",
+            run.stdout
+        );
+    });
 }

@@ -13,6 +13,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::model::upstream::Budget;
 use crate::read::ports::{PortRange, ReservedPorts};
 use crate::read::settings::{KernelSettings, TwReuse};
 
@@ -29,19 +30,28 @@ pub enum Setting {
     TwReuseDelayMs(u32),
     MaxTwBuckets(u32),
     ConntrackMax(u32),
+    /// The provider NAT's ports per destination key (`--upstream-nat`).
+    UpstreamPorts(u32),
+    /// The seconds the provider NAT holds a port after its connection
+    /// closed.
+    UpstreamHoldS(u32),
 }
 
 /// Reads one key's value.
 type ValueParser = fn(&str) -> Result<Setting, String>;
 
 /// The keys, in `sysctl` form, with the parser of each value.
-const KEYS: [(&str, ValueParser); 6] = [
+const KEYS: [(&str, ValueParser); 8] = [
     ("net.ipv4.ip_local_port_range", port_range),
     ("net.ipv4.ip_local_reserved_ports", reserved_ports),
     ("net.ipv4.tcp_tw_reuse", tw_reuse),
     ("net.ipv4.tcp_tw_reuse_delay", tw_reuse_delay),
     ("net.ipv4.tcp_max_tw_buckets", max_tw_buckets),
     ("net.netfilter.nf_conntrack_max", conntrack_max),
+    // Not sysctls: the provider NAT's rule, named as `--upstream-nat`'s
+    // SPEC names them.
+    ("upstream.ports", upstream_ports),
+    ("upstream.hold", upstream_hold),
 ];
 
 /// One `--what-if`: the setting and how the operator wrote it (the key in
@@ -93,9 +103,11 @@ impl FromStr for WhatIf {
             Setting::PortRange(r) => format!("{} {}", r.lo, r.hi),
             Setting::ReservedPorts(_) => value.trim_end_matches(',').to_string(),
             Setting::TwReuse(t) => t.to_string().chars().take(1).collect(),
-            Setting::TwReuseDelayMs(n) | Setting::MaxTwBuckets(n) | Setting::ConntrackMax(n) => {
-                n.to_string()
-            }
+            Setting::TwReuseDelayMs(n)
+            | Setting::MaxTwBuckets(n)
+            | Setting::ConntrackMax(n)
+            | Setting::UpstreamPorts(n)
+            | Setting::UpstreamHoldS(n) => n.to_string(),
         };
         Ok(WhatIf {
             setting,
@@ -152,7 +164,10 @@ impl Hypothesis {
                     ));
                 }
                 Setting::TwReuseDelayMs(ms) => settings.tw_reuse_delay_ms = Some(*ms),
-                Setting::MaxTwBuckets(_) | Setting::ConntrackMax(_) => {}
+                Setting::MaxTwBuckets(_)
+                | Setting::ConntrackMax(_)
+                | Setting::UpstreamPorts(_)
+                | Setting::UpstreamHoldS(_) => {}
             }
         }
         Ok(())
@@ -167,6 +182,30 @@ impl Hypothesis {
                 _ => None,
             })
             .unwrap_or(read)
+    }
+
+    /// The provider NAT's budget as the hypothesis has it.
+    pub fn upstream_budget(&self, given: &Budget) -> Budget {
+        let mut budget = given.clone();
+        for w in &self.changes {
+            match w.setting {
+                Setting::UpstreamPorts(n) => budget.ports = n,
+                Setting::UpstreamHoldS(s) => budget.hold_s = s,
+                _ => {}
+            }
+        }
+        budget
+    }
+
+    /// The first change to the provider NAT's rule, if any: it needs
+    /// `--upstream-nat`.
+    pub fn upstream_key(&self) -> Option<&WhatIf> {
+        self.changes.iter().find(|w| {
+            matches!(
+                w.setting,
+                Setting::UpstreamPorts(_) | Setting::UpstreamHoldS(_)
+            )
+        })
     }
 
     /// `nf_conntrack_max` as the hypothesis has it, if it names it.
@@ -206,9 +245,7 @@ fn number(text: &str) -> Result<u64, String> {
 fn within(text: &str, lo: u64, hi: u64) -> Result<u32, String> {
     match number(text)? {
         n if (lo..=hi).contains(&n) => Ok(n as u32),
-        n => Err(format!(
-            "{n} is outside {lo}-{hi}, which the kernel refuses"
-        )),
+        n => Err(format!("{n} is outside {lo}-{hi}, which is refused")),
     }
 }
 
@@ -259,6 +296,16 @@ fn tw_reuse_delay(text: &str) -> Result<Setting, String> {
 /// no cap at all); the check models only 0 and up.
 fn max_tw_buckets(text: &str) -> Result<Setting, String> {
     within(text, 0, i32::MAX as u64).map(Setting::MaxTwBuckets)
+}
+
+/// As `--upstream-nat`'s SPEC takes them: 1-1,000,000 ports, a hold of
+/// 0-3,600 s.
+fn upstream_ports(text: &str) -> Result<Setting, String> {
+    within(text, 1, 1_000_000).map(Setting::UpstreamPorts)
+}
+
+fn upstream_hold(text: &str) -> Result<Setting, String> {
+    within(text, 0, 3_600).map(Setting::UpstreamHoldS)
 }
 
 fn conntrack_max(text: &str) -> Result<Setting, String> {
@@ -402,6 +449,29 @@ mod tests {
         );
         let twice = Hypothesis::new(vec![changes[0].clone(), changes[0].clone()]);
         assert!(twice.is_err());
+    }
+
+    #[test]
+    fn the_provider_nat_rule_changes_as_its_spec_reads() {
+        let w = |t: &str| t.parse::<WhatIf>();
+        assert_eq!(
+            w("upstream.ports=128").unwrap().setting,
+            Setting::UpstreamPorts(128)
+        );
+        assert_eq!(
+            w("upstream.hold=30").unwrap().setting,
+            Setting::UpstreamHoldS(30)
+        );
+        for bad in [
+            "upstream.ports=0",
+            "upstream.ports=1000001",
+            "upstream.hold=3601",
+        ] {
+            assert!(w(bad).is_err(), "{bad}");
+        }
+        let h = Hypothesis::new(vec![w("upstream.hold=30").unwrap()]).unwrap();
+        assert!(h.upstream_key().is_some());
+        assert!(Hypothesis::default().upstream_key().is_none());
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod ports;
 pub mod procnet;
 pub mod records;
 pub mod settings;
+pub mod snmp;
 pub mod socket;
 pub mod sockstat;
 

@@ -20,6 +20,7 @@ pub mod processes;
 pub mod prometheus;
 pub mod remedies;
 pub mod sweep;
+pub mod upstream;
 pub mod verbose;
 
 use perfdata::perfdata;
@@ -197,6 +198,7 @@ pub(crate) fn name_label(name: &PoolName) -> String {
             },
             class_label(k.class)
         ),
+        PoolName::Upstream(n) => upstream::label(&n),
     }
 }
 

@@ -32,6 +32,7 @@ pub fn add(
     book: &Book,
     sweep: &Sweep,
     worst: crate::judge::State,
+    upstream_worst: bool,
 ) {
     let mut lines = Vec::new();
     let mut hidden = None;
@@ -73,7 +74,12 @@ pub fn add(
     } else {
         lines.push(namespaces::entered(ns));
     }
-    let scope = namespaces::scope(ns, sweep.unjudged, sweep.found);
+    let scope = if sweep.all && upstream_worst {
+        // Every namespace's connections spend the provider's one budget.
+        format!("{} namespaces", book.ranked.len())
+    } else {
+        namespaces::scope(ns, sweep.unjudged, sweep.found)
+    };
     // A `--what-if` stays first: the whole answer is under it.
     context.scope = Some(match context.scope.take() {
         Some(what_if) => format!("{what_if}: {scope}"),
