@@ -155,9 +155,19 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     let report = judge::judge_with(&model, selection, thresholds, config.top, rule);
     // what would help the pools in alert: the same tables re-modelled
     let basis = remedy::Basis::new(config, &settings, max_tw_buckets, unprivileged);
-    let remedies = (config.netns != Scope::All)
+    let mut remedies = (config.netns != Scope::All)
         .then(|| remedy::advise_for(config, &basis, &report, proc_net))
         .flatten();
+    let provider = (config.format == Format::Nagios)
+        .then(|| remedy::upstream::advise(&basis, &mut model, &report))
+        .flatten();
+    if let Some(a) = provider {
+        match remedies.as_mut() {
+            Some(Ok(advice)) => advice.push(a),
+            Some(Err(_)) => {}
+            None => remedies = Some(Ok(vec![a])),
+        }
+    }
     let timings = Timings {
         settings: settings_time,
         model: modelling.elapsed(),

@@ -534,3 +534,36 @@ fn the_reuse_remedy_names_who_makes_the_connections() {
         );
     });
 }
+
+/// The provider NAT: 60 long-lived connections to one destination spend
+/// 60 of Cloud NAT's 64 ports (CRITICAL). The alert offers 128 ports per
+/// VM, and --what-if upstream.ports=128 answers with what the emulated
+/// provider's rule gives: 128 less the 60 its log holds.
+#[test]
+fn the_provider_nat_gets_more_ports_per_vm() {
+    use crate::util::upstreamlab::{Close, Provider, rule_used};
+    let Some(mut p) = Provider::new("whatif_upstream", 1, &["198.51.100.9"]) else {
+        return;
+    };
+    let web = p.serve("198.51.100.9", 443, Close::ClientFirst);
+    p.open(0, web, 60);
+    let run = p.check(0, &["--upstream-nat", "gcp"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("  upstream.ports="))
+        .unwrap_or_else(|| panic!("no upstream.ports remedy in:\n{}", run.stdout));
+    assert!(
+        line.starts_with("  upstream.ports=128: 68 of 128 free"),
+        "{line}"
+    );
+    let asked = p.check(
+        0,
+        &["--upstream-nat", "gcp", "--what-if", "upstream.ports=128"],
+    );
+    let hold = std::time::Duration::from_secs(120);
+    let used = rule_used(&p.log(), web, false, hold, std::time::Instant::now());
+    assert_eq!(asked.code, 0, "{}", asked.stdout);
+    assert_eq!(asked.perf("upstream_free"), 128 - used, "{}", asked.stdout);
+}

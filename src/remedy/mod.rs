@@ -18,6 +18,7 @@ use std::path::Path;
 
 mod clients;
 mod settings;
+pub mod upstream;
 
 use crate::error::Result;
 use crate::forecast::{Forecast, Forecaster};
