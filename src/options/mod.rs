@@ -69,6 +69,8 @@ pub struct Config {
     /// `--threads`: at most this many namespaces judged at once; `None`:
     /// as many as the CPUs this process may use.
     pub threads: Option<usize>,
+    /// `--exact`: a sweep walks every namespace, none is judged by bound.
+    pub exact: bool,
     pub processes: bool,
     pub format: Format,
     /// `--output-file`: where the output goes instead of stdout.
@@ -205,6 +207,7 @@ fn config(args: Args) -> Result<Config> {
             (None, false) => Scope::Here,
         },
         threads: args.threads.map(|n| n as usize),
+        exact: args.exact,
         processes: args.processes,
         verbose: args.verbose.min(3),
         format: match args.format {

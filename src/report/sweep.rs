@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::{Context, namespaces};
 use crate::scope::netns::Namespace;
+use crate::scope::plan::Left;
 use crate::scope::procfs::Capabilities;
 use crate::scope::tally::{Book, Partial, Verdict};
 
@@ -18,6 +19,8 @@ pub struct Sweep {
     pub found: usize,
     /// Found, but never started: out of time.
     pub unjudged: usize,
+    /// Those, and how high their bounds go.
+    pub left: Left,
     /// Namespaces this process could not see (`--all-netns`).
     pub hidden: usize,
     pub timeout: Duration,
@@ -38,24 +41,35 @@ pub fn add(
         let states = book.states();
         let judged = book.ranked.len();
         let shown = sweep.top.min(judged);
+        let (bounded, walked) = book.bounded_walked();
         lines.push(namespaces::heading(
             states,
-            judged,
+            (bounded, walked),
             book.skipped.len(),
-            sweep.unjudged,
+            sweep.left,
             shown,
         ));
         lines.extend(book.ranked.iter().take(shown).map(|r| match &r.verdict {
             Verdict::Judged(pool, state) => namespaces::judged(&r.ns, *state, pool),
+            Verdict::Bounded(b) => namespaces::bounded(&r.ns, b),
             Verdict::Failed(e) => namespaces::failed(&r.ns, e),
         }));
         lines.extend(book.skipped.iter().map(|(_, ns)| namespaces::skipped(ns)));
         if sweep.unjudged > 0 {
-            lines.push(namespaces::unjudged(
-                sweep.unjudged,
-                sweep.found,
-                sweep.timeout,
-            ));
+            lines.push(namespaces::unjudged(sweep.left, sweep.found, sweep.timeout));
+        }
+        if bounded > 0 {
+            let heading = namespaces::bounded_heading(bounded);
+            let each = book.bounded().map(|(ns, b)| namespaces::bounded(ns, b));
+            let listed = std::iter::once(heading).chain(each).map(|l| (1, l));
+            context.verbose_lines.extend(listed);
+            let mut bounds: Vec<(String, f64)> = book
+                .bounded()
+                .map(|(ns, b)| (namespaces::metric_label(ns), b.used_pct))
+                .collect();
+            bounds.sort_by(|(la, a), (lb, b)| b.total_cmp(a).then_with(|| la.cmp(lb)));
+            bounds.truncate(sweep.top.max(1));
+            context.bounds = bounds;
         }
         if sweep.hidden > 0 {
             lines.push(namespaces::hidden(sweep.hidden, Capabilities::effective()));
@@ -68,14 +82,16 @@ pub fn add(
             ("netns_unknown", unknown as u64),
             ("netns_skipped", book.skipped.len() as u64),
             ("netns_unjudged", sweep.unjudged as u64),
+            ("netns_bounded", bounded as u64),
+            ("netns_walked", walked as u64),
         ];
     } else {
         lines.push(namespaces::entered(ns));
     }
     context.add_lines(lines);
-    context.scope = Some(namespaces::scope(ns, sweep.unjudged, sweep.found));
+    context.scope = Some(namespaces::scope(ns, sweep.left, sweep.found));
     context.unknown = book.partial(worst, sweep.unjudged).map(|p| match p {
-        Partial::Unjudged(n) => namespaces::partial(n, sweep.found, sweep.timeout),
+        Partial::Unjudged(_) => namespaces::partial(sweep.left, sweep.found, sweep.timeout),
         Partial::Unreadable(bad, e) => namespaces::unreadable(bad, e),
     });
 }
