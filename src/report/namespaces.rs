@@ -13,13 +13,12 @@ use crate::scope::plan::Left;
 use crate::scope::procfs::{self, CAP_SYS_PTRACE, Capabilities, Refusal};
 use crate::scope::sweep::SWEEP_SHARE;
 
-/// `web1`, `inode 4026532301 (pid 812 nginx)` or `inode 4026532301 (/path)`.
+/// `host`, `web1`, `nginx (pid 812)` (a namespace without a name, after
+/// the lowest pid living in it) or `inode 4026532301 (/path)`.
 pub fn label(ns: &Namespace) -> String {
     let text = match (&ns.name, &ns.process) {
         (Some(name), _) => name.clone(),
-        (None, Some((pid, command))) => {
-            format!("inode {} (pid {pid} {command})", ns.id.ino)
-        }
+        (None, Some((pid, command))) => format!("{command} (pid {pid})"),
         (None, None) => format!("inode {} ({})", ns.id.ino, crate::error::shown(&ns.path)),
     };
     clean(&text)
@@ -98,7 +97,9 @@ fn reach(left: Left) -> String {
 
 /// A percentage rounded up to one decimal.
 fn pct_up(pct: f64) -> String {
-    format!("{:.1}", ((pct * 10.0 - 1e-9).ceil() / 10.0).max(0.0))
+    let up = (pct * 10.0 - 1e-9).ceil() / 10.0;
+    // `0.0`, never `-0.0`.
+    format!("{:.1}", if up > 0.0 { up } else { 0.0 })
 }
 
 /// One namespace judged OK by bound: what its counters allow at most.
@@ -288,7 +289,7 @@ mod tests {
             name: None,
             process: Some((812, "nginx".into())),
         };
-        assert_eq!(label(&ns), "inode 4026532301 (pid 812 nginx)");
+        assert_eq!(label(&ns), "nginx (pid 812)");
         ns.process = None;
         assert_eq!(label(&ns), "inode 4026532301 (/proc/812/ns/net)");
         ns.name = Some("web|1".into());
