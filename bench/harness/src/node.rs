@@ -26,12 +26,12 @@ pub const ONE_BY_ONE: &str = "--netns, one by one";
 const FIELDS: usize = 15;
 
 #[derive(Clone, Copy, Default)]
-struct Run {
-    ms: f64,
-    cpu_ms: f64,
-    rss_kib: u64,
-    judged: u64,
-    unjudged: u64,
+pub(crate) struct Run {
+    pub(crate) ms: f64,
+    pub(crate) cpu_ms: f64,
+    pub(crate) rss_kib: u64,
+    pub(crate) judged: u64,
+    pub(crate) unjudged: u64,
 }
 
 pub fn main(args: &[&str]) -> Result<(), String> {
@@ -110,6 +110,11 @@ fn one_by_one(check: &str, prefix: &str, count: usize) -> Result<Run, String> {
 /// Runs the check once: wall and CPU time, peak RSS, and the namespaces
 /// judged and not judged as its perfdata says.
 fn once(argv: &[&str]) -> Result<Run, String> {
+    once_text(argv).map(|(run, _)| run)
+}
+
+/// [`once`], with what the check printed.
+pub(crate) fn once_text(argv: &[&str]) -> Result<(Run, String), String> {
     let started = Instant::now();
     let mut child = Command::new(argv[0])
         .args(&argv[1..])
@@ -138,13 +143,31 @@ fn once(argv: &[&str]) -> Result<Run, String> {
             .and_then(|v| v.split(';').next()?.parse().ok())
             .unwrap_or(0)
     };
-    Ok(Run {
+    let run = Run {
         ms,
         cpu_ms,
         rss_kib,
         judged: perf("netns"),
         unjudged: perf("netns_unjudged"),
-    })
+    };
+    Ok((run, text))
+}
+
+/// The value of the perfdata `label` in a check's output.
+pub(crate) fn perf(text: &str, label: &str) -> Option<f64> {
+    text.split('|')
+        .nth(1)?
+        .split_whitespace()
+        .find_map(|m| m.strip_prefix(label)?.strip_prefix('='))?
+        .split(';')
+        .next()?
+        .parse()
+        .ok()
+}
+
+pub(crate) fn median_of(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    median(values)
 }
 
 fn median(sorted: &[f64]) -> f64 {
