@@ -106,7 +106,7 @@ fn wrong(text: &str, prefix: &str) -> Option<String> {
         return Some(format!("no line {warn:?}"));
     }
     match perf(text, "netns_unjudged") {
-        Some(n) if n == 0.0 => None,
+        Some(0.0) => None,
         n => Some(format!("netns_unjudged {n:?}")),
     }
 }
