@@ -8,16 +8,11 @@
 //! a second occurrence by design; for them the duplicate case repeats the
 //! option with a bad second value.
 
-mod scratch;
-
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::ffi::OsStringExt;
-use std::process::Command;
 
-use scratch::Scratch;
-
-const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
+use crate::util::{Files, Plugin, scratch};
 
 /// Longer than any valid value, shorter than the kernel's limit on one
 /// argument (128 KiB).
@@ -172,15 +167,11 @@ fn option_cases() -> Vec<Case> {
 /// Runs a case that must be refused, checks the one-line refusal and
 /// returns it.
 fn assert_refused(c: &Case, env: &[(&str, &OsString)]) -> String {
-    let mut cmd = Command::new(BIN);
-    cmd.args(&c.args)
-        .env_remove("MP_CONFIG_FILE")
-        .env_remove("NAGIOS_CONFIG_PATH")
-        .env("RUST_BACKTRACE", "1");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run check_ephemeral");
+    let out = Plugin::new()
+        .args(&c.args)
+        .env("RUST_BACKTRACE", "1")
+        .envs(env.iter().copied())
+        .output();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let shown: Vec<String> = c
@@ -261,7 +252,7 @@ fn unknown_options_and_stray_arguments_are_refused() {
 #[test]
 fn extra_opts_refuses_garbled_ini_files() {
     const EXTRA: &[&str] = &["--extra-opts"];
-    let dir = Scratch::new("bad-ini");
+    let dir = scratch("bad-ini");
     let garbled: &[(&str, &[u8], &[&str])] = &[
         ("no section", b"w = 70\n", EXTRA),
         ("no equals sign", b"[check_ephemeral]\nwarning\n", EXTRA),
@@ -322,7 +313,7 @@ fn extra_opts_refuses_garbled_ini_files() {
     }
     let huge_line = format!("[check_ephemeral]\nwarning = {}\n", "9".repeat(1 << 20));
     let huge = dir.write("huge.ini", huge_line.as_bytes());
-    let missing = dir.0.join("missing.ini");
+    let missing = dir.path().join("missing.ini");
     assert_refused(
         &Case {
             names: &["--extra-opts", "-w", "--warning"],
@@ -338,7 +329,7 @@ fn extra_opts_refuses_garbled_ini_files() {
         ),
         (
             "a directory",
-            os(&format!("--extra-opts=@{}", dir.0.display())),
+            os(&format!("--extra-opts=@{}", dir.path().display())),
         ),
         ("no file after @", os("--extra-opts=check_ephemeral@")),
         ("non-UTF-8 section", non_utf8("--extra-opts=")),
@@ -381,11 +372,7 @@ fn output_that_cannot_be_written_is_unknown() {
         println!("SKIP output_that_cannot_be_written_is_unknown: no /dev/full");
         return;
     };
-    let out = Command::new(BIN)
-        .arg("--version")
-        .stdout(full)
-        .output()
-        .expect("run the binary");
+    let out = Plugin::new().arg("--version").stdout(full).output();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(

@@ -19,22 +19,15 @@
 //! tests skip with a printed reason when it is missing, under `CI=true`
 //! they fail.
 
-mod bounded;
-mod scratch;
-
 use std::ffi::{CString, OsStr};
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use bounded::{os_check, own_mounts, run_bounded};
-use scratch::Scratch;
-
-const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
+use crate::util::plugin::{copy_into, os_check, own_mounts};
+use crate::util::{BIN, Files, Plugin, Run, TempDir, scratch};
 const SYSCTL: &str = "/proc/sys/net/ipv4";
 const NOBODY: libc::uid_t = 65534;
 
@@ -176,33 +169,20 @@ fn deny_netlink() -> io::Result<()> {
     }
 }
 
-/// What one run printed.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn run(sandbox: Sandbox, args: &[&str]) -> Run {
     run_binary(BIN, sandbox, args)
 }
 
 fn run_binary(bin: &str, sandbox: Sandbox, args: &[&str]) -> Run {
-    let mut cmd = Command::new(bin);
     // SAFETY: `enter` makes system calls only; the sandbox is moved in.
-    unsafe { cmd.pre_exec(move || enter(&sandbox)) };
-    let out = run_bounded(cmd, args);
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    unsafe { Plugin::at(bin).pre_exec(move || enter(&sandbox)) }
+        .args(args)
+        .run()
 }
 
 /// Exit 3 with one `EPHEMERAL UNKNOWN` line containing every needle.
 fn assert_unknown(what: &str, run: &Run, needles: &[&str]) {
-    assert_eq!(run.code, Some(3), "{what}: {run:#?}");
+    assert_eq!(run.code, 3, "{what}: {run:#?}");
     assert!(
         run.stdout.starts_with("EPHEMERAL UNKNOWN - ")
             && run.stdout.ends_with('\n')
@@ -219,7 +199,7 @@ fn assert_unknown(what: &str, run: &Run, needles: &[&str]) {
 }
 
 fn assert_ok(what: &str, run: &Run) {
-    assert_eq!(run.code, Some(0), "{what}: {run:#?}");
+    assert_eq!(run.code, 0, "{what}: {run:#?}");
     assert!(
         run.stdout.starts_with("EPHEMERAL OK - "),
         "{what}: {run:#?}"
@@ -229,48 +209,33 @@ fn assert_ok(what: &str, run: &Run) {
 
 /// Why these tests cannot run here, if they cannot.
 fn unavailable() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !crate::util::is_root() {
         return Some("needs root for mount and network namespaces".into());
     }
-    let mut probe = Command::new(BIN);
-    probe
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
     let sandbox = Sandbox::default();
     // SAFETY: `enter` makes system calls only.
-    unsafe { probe.pre_exec(move || enter(&sandbox)) };
-    match probe.status() {
-        Ok(s) if s.success() => None,
-        Ok(s) => Some(format!("the probe exited with {s}")),
+    let probe = unsafe { Plugin::new().pre_exec(move || enter(&sandbox)) };
+    match probe.arg("--version").try_output() {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!("the probe exited with {}", out.status)),
         Err(e) => Some(format!("cannot make mount and network namespaces: {e}")),
     }
 }
 
 /// Skips (printing why) outside CI, fails under CI, when root is missing.
 fn ready(test: &str) -> bool {
-    match unavailable() {
-        None => true,
-        Some(why) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{test}: cannot run under CI: {why}")
-        }
-        Some(why) => {
-            let _ = writeln!(io::stderr(), "skipped {test}: {why}");
-            false
-        }
-    }
+    crate::util::ready(test, unavailable())
 }
 
-/// The files these tests make beside plain ones in a [`Scratch`].
+/// The files these tests make beside plain ones in a [`TempDir`].
 trait FaultFiles {
     fn fifo(&self, name: &str) -> PathBuf;
     fn proc_net(&self, name: &str, changes: &[(&str, Option<&[u8]>)]) -> PathBuf;
 }
 
-impl FaultFiles for Scratch {
+impl FaultFiles for TempDir {
     fn fifo(&self, name: &str) -> PathBuf {
-        let path = self.0.join(name);
+        let path = self.path().join(name);
         let c = cstring(path.as_os_str());
         // SAFETY: a NUL-terminated path.
         os_check(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }).expect("mkfifo");
@@ -280,7 +245,7 @@ impl FaultFiles for Scratch {
     /// A directory of /proc/net tables, each with headings and no rows,
     /// then `changes` applied: a name with `None` is left out.
     fn proc_net(&self, name: &str, changes: &[(&str, Option<&[u8]>)]) -> PathBuf {
-        let dir = self.0.join(name);
+        let dir = self.path().join(name);
         fs::create_dir_all(&dir).expect("tables dir");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
         for table in ["tcp", "tcp6", "udp", "udp6"] {
@@ -302,7 +267,7 @@ fn broken_sysctl_files_give_unknown_naming_the_file() {
     if !ready("broken_sysctl_files") {
         return;
     }
-    let s = Scratch::new("sysctl");
+    let s = scratch("sysctl");
     let cases: &[(&str, &str, &[u8], &[&str])] = &[
         (
             "ip_local_port_range",
@@ -391,7 +356,7 @@ fn unreadable_files_give_unknown_naming_the_file() {
     if !ready("unreadable_files") {
         return;
     }
-    let s = Scratch::new("unreadable");
+    let s = scratch("unreadable");
     // Mode 000 stops everyone but root; the check runs as nobody.
     let locked = s.write_mode("locked", b"32768 60999\n", 0o000);
     for name in [
@@ -428,7 +393,7 @@ fn broken_proc_net_tables_give_unknown_naming_the_file() {
     if !ready("broken_proc_net_tables") {
         return;
     }
-    let s = Scratch::new("procnet");
+    let s = scratch("procnet");
     let row = b"   0: 0100007F:9C43 0100007F:1388 01 00000000:00000000 00:00000000 00000000     0        0 7 1 0000000000000000\n";
     let swapped = b"   0: 01 0100007F:9C43 0100007F:1388 00000000:00000000 00:00000000 00000000     0        0 7 1 0000000000000000\n";
     let with_headings = |rows: &[u8]| [HEADINGS, rows].concat();
@@ -479,7 +444,7 @@ fn a_stalled_read_hits_the_timeout_and_names_the_stage() {
     if !ready("stalled_read") {
         return;
     }
-    let s = Scratch::new("stall");
+    let s = scratch("stall");
     let fifo = s.fifo("fifo");
     let run1 = run(
         Sandbox::default().sysctl(&fifo, "ip_local_port_range"),
@@ -545,10 +510,8 @@ fn the_full_check_runs_as_nobody_in_its_own_namespace() {
     }
     // A copy of the binary that nobody can surely reach, whatever the
     // permissions of the build directory.
-    let s = Scratch::new("nobody");
-    let bin = s.0.join("check_ephemeral");
-    fs::copy(BIN, &bin).expect("copy the binary");
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let s = scratch("nobody");
+    let bin = copy_into(s.path());
     let bin = bin.to_str().expect("UTF-8 temp path");
     let run1 = run_binary(bin, Sandbox::default().nobody(), &["-vvv"]);
     assert_ok("as nobody", &run1);
@@ -595,14 +558,14 @@ fn in_prometheus_mode_a_failure_keeps_the_previous_file_and_says_why_on_stderr()
     if !ready("prometheus_failures") {
         return;
     }
-    let s = Scratch::new("prometheus");
-    let file = s.0.join("check_ephemeral.prom");
+    let s = scratch("prometheus");
+    let file = s.path().join("check_ephemeral.prom");
     let path = file.to_str().expect("UTF-8 temp path");
     let written = run(
         Sandbox::default(),
         &["--format", "prometheus", "--output-file", path],
     );
-    assert_eq!(written.code, Some(0), "{written:#?}");
+    assert_eq!(written.code, 0, "{written:#?}");
     assert!(written.stdout.is_empty() && written.stderr.is_empty());
     let previous = fs::read_to_string(&file).expect("the first run wrote the file");
     assert!(
@@ -640,7 +603,7 @@ fn in_prometheus_mode_a_failure_keeps_the_previous_file_and_says_why_on_stderr()
         let mut args = vec!["--format", "prometheus", "--output-file", path];
         args.extend_from_slice(extra);
         let failed = run(sandbox, &args);
-        assert_eq!(failed.code, Some(3), "{what}: {failed:#?}");
+        assert_eq!(failed.code, 3, "{what}: {failed:#?}");
         assert!(failed.stdout.is_empty(), "{what}: {failed:#?}");
         assert!(
             failed.stderr.starts_with("EPHEMERAL UNKNOWN - ") && failed.stderr.lines().count() == 1,
@@ -654,7 +617,7 @@ fn in_prometheus_mode_a_failure_keeps_the_previous_file_and_says_why_on_stderr()
         }
         let now = fs::read_to_string(&file).expect("the file is still there");
         assert_eq!(now, previous, "{what}: the previous file changed");
-        let mut names: Vec<_> = fs::read_dir(&s.0)
+        let mut names: Vec<_> = fs::read_dir(s.path())
             .expect("list")
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .collect();
@@ -670,7 +633,7 @@ fn in_prometheus_mode_a_failure_keeps_the_previous_file_and_says_why_on_stderr()
         Sandbox::default().sysctl(&garbage, "ip_local_port_range"),
         &["--format", "prometheus"],
     );
-    assert_eq!(failed.code, Some(3), "{failed:#?}");
+    assert_eq!(failed.code, 3, "{failed:#?}");
     assert!(failed.stdout.is_empty(), "{failed:#?}");
     assert!(failed.stderr.contains(&range), "{failed:#?}");
 }

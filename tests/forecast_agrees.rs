@@ -11,21 +11,19 @@
 //! fails if its row is missing there. `tests/forecast-table` regenerates
 //! the table from a run of this suite.
 
-mod lab;
-mod scratch;
-
 use std::net::SocketAddr;
 
-use lab::pace::{Close, Pace, Phase};
-use lab::{CheckRun, Lab, Settings};
-use scratch::Scratch;
+use crate::util::Run;
+use crate::util::lab::pace::{Close, Pace, Phase};
+use crate::util::lab::{self, Lab, Settings};
+use crate::util::{real_time, scratch};
 
 const SERVER: &str = "127.0.0.1:7000";
 const README: &str = include_str!("../docs/proof.md");
 
 /// Asserts that the README's forecast table carries the verdict (or, when
 /// regenerating it, writes the row).
-fn verdict(scenario: &str, said: &str, kernel: &str, run: &CheckRun) {
+fn verdict(scenario: &str, said: &str, kernel: &str, run: &Run) {
     let row = format!("| {scenario} | {said} | {kernel} |");
     if let Ok(dir) = std::env::var("FORECAST_ROWS") {
         let name: String = scenario
@@ -43,7 +41,7 @@ fn verdict(scenario: &str, said: &str, kernel: &str, run: &CheckRun) {
 }
 
 /// The check of the connect pool to the pace's server.
-fn check_tuple(lab: &Lab) -> CheckRun {
+fn check_tuple(lab: &Lab) -> Run {
     lab.check(&["-vv", "--source", "127.0.0.1", "--destination", SERVER])
 }
 
@@ -326,7 +324,7 @@ fn bind_works_closed() -> bool {
 /// with `--trend` 10 s apart see the growth.
 fn leak() -> Option<String> {
     lab::run("leak", settings(0), |lab| {
-        let state = Scratch::new("trend-leak");
+        let state = scratch("trend-leak");
         let env = [("MP_STATE_PATH", state.path().to_str().expect("UTF-8 path"))];
         let args = ["--trend", "--source", "127.0.0.1", "--destination", SERVER];
         let pace = Pace::start(SERVER, vec![Phase::new(10.0, 70.0, Close::KeepOpen)]);
@@ -364,6 +362,8 @@ fn leak() -> Option<String> {
 
 #[test]
 fn forecasts_agree_with_the_kernel() {
+    // Real paces for up to two minutes: no build takes the cores meanwhile.
+    let _cpu = real_time();
     let scenarios: [fn() -> Option<String>; 7] = [
         sustained_overload,
         sustainable_pace,

@@ -3,7 +3,7 @@
 //! definitions, and the RPM's copies of the snippets that name the plugin's
 //! path. Each test renders the file and fails if the committed copy differs.
 //! After changing an option or a snippet, regenerate them all with
-//! `CHECK_EPHEMERAL_REGENERATE=1 cargo test --test generated`.
+//! `CHECK_EPHEMERAL_REGENERATE=1 cargo test --test tests generated::`.
 
 use std::path::{Path, PathBuf};
 
@@ -35,7 +35,7 @@ fn check_committed(path: &str, rendered: &str) {
             .unwrap_or(committed.lines().count().min(rendered.lines().count()));
         panic!(
             "{path} is out of date with the option definitions (first difference at line {}).\n\
-             Regenerate it with: {REGENERATE}=1 cargo test --test generated\n\
+             Regenerate it with: {REGENERATE}=1 cargo test --test tests generated::\n\
              --- committed\n{}\n--- generated\n{}",
             first + 1,
             committed.lines().nth(first).unwrap_or("<end of file>"),
@@ -232,7 +232,7 @@ fn render_manpage() -> String {
     // fields.
     let mut m = format!(
         ".\\\" Generated from the option definitions by tests/generated.rs; do not edit.\n\
-         .\\\" Regenerate: {REGENERATE}=1 cargo test \\-\\-test generated\n\
+         .\\\" Regenerate: {REGENERATE}=1 cargo test \\-\\-test tests generated::\n\
          .ie \\n(.g .ds Aq \\(aq\n\
          .el .ds Aq '\n\
          .TH CHECK_EPHEMERAL 8 \"\" \"check_ephemeral {}\" \"Monitoring Plugins\"\n",
@@ -278,7 +278,7 @@ fn render_icinga() -> String {
     let mut o = String::new();
     o.push_str(
         "/* Generated from the option definitions by tests/generated.rs; do not edit.\n \
-         * Regenerate: CHECK_EPHEMERAL_REGENERATE=1 cargo test --test generated\n \
+         * Regenerate: CHECK_EPHEMERAL_REGENERATE=1 cargo test --test tests generated::\n \
          *\n \
          * ITL-style CheckCommand for check_ephemeral. Every option is a custom\n \
          * variable ephemeral_<long option> (dashes become underscores). Defaults\n \
@@ -415,7 +415,7 @@ fn render_rpm_variant(original: &str) -> String {
     format!(
         "# Generated from {original} by tests/generated.rs;\n\
          # do not edit. The RPM keeps the plugin in {RPM_PLUGIN_DIR}.\n\
-         # Regenerate: {REGENERATE}=1 cargo test --test generated\n{}",
+         # Regenerate: {REGENERATE}=1 cargo test --test tests generated::\n{}",
         text.replace(DEB_PLUGIN_DIR, RPM_PLUGIN_DIR)
     )
 }

@@ -7,21 +7,16 @@
 //! from configurations written to a temporary directory, in their own process
 //! group, and are killed when the test ends, whether it passes or not.
 
-mod pkg;
-mod scratch;
-
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use pkg::{have, is_root, ready, repo, root, run_for, text, tool};
-use scratch::Scratch;
-
-const PLUGIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
+use crate::util::pkg::{have, is_root, ready, repo, root, run_for, text, tool};
+use crate::util::plugin::copy_into;
+use crate::util::{BIN, Files, Plugin, TempDir, scratch};
 const INSTALLED: &str = "/usr/lib/nagios/plugins/check_ephemeral";
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -43,19 +38,16 @@ fn daemon_user() -> &'static str {
     }
 }
 
-/// What the daemons need of a [`Scratch`] beside its files.
+/// What the daemons need of a [`TempDir`] beside its files.
 trait DaemonDir {
     fn plugin(&self) -> PathBuf;
     fn give_to_daemon_user(&self);
 }
 
-impl DaemonDir for Scratch {
+impl DaemonDir for TempDir {
     /// The plugin copied in, so an unprivileged daemon user can run it.
     fn plugin(&self) -> PathBuf {
-        let path = self.join("check_ephemeral");
-        std::fs::copy(PLUGIN, &path).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
+        copy_into(self.path())
     }
 
     /// Hands the tree to the daemon user when running as root.
@@ -65,7 +57,7 @@ impl DaemonDir for Scratch {
             let out = run(Command::new("chown")
                 .arg("-R")
                 .arg(format!("{user}:"))
-                .arg(&self.0));
+                .arg(self.path()));
             assert!(out.status.success(), "chown: {}", text(&out.stderr));
         }
     }
@@ -192,7 +184,9 @@ fn the_example_config_loads_as_is() {
         format!("@{}", example.display()),
         format!("check_ephemeral_db@{}", example.display()),
     ] {
-        let out = run(Command::new(PLUGIN).arg(format!("--extra-opts={locator}")));
+        let out = Plugin::new()
+            .arg(format!("--extra-opts={locator}"))
+            .output();
         let a = answer(&out);
         assert!(a.code < 3, "{locator}: {}", a.first);
     }
@@ -200,7 +194,7 @@ fn the_example_config_loads_as_is() {
 
 #[test]
 fn extra_opts_file_first_command_line_wins() {
-    let dir = Scratch::new("extra-opts");
+    let dir = scratch("extra-opts");
     let ini = dir.write(
         "plugins.ini",
         "# thresholds that always alert\n[check_ephemeral]\nw = @0:100\ncritical = @0:100\n\
@@ -222,19 +216,16 @@ fn extra_opts_file_first_command_line_wins() {
         ("--extra-opts=@/nonexistent/plugins.ini", "", 3),
     ];
     for (args, env, expected) in cases {
-        let mut cmd = Command::new(PLUGIN);
-        cmd.args(
+        let plugin = Plugin::new().args(
             args.replace("AT", &format!("@{}", ini.display()))
                 .split(' '),
-        )
-        .env_remove("MP_CONFIG_FILE")
-        .env_remove("NAGIOS_CONFIG_PATH");
-        match env {
-            "MP_CONFIG_FILE" => cmd.env(env, &ini),
-            "NAGIOS_CONFIG_PATH" => cmd.env(env, &dir.0),
-            _ => &mut cmd,
-        };
-        let out = run(&mut cmd);
+        );
+        let out = match env {
+            "MP_CONFIG_FILE" => plugin.env(env, &ini),
+            "NAGIOS_CONFIG_PATH" => plugin.env(env, dir.path()),
+            _ => plugin,
+        }
+        .output();
         let (got, stdout) = (out.status.code().unwrap_or(-1), text(&out.stdout));
         assert_eq!(got, expected, "{args} {env}:\n{stdout}");
         if expected == 3 {
@@ -258,7 +249,7 @@ fn nrpe_returns_the_plugins_own_answer() {
     ) {
         return;
     }
-    let dir = Scratch::new("nrpe");
+    let dir = scratch("nrpe");
     let plugin = dir.plugin();
     let snippet = std::fs::read_to_string(repo("packaging/nrpe/check_ephemeral.cfg")).unwrap();
     assert!(snippet.contains(&format!("command[check_ephemeral]={INSTALLED} ")));
@@ -270,7 +261,7 @@ fn nrpe_returns_the_plugins_own_answer() {
     let port = free_port();
     let user = daemon_user();
     let p = plugin.display();
-    let d = dir.0.display();
+    let d = dir.path().display();
     let cfg = dir.write(
         "nrpe.cfg",
         format!(
@@ -294,7 +285,7 @@ fn nrpe_returns_the_plugins_own_answer() {
     );
     wait_for_port(&mut nrpe, port, &log);
 
-    let direct = answer(&run(&mut Command::new(&plugin)));
+    let direct = answer(&Plugin::at(&plugin).output());
     let check_nrpe = tool("check_nrpe").unwrap();
     let query = |command: &str| {
         run(Command::new(&check_nrpe).args([
@@ -331,7 +322,7 @@ fn nrpe_returns_the_plugins_own_answer() {
 
 // ----------------------------------------------------------------- Icinga 2
 
-fn icinga2(dir: &Scratch, args: &[&str], config: &Path) -> Command {
+fn icinga2(dir: &TempDir, args: &[&str], config: &Path) -> Command {
     let mut cmd = Command::new(tool("icinga2").unwrap());
     cmd.args(args).arg("-c").arg(config);
     for (name, sub) in [
@@ -360,9 +351,9 @@ fn icinga2_validates_and_runs_the_check_command() {
     ) {
         return;
     }
-    let dir = Scratch::new("icinga2");
+    let dir = scratch("icinga2");
     dir.plugin();
-    let d = dir.0.display();
+    let d = dir.path().display();
     for file in ["check_ephemeral.conf", "services.conf"] {
         std::fs::copy(repo(&format!("packaging/icinga2/{file}")), dir.join(file)).unwrap();
     }
@@ -483,8 +474,8 @@ fn nagios4_accepts_the_definitions() {
     if !ready(test, &[have("nagios4", "Debian package nagios4-core")]) {
         return;
     }
-    let dir = Scratch::new("nagios4");
-    let d = dir.0.display();
+    let dir = scratch("nagios4");
+    let d = dir.path().display();
     std::fs::copy(
         repo("packaging/nagios/check_ephemeral.cfg"),
         dir.join("commands.cfg"),
@@ -600,7 +591,7 @@ fn sensu_reads_every_metric_from_real_output() {
             "0",
         ],
     ] {
-        let out = run(Command::new(PLUGIN).args(args));
+        let out = Plugin::new().args(args).output();
         let stdout = text(&out.stdout);
         answer(&out);
         let metrics = sensu_metrics(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}\n{stdout}"));
@@ -634,10 +625,10 @@ fn sensu_asset_has_the_expected_layout_and_sum() {
     ) {
         return;
     }
-    let dir = Scratch::new("sensu");
+    let dir = scratch("sensu");
     let out = run(Command::new(repo("packaging/sensu/build-asset"))
-        .args(["--binary", PLUGIN, "--out"])
-        .arg(&dir.0));
+        .args(["--binary", BIN, "--out"])
+        .arg(dir.path()));
     let printed = text(&out.stdout);
     assert!(out.status.success(), "{printed}{}", text(&out.stderr));
     let value = |key: &str| {
@@ -672,7 +663,7 @@ fn sensu_asset_has_the_expected_layout_and_sum() {
         .arg(&tarball)
         .arg("-C")
         .arg(&unpacked));
-    let out = run(&mut Command::new(unpacked.join("bin/check_ephemeral")));
+    let out = Plugin::at(unpacked.join("bin/check_ephemeral")).output();
     answer(&out);
 
     let asset = std::fs::read_to_string(repo("packaging/sensu/asset.yml")).unwrap();

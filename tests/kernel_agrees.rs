@@ -6,16 +6,15 @@
 //! if its row is missing there. `tests/scenario-table` regenerates the table
 //! from a run of this suite.
 
-mod lab;
-
 use std::net::SocketAddr;
 
-use lab::{CheckRun, Lab, Settings};
+use crate::util::Run;
+use crate::util::lab::{self, Lab, Settings};
 
 const README: &str = include_str!("../docs/proof.md");
 
 /// Asserts the prediction, and that the README's table carries the verdict.
-fn verdict(scenario: &str, pool: &str, predicted: u32, allowed: &str, run: &CheckRun) {
+fn verdict(scenario: &str, pool: &str, predicted: u32, allowed: &str, run: &Run) {
     let row = format!("| {scenario} | {pool} | {predicted} | {allowed} |");
     if let Ok(dir) = std::env::var("SCENARIO_ROWS") {
         let name: String = format!("{scenario} {pool}")

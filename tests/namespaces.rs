@@ -7,22 +7,19 @@
 //! Needs root: elsewhere the tests skip with a printed reason, and under
 //! `CI=true` they fail instead.
 
-mod lab;
-mod scratch;
-
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use lab::netns::{Netns, Run, check, run, skip};
-use lab::{BIN, Settings, parse_perfdata};
-use scratch::Scratch;
+use crate::util::lab::netns::{Netns, check, skip};
+use crate::util::lab::{self, Settings};
+use crate::util::plugin::copy_into;
+use crate::util::{Plugin, Run, namespaces_alone};
+use crate::util::{TempDir, scratch};
 
 /// Environment variable that turns `helper_holds_sockets` into the child
 /// process of `processes_names_the_child_that_holds_the_sockets`.
@@ -30,33 +27,19 @@ const HOLD: &str = "CHECK_EPHEMERAL_TEST_HOLD";
 
 /// The binary copied where user nobody can run it, removed afterwards.
 struct Copy {
-    _dir: Scratch,
+    _dir: TempDir,
     bin: PathBuf,
 }
 
 impl Copy {
     fn new() -> Copy {
-        let dir = Scratch::new("nobody");
-        let bin = dir.join("check_ephemeral");
-        fs::copy(BIN, &bin).expect("copy the binary");
-        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod bin");
+        let dir = scratch("nobody");
+        let bin = copy_into(dir.path());
         Copy { _dir: dir, bin }
     }
 
     fn as_nobody(&self, args: &[&str]) -> Run {
-        // A child another thread forks while the copy is being written
-        // holds it open for writing until it execs: "Text file busy".
-        for _ in 0..100 {
-            match Command::new(&self.bin).arg("--version").output() {
-                Err(e) if e.kind() == io::ErrorKind::ExecutableFileBusy => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                _ => break,
-            }
-        }
-        let mut command = Command::new(&self.bin);
-        command.args(args).uid(65534).gid(65534);
-        run(command)
+        Plugin::at(&self.bin).args(args).nobody().check()
     }
 }
 
@@ -65,6 +48,9 @@ fn all_netns_finds_and_names_the_worst() {
     if skip("all_netns_finds_and_names_the_worst") {
         return;
     }
+    // The worst of every namespace of the host: no other test's may be
+    // there, full as this one's.
+    let _alone = namespaces_alone();
     let busy = Netns::new("busy");
     busy.set_range(40000, 40009);
     let _busy_load = busy.load(None);
@@ -97,11 +83,11 @@ fn all_netns_finds_and_names_the_worst() {
         "  {}: OK - connect 127.0.0.1 -> 127.0.0.1:5000: 95 of 100 free",
         calm.name
     ));
-    assert_eq!(run.perf("connect_free"), 0.0);
-    assert_eq!(run.perf("capacity"), 10.0);
-    assert!(run.perf("netns") >= 2.0 && run.perf("netns_critical") >= 1.0);
+    assert_eq!(run.perf_f64("connect_free"), 0.0);
+    assert_eq!(run.perf_f64("capacity"), 10.0);
+    assert!(run.perf_f64("netns") >= 2.0 && run.perf_f64("netns_critical") >= 1.0);
     for label in ["netns_warning", "netns_unknown", "netns_skipped"] {
-        run.perf(label);
+        run.perf_f64(label);
     }
     // No label names a namespace: the set stays the same from run to run.
     assert!(!run.stdout.split('|').nth(1).unwrap_or("").contains("ce-"));
@@ -139,8 +125,8 @@ fn netns_by_name_and_by_path() {
 
     for run in [&by_name, &by_path, &by_proc] {
         assert_eq!(run.code, 0, "{}", run.stdout);
-        assert_eq!(run.perf("connect_free"), 16.0, "{}", run.stdout);
-        assert_eq!(run.perf("capacity"), 20.0, "{}", run.stdout);
+        assert_eq!(run.perf_f64("connect_free"), 16.0, "{}", run.stdout);
+        assert_eq!(run.perf_f64("capacity"), 20.0, "{}", run.stdout);
         assert!(
             run.status_line().starts_with(&format!(
                 "EPHEMERAL OK - netns {}: connect 127.0.0.1 -> 127.0.0.1:5000",
@@ -149,7 +135,7 @@ fn netns_by_name_and_by_path() {
             "{}",
             run.stdout
         );
-        assert!(!parse_perfdata(&run.stdout).contains_key("netns"));
+        assert!(!run.perf.contains_key("netns"));
     }
     run_line_has(&by_proc, "network namespace", &proc_path);
 
@@ -232,7 +218,7 @@ fn a_namespace_that_disappears_mid_scan_is_skipped() {
     for run in &runs {
         assert!((0..=2).contains(&run.code), "{}", run.stdout);
         assert!(run.stdout.starts_with("EPHEMERAL "), "{}", run.stdout);
-        skipped += run.perf("netns_skipped") as usize;
+        skipped += run.perf_f64("netns_skipped") as usize;
     }
     let _ = writeln!(
         io::stderr(),
@@ -253,7 +239,7 @@ fn processes_names_the_child_that_holds_the_sockets() {
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
             .args([
                 "--exact",
-                "helper_holds_sockets",
+                "namespaces::helper_holds_sockets",
                 "--nocapture",
                 "--test-threads",
                 "1",

@@ -3,12 +3,9 @@
 //! behaviour the NAT pools model, measured; each scenario runs on its own
 //! topology, so they run side by side.
 
-mod lab;
-mod natlab;
-
 use std::time::Duration;
 
-use natlab::{Role, Rule, SERVER, Topology};
+use crate::util::natlab::{self, Role, Rule, SERVER, Topology};
 
 /// Long enough for a SYN and its answer over two veth pairs, short enough
 /// that a dropped SYN (no retransmit before 1 s) costs little.

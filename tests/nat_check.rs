@@ -3,12 +3,9 @@
 //! node's namespace, then the pod connects until a connect times out. Each
 //! scenario has its own topology, so they run side by side.
 
-mod lab;
-mod natlab;
-
 use std::time::Duration;
 
-use natlab::{POD, Role, Rule, SERVER, Topology};
+use crate::util::natlab::{POD, Role, Rule, SERVER, Topology};
 
 const TIMEOUT: Duration = Duration::from_millis(250);
 const HTTPS: &str = "tcp 10.200.2.1 -> 10.200.2.2:443";
@@ -193,8 +190,7 @@ fn without_cap_net_admin_a_note_or_with_pools_nat_unknown() {
     };
     let to = topo.listen(SERVER, 443);
     topo.pod_fill(to, 2, TIMEOUT);
-    let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups", lab::BIN];
-    let out = topo.exec(Role::Node, "setpriv", &nobody);
+    let out = topo.plugin_in(Role::Node).nobody().run().stdout;
     assert!(out.starts_with("EPHEMERAL OK"), "{out}");
     assert!(
         out.contains("note: NAT pools not judged: reading the conntrack table needs CAP_NET_ADMIN"),
@@ -202,15 +198,17 @@ fn without_cap_net_admin_a_note_or_with_pools_nat_unknown() {
     );
     // The table's size is anyone's to read.
     assert!(out.contains("conntrack_entries=2;"), "{out}");
-    let mut args = nobody.to_vec();
-    args.extend(["--pools", "nat"]);
-    let out = topo.exec_status(Role::Node, "setpriv", &args);
-    assert_eq!(out.0, 3, "{}", out.1);
+    let out = topo
+        .plugin_in(Role::Node)
+        .args(["--pools", "nat"])
+        .nobody()
+        .run();
+    assert_eq!(out.code, 3, "{}", out.stdout);
     assert!(
-        out.1
+        out.stdout
             .starts_with("EPHEMERAL UNKNOWN - --pools nat needs CAP_NET_ADMIN"),
         "{}",
-        out.1
+        out.stdout
     );
 }
 

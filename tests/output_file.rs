@@ -9,23 +9,17 @@
 //! waits. That needs root and `/dev/fuse`; outside CI the test skips with
 //! a printed reason when they are missing, under `CI=true` it fails.
 
-mod bounded;
-mod scratch;
-
 use std::ffi::CString;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, SystemTime};
 
-use bounded::{os_check, own_mounts, run_bounded};
-use scratch::Scratch;
-
-const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
+use crate::util::plugin::{os_check, own_mounts};
+use crate::util::{Files, Plugin, scratch};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -54,8 +48,8 @@ fn prometheus_to(path: &Path) -> Vec<&str> {
 
 #[test]
 fn stale_temporary_files_are_removed_and_others_stay() {
-    let s = Scratch::new("stale");
-    let file = s.0.join("check_ephemeral.prom");
+    let s = scratch("stale");
+    let file = s.path().join("check_ephemeral.prom");
     let hour_ago = SystemTime::now() - Duration::from_secs(3600);
     for (name, when) in [
         // A killed run of an older version (PID) and of this one (random).
@@ -67,11 +61,11 @@ fn stale_temporary_files_are_removed_and_others_stay() {
         (".other.prom.4242.tmp", hour_ago),
         (".check_ephemeral.prom.keep.tmp", hour_ago),
     ] {
-        File::create(s.0.join(name))
+        File::create(s.path().join(name))
             .and_then(|f| f.set_modified(when))
             .expect("make a temporary file");
     }
-    let out = run_bounded(Command::new(BIN), &prometheus_to(&file));
+    let out = Plugin::new().args(prometheus_to(&file)).output();
     assert_eq!(out.status.code(), Some(0), "{out:#?}");
     assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:#?}");
     let written = fs::read_to_string(&file).expect("the file was written");
@@ -89,25 +83,24 @@ fn stale_temporary_files_are_removed_and_others_stay() {
 
 #[test]
 fn a_file_that_cannot_be_replaced_leaves_no_temporary_file() {
-    let s = Scratch::new("refused");
+    let s = scratch("refused");
     // A directory that is not empty cannot be renamed over.
-    let blocked = s.0.join("check_ephemeral.prom");
+    let blocked = s.path().join("check_ephemeral.prom");
     fs::create_dir_all(blocked.join("inside")).expect("dir in the way");
-    let out = run_bounded(Command::new(BIN), &prometheus_to(&blocked));
+    let out = Plugin::new().args(prometheus_to(&blocked)).output();
     assert_failed("a directory in the way", &out, "cannot write the output to");
     assert_eq!(s.names(), ["check_ephemeral.prom"]);
     assert_eq!(fs::read_dir(&blocked).expect("list").count(), 1);
 
-    let missing = s.0.join("missing/check_ephemeral.prom");
-    let out = run_bounded(Command::new(BIN), &prometheus_to(&missing));
+    let missing = s.path().join("missing/check_ephemeral.prom");
+    let out = Plugin::new().args(prometheus_to(&missing)).output();
     assert_failed("a missing directory", &out, "No such file or directory");
     assert_eq!(s.names(), ["check_ephemeral.prom"]);
 }
 
 /// Why the hung-write test cannot run here, if it cannot.
 fn unavailable() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !crate::util::is_root() {
         return Some("needs root to mount a FUSE file system".into());
     }
     if let Err(e) = fuse_device() {
@@ -122,15 +115,11 @@ fn fuse_device() -> io::Result<File> {
 
 #[test]
 fn a_hung_write_is_ended_by_the_timeout() {
-    if let Some(why) = unavailable() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("hung_write: cannot run under CI: {why}");
-        }
-        let _ = writeln!(io::stderr(), "skipped hung_write: {why}");
+    if !crate::util::ready("hung_write", unavailable()) {
         return;
     }
-    let s = Scratch::new("hung");
-    let stalled = s.0.join("stalled");
+    let s = scratch("hung");
+    let stalled = s.path().join("stalled");
     fs::create_dir(&stalled).expect("mount point");
     // The server end: held here and never read, so the kernel's first
     // request (INIT) is never answered and every operation waits. Closing
@@ -142,12 +131,11 @@ fn a_hung_write_is_ended_by_the_timeout() {
     ))
     .expect("no NUL");
     let target = CString::new(stalled.as_os_str().as_bytes()).expect("no NUL");
-    let mut cmd = Command::new(BIN);
     // SAFETY: system calls only, on strings made before the fork. The fd is
     // inherited by the fork (close-on-exec closes it only at exec, after
     // the mount has taken its own reference).
-    unsafe {
-        cmd.pre_exec(move || {
+    let plugin = unsafe {
+        Plugin::new().pre_exec(move || {
             own_mounts(0)?;
             os_check(libc::mount(
                 c"stalled".as_ptr(),
@@ -161,7 +149,7 @@ fn a_hung_write_is_ended_by_the_timeout() {
     let file = stalled.join("check_ephemeral.prom");
     let mut args = prometheus_to(&file);
     args.extend(["-t", "1"]);
-    let out = run_bounded(cmd, &args);
+    let out = plugin.args(&args).output();
     assert_failed(
         "a write to a file system that never answers",
         &out,

@@ -13,10 +13,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod pkg;
-mod scratch;
-use pkg::*;
-use scratch::Scratch;
+use crate::util::pkg::*;
+use crate::util::{Files, TempDir, scratch};
 
 /// Every file the .deb holds, with its mode.
 const DEB_FILES: [(&str, &str); 17] = [
@@ -181,10 +179,10 @@ fn deb_is_lintian_clean_and_installs_every_file() {
         return;
     }
     release_build();
-    let dir = Scratch::new("pkg-deb");
+    let dir = scratch("pkg-deb");
     let deb = built_package(&ok(Command::new("cargo")
         .args(["deb", "--no-build", "--locked", "--output"])
-        .arg(&dir.0)
+        .arg(dir.path())
         .current_dir(repo(""))));
 
     let info = ok(Command::new("dpkg-deb").arg("--info").arg(&deb));
@@ -302,7 +300,7 @@ fn deb_is_lintian_clean_and_installs_every_file() {
 /// A root for `rpm --root` in which the scriptlets can run: a /bin/sh with
 /// its libraries, /dev/null, a running systemd as the scriptlets detect it
 /// (/run/systemd/system) and a stand-in systemctl that logs its arguments.
-fn rpm_scratch_root(dir: &Scratch) -> PathBuf {
+fn rpm_scratch_root(dir: &TempDir) -> PathBuf {
     let root = dir.join("root");
     let shell = std::fs::canonicalize("/bin/sh").unwrap();
     let sh = root.join("bin/sh");
@@ -356,7 +354,7 @@ fn rpm_installs_into_a_scratch_root_with_its_scriptlets() {
         return;
     }
     release_build();
-    let dir = Scratch::new("pkg-rpm");
+    let dir = scratch("pkg-rpm");
     // cargo generate-rpm prints nothing; the RPM is the one file in `out`.
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();

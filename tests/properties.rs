@@ -3,35 +3,44 @@
 //! socket never frees a port in any pool, and the answer does not depend on
 //! the order of the dump.
 //!
-//! The tables come from a small deterministic generator (xorshift), so a
-//! failure names a seed that reproduces it; no dependency is needed for that.
-
-mod rng;
+//! The tables are drawn by proptest's runner from its deterministic
+//! generator, the same on every machine; a failure prints the table. The
+//! generator is a function of the draws, not a composed strategy: what it
+//! draws depends on what it drew (the range's length bounds the ports).
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv6Addr};
 
+use crate::util::random_cases;
 use check_ephemeral::judge::{self, Selection, Thresholds};
 use check_ephemeral::model::{Kind, Model, Pool, PoolName, PoolsBuilder, Tuple};
 use check_ephemeral::read::ports::PortRange;
 use check_ephemeral::read::settings::{KernelSettings, TwReuse};
 use check_ephemeral::read::socket::{Protocol, Sink, Socket, TcpState};
 use check_ephemeral::report::{self, Context};
-use rng::Rng;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{TestRng, TestRunner};
 
 /// How many random tables each property is checked on.
-const SCENARIOS: u64 = 300;
+const SCENARIOS: u32 = 300;
 
-/// What the property tests here draw besides numbers.
+/// What the property tests here draw.
 trait Draw {
+    /// A number below `n` (0 when `n` is 0).
+    fn below(&mut self, n: usize) -> usize;
     fn chance(&mut self, percent: u64) -> bool;
     fn pick<T: Copy>(&mut self, items: &[T]) -> T;
     fn shuffle<T>(&mut self, items: &mut [T]);
 }
 
-impl Draw for Rng {
+impl Draw for TestRng {
+    fn below(&mut self, n: usize) -> usize {
+        self.random_range(0..n.max(1))
+    }
+
     fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
+        self.random_range(0..100) < percent
     }
 
     fn pick<T: Copy>(&mut self, items: &[T]) -> T {
@@ -72,8 +81,18 @@ fn addr(s: &str) -> IpAddr {
     s.parse().expect("test address")
 }
 
-fn table(seed: u64) -> Table {
-    let mut rng = Rng::new(seed);
+/// Random tables, each with the generator that drew it for the choices a
+/// property makes on it.
+fn tables() -> impl Strategy<Value = (Table, TestRng)> {
+    any::<()>().prop_perturb(|(), mut rng| (table(&mut rng), rng))
+}
+
+/// `property` holds for [`SCENARIOS`] random tables.
+fn each(property: impl Fn(&Table, &mut TestRng)) {
+    random_cases(SCENARIOS, tables(), |(t, mut rng)| property(&t, &mut rng));
+}
+
+fn table(rng: &mut TestRng) -> Table {
     let lo = 40000;
     let len = rng.pick(&RANGE_LENGTHS);
     let range = PortRange {
@@ -95,7 +114,7 @@ fn table(seed: u64) -> Table {
         tw_reuse_delay_ms: rng.pick(&[None, Some(1000), Some(0)]),
     };
     // Now and then a port just outside the range, which the model ignores.
-    let port = |rng: &mut Rng| {
+    let port = |rng: &mut TestRng| {
         if rng.chance(5) {
             rng.pick(&[lo - 1, range.hi + 1])
         } else {
@@ -112,7 +131,7 @@ fn table(seed: u64) -> Table {
     let marks = rng.below(usize::from(len) / 2 + 2);
     for _ in 0..marks {
         let local = addr(rng.pick(&LOCALS));
-        let p = port(&mut rng);
+        let p = port(rng);
         let mut s = if rng.chance(30) && !local.is_unspecified() {
             // bind() to an explicit port, then connect(): marked, and a
             // connected socket in the second dump as well.
@@ -142,7 +161,7 @@ fn table(seed: u64) -> Table {
     let count = rng.below(3 * usize::from(len) + 3);
     for _ in 0..count {
         let local = addr(rng.pick(&LOCALS));
-        let p = port(&mut rng);
+        let p = port(rng);
         if rng.chance(20) {
             let state = rng.pick(&[TcpState(1), TcpState(7)]);
             let remote = if state == TcpState(1) {
@@ -263,13 +282,12 @@ fn text(model: &Model) -> String {
 
 #[test]
 fn free_never_exceeds_capacity_and_used_plus_free_is_capacity() {
-    for seed in 0..SCENARIOS {
-        let t = table(seed);
-        let model = build(&t);
-        let (tuples, addrs) = names(&[&t]);
+    each(|t, _| {
+        let model = build(t);
+        let (tuples, addrs) = names(&[t]);
         let candidates = model.candidate_count();
         for pool in all_pools(&model, &tuples, &addrs) {
-            let why = format!("seed {seed}: {pool:?}");
+            let why = format!("{pool:?}");
             assert!(pool.free <= pool.capacity, "{why}");
             assert!(
                 pool.capacity <= candidates && pool.capacity + 1 >= candidates,
@@ -283,18 +301,16 @@ fn free_never_exceeds_capacity_and_used_plus_free_is_capacity() {
             let pct = pool.used_pct();
             assert!((0.0..=100.0).contains(&pct), "{why}: {pct}");
         }
-        assert!(model.bind_marked() <= candidates, "seed {seed}");
-    }
+        assert!(model.bind_marked() <= candidates);
+    });
 }
 
 #[test]
 fn adding_a_socket_never_frees_a_port() {
-    for seed in 0..SCENARIOS {
-        let full = table(seed);
-        let mut rng = Rng::new(seed ^ 0xadd);
+    each(|full, rng| {
         let records = full.marked.len() + full.sockets.len();
         if records == 0 {
-            continue;
+            return;
         }
         // Up to eight tables with one socket fewer each.
         for _ in 0..records.min(8) {
@@ -312,31 +328,29 @@ fn adding_a_socket_never_frees_a_port() {
             } else {
                 fewer.sockets.remove(i - fewer.marked.len());
             }
-            let (tuples, addrs) = names(&[&full, &fewer]);
-            let with = named_pools(&build(&full), &tuples, &addrs);
+            let (tuples, addrs) = names(&[full, &fewer]);
+            let with = named_pools(&build(full), &tuples, &addrs);
             let without = named_pools(&build(&fewer), &tuples, &addrs);
             let pairs = with.iter().zip(&without);
             for (a, b) in pairs {
                 assert_eq!(a.name, b.name);
                 assert!(
                     a.free <= b.free,
-                    "seed {seed}: adding a socket freed ports:\n with {a:?}\n without {b:?}"
+                    "adding a socket freed ports:\n with {a:?}\n without {b:?}"
                 );
-                assert_eq!(a.capacity, b.capacity, "seed {seed}");
+                assert_eq!(a.capacity, b.capacity);
             }
         }
-    }
+    });
 }
 
 #[test]
 fn results_do_not_depend_on_the_order_of_the_dump() {
-    for seed in 0..SCENARIOS {
-        let t = table(seed);
-        let reference = build(&t);
-        let (tuples, addrs) = names(&[&t]);
+    each(|t, rng| {
+        let reference = build(t);
+        let (tuples, addrs) = names(&[t]);
         let expected = all_pools(&reference, &tuples, &addrs);
         let expected_text = text(&reference);
-        let mut rng = Rng::new(seed ^ 0x5eed);
         for _ in 0..3 {
             let mut shuffled = t.clone();
             // Marks always come first; within each dump any order is possible.
@@ -349,13 +363,13 @@ fn results_do_not_depend_on_the_order_of_the_dump() {
             let key = |p: &Pool| format!("{p:?}");
             pools.sort_by_key(key);
             want.sort_by_key(key);
-            assert_eq!(pools, want, "seed {seed}");
-            assert_eq!(model.totals, reference.totals, "seed {seed}");
-            assert_eq!(model.tuple_count(), reference.tuple_count(), "seed {seed}");
-            assert_eq!(model.bind_marked(), reference.bind_marked(), "seed {seed}");
-            assert_eq!(text(&model), expected_text, "seed {seed}");
+            assert_eq!(pools, want);
+            assert_eq!(model.totals, reference.totals);
+            assert_eq!(model.tuple_count(), reference.tuple_count());
+            assert_eq!(model.bind_marked(), reference.bind_marked());
+            assert_eq!(text(&model), expected_text);
         }
-    }
+    });
 }
 
 /// The pools worked out the slow way, port by port, straight from the
@@ -491,43 +505,39 @@ impl Oracle<'_> {
 
 #[test]
 fn the_model_agrees_with_a_port_by_port_count() {
-    for seed in 0..SCENARIOS {
-        let t = table(seed);
-        let model = build(&t);
+    each(|t, _| {
+        let model = build(t);
         let oracle = Oracle {
-            t: &t,
+            t,
             range: t.settings.range,
         };
-        let (tuples, addrs) = names(&[&t]);
+        let (tuples, addrs) = names(&[t]);
         for tuple in tuples {
             let p = model.connect_pool(tuple);
             let want = oracle.connect(tuple);
-            assert_eq!((p.capacity, p.free), want, "seed {seed}: {p:?}");
+            assert_eq!((p.capacity, p.free), want, "{p:?}");
         }
         for addr in addrs {
             let p = model.bind_pool(addr);
             let want = oracle.bind(addr);
-            assert_eq!((p.capacity, p.free), want, "seed {seed}: {p:?}");
+            assert_eq!((p.capacity, p.free), want, "{p:?}");
         }
         for p in model.udp_pools() {
             let PoolName::Address(wildcard) = p.name else {
-                panic!("seed {seed}: {p:?}");
+                panic!("{p:?}");
             };
-            assert_eq!(
-                (p.capacity, p.free),
-                oracle.udp(wildcard),
-                "seed {seed}: {p:?}"
-            );
+            assert_eq!((p.capacity, p.free), oracle.udp(wildcard), "{p:?}");
         }
-    }
+    });
 }
 
 #[test]
 fn the_generator_covers_what_the_properties_are_about() {
     // Guards against a generator that quietly stops making hard cases.
     let (mut marks, mut tuples, mut time_waits, mut udp, mut odd) = (0, 0, 0, 0, 0);
-    for seed in 0..SCENARIOS {
-        let t = table(seed);
+    let mut runner = TestRunner::deterministic();
+    for _ in 0..SCENARIOS {
+        let (t, _) = tables().new_tree(&mut runner).expect("a table").current();
         let model = build(&t);
         marks += model.bind_marked();
         tuples += model.tuple_count();

@@ -4,12 +4,13 @@
 //! output stays within NRPE's 64 KiB even with `--top 100` and the longest
 //! addresses there are.
 //!
-//! One test function only: the counting allocator is global to this test
-//! binary, and a second test running beside it would count too.
+//! The counting allocator is the whole test binary's, but it counts per
+//! thread: the model is built, judged and printed on the test's own
+//! thread, and the tests running beside it on other threads count apart.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use check_ephemeral::judge::{self, Selection, Thresholds};
 use check_ephemeral::model::{Kind, Model, PoolsBuilder};
@@ -18,15 +19,26 @@ use check_ephemeral::read::settings::{KernelSettings, TwReuse};
 use check_ephemeral::read::socket::{Protocol, Sink, Socket, TcpState};
 use check_ephemeral::report::{self, Context};
 
-/// Counts the bytes allocated now and the most at any moment.
+/// Counts the bytes the calling thread has allocated now and the most at
+/// any moment.
 struct Counting;
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // Const-initialised and without a destructor: the allocator may use
+    // them, as they never allocate.
+    // Signed: a block another thread allocated may be freed here.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
 
 fn grew(by: usize) {
-    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
+    let now = LIVE.get() + by as isize;
+    LIVE.set(now);
+    PEAK.set(PEAK.get().max(now));
+}
+
+fn shrank(by: usize) {
+    LIVE.set(LIVE.get() - by as isize);
 }
 
 // SAFETY: every call is passed on to the system allocator unchanged.
@@ -41,13 +53,13 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        shrank(layout.size());
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            shrank(layout.size());
             grew(new_size);
         }
         p
@@ -58,12 +70,12 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 /// Runs `f` and returns its result with the most bytes it held at once
-/// above what was live before.
+/// above what was live before, on this thread.
 fn peak_of<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = LIVE.get();
+    PEAK.set(base);
     let r = f();
-    (r, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+    (r, (PEAK.get() - base).max(0) as usize)
 }
 
 const MIB: usize = 1 << 20;

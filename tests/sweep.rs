@@ -10,8 +10,6 @@
 //! tests look only at the lines of their own. Needs root: elsewhere the
 //! tests skip with a printed reason, and under `CI=true` they fail instead.
 
-mod lab;
-
 use std::ffi::CString;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -19,7 +17,9 @@ use std::net::{TcpListener, UdpSocket};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
-use lab::netns::{Load, Netns, Run, check, serial, skip};
+use crate::util::Run;
+use crate::util::lab::netns::{Load, Netns, check, serial, skip};
+use crate::util::namespaces_alone;
 
 /// A namespace with a range of 10 ports and `n` of them taken by
 /// connections to a listener on 127.0.0.1:5000.
@@ -114,8 +114,8 @@ fn a_sweep_out_of_time_says_so() {
     let _ = release.join();
     let _ = std::fs::remove_file(&fifo);
 
-    assert_eq!(run.perf("netns"), 1.0, "{}", run.stdout);
-    let found = 1.0 + run.perf("netns_unjudged") + run.perf("netns_skipped");
+    assert_eq!(run.perf_f64("netns"), 1.0, "{}", run.stdout);
+    let found = 1.0 + run.perf_f64("netns_unjudged") + run.perf_f64("netns_skipped");
     assert!(found >= 3.0, "{}", run.stdout);
     let status = run.status_line();
     if run.code == 3 {
@@ -149,6 +149,9 @@ fn two_hundred_namespaces_are_judged_within_the_default_timeout() {
     if skip("two_hundred_namespaces_are_judged_within_the_default_timeout") {
         return;
     }
+    // Every namespace of the host is judged within the default -t: only
+    // this test's own, not those of the tests around it.
+    let _alone = namespaces_alone();
     let made = Instant::now();
     let namespaces: Vec<Netns> = (0..200).map(|_| Netns::new("node")).collect();
     // A listener and a UDP socket on ports of the range in each.
@@ -172,7 +175,7 @@ fn two_hundred_namespaces_are_judged_within_the_default_timeout() {
     // of it runs out.
     let run = check(&["--all-netns", "--top", "0"]);
     assert!((0..=2).contains(&run.code), "{}", run.stdout);
-    assert!(run.perf("netns") >= 200.0, "{}", run.stdout);
-    assert_eq!(run.perf("netns_unjudged"), 0.0, "{}", run.stdout);
+    assert!(run.perf_f64("netns") >= 200.0, "{}", run.stdout);
+    assert_eq!(run.perf_f64("netns_unjudged"), 0.0, "{}", run.stdout);
     drop(sockets);
 }

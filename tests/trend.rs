@@ -2,26 +2,19 @@
 //! never an error. Runs the binary on the machine's own namespace (it only
 //! reads), each case with a state directory of its own.
 
-mod scratch;
-
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use scratch::Scratch;
-
-const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
+use crate::util::{Plugin, scratch};
 
 /// The `trend:` note of a run with the state in `dir`, after checking
 /// that the run judged (exit 0-2) and printed one line of perfdata.
 fn trend_note(dir: &Path, extra: &[&str]) -> String {
-    let out = Command::new(BIN)
+    let out = Plugin::new()
         .arg("--trend")
         .args(extra)
         .env("MP_STATE_PATH", dir)
-        .output()
-        .expect("run check_ephemeral");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let code = out.status.code().unwrap_or(-1);
+        .run();
+    let (code, stdout) = (out.code, out.stdout);
     assert!((0..=2).contains(&code), "exit {code}:\n{stdout}");
     assert_eq!(stdout.matches('|').count(), 1, "{stdout}");
     stdout
@@ -47,9 +40,9 @@ fn state_file(dir: &Path) -> PathBuf {
 
 #[test]
 fn the_first_run_has_no_history_and_the_second_has() {
-    let dir = Scratch::new("trend-fresh");
-    assert!(trend_note(&dir.0, &[]).starts_with("no history yet"));
-    let file = state_file(&dir.0);
+    let dir = scratch("trend-fresh");
+    assert!(trend_note(dir.path(), &[]).starts_with("no history yet"));
+    let file = state_file(dir.path());
     let text = std::fs::read_to_string(&file).expect("state written");
     assert!(text.starts_with("check_ephemeral trend 1\n"), "{text}");
     // A state file dated two seconds back is a previous run.
@@ -62,7 +55,7 @@ fn the_first_run_has_no_history_and_the_second_has() {
         .unwrap();
     let earlier = text.replace(&format!("at {at}"), &format!("at {}", at - 2000));
     std::fs::write(&file, earlier).expect("rewrite state");
-    let note = trend_note(&dir.0, &[]);
+    let note = trend_note(dir.path(), &[]);
     assert!(
         note.starts_with("growth of open connections since the previous run"),
         "{note}"
@@ -71,17 +64,17 @@ fn the_first_run_has_no_history_and_the_second_has() {
 
 #[test]
 fn other_options_use_another_file() {
-    let dir = Scratch::new("trend-options");
-    trend_note(&dir.0, &[]);
-    let note = trend_note(&dir.0, &["--pools", "connect"]);
+    let dir = scratch("trend-options");
+    trend_note(dir.path(), &[]);
+    let note = trend_note(dir.path(), &["--pools", "connect"]);
     assert!(note.starts_with("no history yet"), "{note}");
 }
 
 #[test]
 fn a_bad_state_file_is_a_note() {
-    let dir = Scratch::new("trend-bad");
-    trend_note(&dir.0, &[]);
-    let file = state_file(&dir.0);
+    let dir = scratch("trend-bad");
+    trend_note(dir.path(), &[]);
+    let file = state_file(dir.path());
     let text = std::fs::read_to_string(&file).expect("state written");
     let cases = [
         ("garbage\n".to_string(), "is of another format or version"),
@@ -109,7 +102,7 @@ fn a_bad_state_file_is_a_note() {
     ];
     for (content, said) in cases {
         std::fs::write(&file, &content).expect("write state");
-        let note = trend_note(&dir.0, &[]);
+        let note = trend_note(dir.path(), &[]);
         assert!(note.contains(said), "{said:?} not in {note:?}");
         // The run replaced the bad file with a good one.
         let now = std::fs::read_to_string(&file).expect("state");
@@ -119,28 +112,27 @@ fn a_bad_state_file_is_a_note() {
 
 #[test]
 fn a_state_that_cannot_be_written_is_a_note() {
-    let dir = Scratch::new("trend-unwritable");
+    let dir = scratch("trend-unwritable");
     // A file where the directory should be.
-    std::fs::write(dir.0.join("check_ephemeral"), "").expect("block the directory");
-    let note = trend_note(&dir.0, &[]);
+    std::fs::write(dir.path().join("check_ephemeral"), "").expect("block the directory");
+    let note = trend_note(dir.path(), &[]);
     assert!(note.contains("this run could not be kept"), "{note}");
 }
 
 #[test]
 fn with_no_forecast_growth_is_not_judged_and_the_note_says_so() {
-    let dir = Scratch::new("trend-no_forecast");
-    let first = trend_note(&dir.0, &["--no-forecast"]);
+    let dir = scratch("trend-no_forecast");
+    let first = trend_note(dir.path(), &["--no-forecast"]);
     assert!(
         first.contains("growth is not judged with --no-forecast"),
         "{first}"
     );
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let out = Command::new(BIN)
+    let stdout = Plugin::new()
         .args(["--trend", "--no-forecast"])
-        .env("MP_STATE_PATH", &dir.0)
-        .output()
-        .expect("run check_ephemeral");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .env("MP_STATE_PATH", dir.path())
+        .run()
+        .stdout;
     assert!(
         stdout.contains("growth is not judged with --no-forecast"),
         "{stdout}"

@@ -7,10 +7,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-mod pkg;
-mod scratch;
-use pkg::*;
-use scratch::Scratch;
+use crate::util::pkg::*;
+use crate::util::{BIN, Files, Plugin, scratch};
 
 // ------------------------------------------------------------------- units
 
@@ -74,12 +72,12 @@ fn the_service_command_writes_the_textfile_with_the_units_capabilities() {
     ) {
         return;
     }
-    let textfiles = Scratch::new("pkg-textfile");
+    let textfiles = scratch("pkg-textfile");
     let exec = service_setting("ExecStart");
     let target = "/var/lib/prometheus/node-exporter/check_ephemeral.prom";
     let mut args: Vec<String> = exec.split(' ').map(String::from).collect();
     assert_eq!(args[0], "/usr/lib/nagios/plugins/check_ephemeral");
-    args[0] = env!("CARGO_BIN_EXE_check_ephemeral").to_string();
+    args[0] = BIN.to_string();
     let prom = textfiles.join("check_ephemeral.prom");
     let at = args.iter().position(|a| a == target).unwrap();
     args[at] = prom.display().to_string();
@@ -91,14 +89,15 @@ fn the_service_command_writes_the_textfile_with_the_units_capabilities() {
         .collect();
     assert_eq!(service_setting("NoNewPrivileges"), "yes");
     let umask = service_setting("UMask");
-    let out = run(Command::new("sh")
+    let out = Plugin::at("sh")
         .arg("-c")
         .arg(format!("umask {umask} && exec \"$@\""))
         .arg("sh")
         .arg(tool("setpriv").unwrap())
         .arg(format!("--bounding-set=-all,{}", bounding.join(",")))
         .args(["--inh-caps=-all", "--no-new-privs", "--"])
-        .args(&args));
+        .args(&args)
+        .output();
     assert!(
         out.status.success(),
         "{exec}: {}{}",

@@ -3,12 +3,12 @@
 
 use std::ffi::OsString;
 use std::path::Path;
-use std::process::Command;
 
 use check_ephemeral::error::Error;
 use check_ephemeral::options;
 
 use super::{guide, read, repo};
+use crate::util::Plugin;
 
 /// The shipped examples that run the plugin (the RPM's copies under
 /// packaging/rpm/ are generated from these).
@@ -262,10 +262,7 @@ fn every_command_line_parses_and_the_harmless_ones_run() {
         if ran.contains(args) {
             continue;
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_check_ephemeral"))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = Plugin::new().args(args).current_dir(repo("")).output();
         let said = String::from_utf8_lossy(&out.stdout);
         let code = out.status.code();
         let prometheus = args.iter().any(|a| a == "prometheus");

@@ -1,7 +1,7 @@
 //! The licence reads the same wherever it is stated.
 
+use super::examples::not_contained;
 use super::{normal, read, repo};
-use crate::examples::not_contained;
 
 #[test]
 fn the_licence_is_the_same_everywhere() {

@@ -7,12 +7,15 @@
 //! other users of the host never meet.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::util::turns::Shared;
+use crate::util::{Plugin, Run};
 
 static SERIAL: AtomicUsize = AtomicUsize::new(0);
 
@@ -21,21 +24,17 @@ pub fn serial() -> usize {
     SERIAL.fetch_add(1, Ordering::SeqCst)
 }
 
-/// Why these tests cannot run here; under CI that is a failure.
+/// Whether these tests cannot run here (skipped with a printed reason;
+/// under CI that is a failure).
 pub fn skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let why = if unsafe { libc::geteuid() } != 0 {
-        "needs root to make and enter network namespaces"
+    let why = if !crate::util::is_root() {
+        Some("needs root to make and enter network namespaces".to_string())
     } else if Command::new("ip").arg("-V").output().is_err() {
-        "needs `ip` (iproute2)"
+        Some("needs `ip` (iproute2)".to_string())
     } else {
-        return false;
+        None
     };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: cannot run under CI: {why}");
-    }
-    let _ = writeln!(io::stderr(), "skipped {test}: {why}");
-    true
+    !crate::util::ready(test, why)
 }
 
 pub fn ip(args: &[&str]) -> bool {
@@ -51,13 +50,15 @@ pub fn ip(args: &[&str]) -> bool {
 /// guard.
 pub struct Netns {
     pub name: String,
+    _shared: Shared,
 }
 
 impl Netns {
     pub fn new(tag: &str) -> Netns {
+        let _shared = crate::util::namespaces_shared();
         let name = format!("ce-{tag}-{}-{}", std::process::id(), serial());
         assert!(ip(&["netns", "add", &name]), "ip netns add {name}");
-        let ns = Netns { name };
+        let ns = Netns { name, _shared };
         assert!(ip(&["-n", &ns.name, "link", "set", "lo", "up"]), "lo up");
         ns
     }
@@ -126,51 +127,10 @@ pub struct Load {
     _clients: Vec<TcpStream>,
 }
 
-/// What one run of the binary printed.
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-}
-
-impl Run {
-    pub fn perf(&self, label: &str) -> f64 {
-        match super::parse_perfdata(&self.stdout).get(label) {
-            Some(v) => *v,
-            None => panic!("no perfdata {label} in:\n{}", self.stdout),
-        }
-    }
-
-    pub fn status_line(&self) -> &str {
-        self.stdout.lines().next().unwrap_or("")
-    }
-
-    pub fn line_starting(&self, prefix: &str) -> &str {
-        match self.stdout.lines().find(|l| l.starts_with(prefix)) {
-            Some(line) => line,
-            None => panic!("no line starting {prefix:?} in:\n{}", self.stdout),
-        }
-    }
-}
-
-/// Runs `command`, which must print nothing on stderr.
-pub fn run(mut command: Command) -> Run {
-    let out = command.output().expect("run check_ephemeral");
-    assert!(
-        out.stderr.is_empty(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-    }
-}
-
-/// The binary with `args`, run from the host's namespace.
+/// The binary with `args`, run from the host's namespace; it must write
+/// nothing to stderr.
 pub fn check(args: &[&str]) -> Run {
-    let mut command = Command::new(super::BIN);
-    command.args(args);
-    run(command)
+    Plugin::new().args(args).check()
 }
 
 impl Drop for Netns {

@@ -8,8 +8,6 @@
 //! and a counter) and the namespaces are deleted by `Drop`, also when a test
 //! fails; every loop is bounded by a count and a time.
 
-#![allow(dead_code)]
-
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
@@ -20,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::lab::{BIN, CheckRun, parse_perfdata};
+use super::turns::Shared;
+use super::{Plugin, Run};
 
 /// The pod's address, behind the node.
 pub const POD: Ipv4Addr = Ipv4Addr::new(10, 200, 1, 2);
@@ -75,8 +74,7 @@ pub enum Role {
 
 /// Why the topology cannot be built here, if it cannot.
 fn unavailable() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !super::is_root() {
         return Some("needs root to make network namespaces".into());
     }
     for (tool, arg, package) in [
@@ -92,6 +90,8 @@ fn unavailable() -> Option<String> {
 }
 
 pub struct Topology {
+    /// Dropped after the namespaces are deleted (fields drop after `Drop`).
+    _shared: Shared,
     names: [String; 3],
     /// Sockets held open until the topology ends.
     held: Vec<Socket>,
@@ -105,11 +105,7 @@ impl Topology {
     /// machine that cannot skips with a printed reason (None); under
     /// `CI=true` that is a failure.
     pub fn new(test: &str, rules: &[Rule]) -> Option<Topology> {
-        if let Some(why) = unavailable() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{test}: cannot run under CI: {why}");
-            }
-            let _ = writeln!(io::stderr(), "skipped {test}: {why}");
+        if !super::ready(test, unavailable()) {
             return None;
         }
         let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
@@ -118,6 +114,7 @@ impl Topology {
         // The guard exists before the first namespace does, so a failure
         // half way through still deletes what was made.
         let topo = Topology {
+            _shared: super::namespaces_shared(),
             names,
             held: Vec::new(),
             listeners: Vec::new(),
@@ -476,39 +473,25 @@ impl Topology {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The binary, to run in the namespace of `role`.
+    pub fn plugin_in(&self, role: Role) -> Plugin {
+        Plugin::new().netns(format!("/run/netns/{}", self.name(role)))
+    }
+
     /// Runs the binary in the node's namespace.
-    pub fn check(&self, args: &[&str]) -> CheckRun {
+    pub fn check(&self, args: &[&str]) -> Run {
         self.check_in(Role::Node, args)
     }
 
-    pub fn check_in(&self, role: Role, args: &[&str]) -> CheckRun {
-        checked(self.exec_output(role, BIN, args))
+    /// Runs the binary in the namespace of `role`; it must write nothing
+    /// to stderr.
+    pub fn check_in(&self, role: Role, args: &[&str]) -> Run {
+        self.plugin_in(role).args(args).check()
     }
 
     /// Runs the binary in the test's own namespace (e.g. with `--netns`).
-    pub fn check_outside(&self, args: &[&str]) -> CheckRun {
-        checked(
-            Command::new(BIN)
-                .args(args)
-                .output()
-                .expect("run check_ephemeral"),
-        )
-    }
-}
-
-fn checked(out: Output) -> CheckRun {
-    {
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.stderr.is_empty(),
-            "stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        CheckRun {
-            code: out.status.code().unwrap_or(-1),
-            perf: parse_perfdata(&stdout),
-            stdout,
-        }
+    pub fn check_outside(&self, args: &[&str]) -> Run {
+        Plugin::new().args(args).check()
     }
 }
 

@@ -7,13 +7,10 @@
 //! fails, so nothing is left behind to clean up. Only loopback addresses
 //! exist inside it.
 
-#![allow(dead_code)]
-
 pub mod netns;
 pub mod pace;
 
-use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io::{self};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::process::Command;
@@ -21,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::{Plugin, Run};
+
 /// `IP_LOCAL_PORT_RANGE` (Linux 6.3): a socket's own narrower port range.
 const IP_LOCAL_PORT_RANGE: libc::c_int = 51;
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_check_ephemeral");
 
 /// The kernel settings a scenario starts from.
 #[derive(Clone, Debug)]
@@ -50,18 +47,13 @@ impl Default for Settings {
 
 /// Why labs cannot run here, if they cannot.
 fn unavailable() -> Option<String> {
-    if !nix_is_root() {
+    if !super::is_root() {
         return Some("needs root to create a network namespace".into());
     }
     if Command::new("ip").arg("-V").output().is_err() {
         return Some("needs `ip` (iproute2)".into());
     }
     None
-}
-
-fn nix_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// Runs `f` in a fresh namespace set up with `settings`. Outside CI a
@@ -72,13 +64,10 @@ pub fn run<R: Send + 'static>(
     settings: Settings,
     f: impl FnOnce(&mut Lab) -> R + Send + 'static,
 ) -> Option<R> {
-    if let Some(why) = unavailable() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{name}: cannot run under CI: {why}");
-        }
-        let _ = writeln!(io::stderr(), "skipped {name}: {why}");
+    if !super::ready(name, unavailable()) {
         return None;
     }
+    let _shared = super::namespaces_shared();
     let thread = std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
@@ -105,43 +94,6 @@ pub struct Lab {
     /// Every socket the scenario made, kept open until the lab ends.
     keep: Vec<Socket>,
     listeners: Vec<TcpListener>,
-}
-
-/// What one run of the binary printed.
-#[derive(Debug)]
-pub struct CheckRun {
-    pub code: i32,
-    pub stdout: String,
-    pub perf: HashMap<String, f64>,
-}
-
-impl CheckRun {
-    /// The free count of one pool in the long output, e.g. `0.0.0.0` under
-    /// `udp pools`.
-    pub fn pool_free(&self, section: &str, name: &str) -> u32 {
-        let prefix = format!("  {name}: ");
-        self.stdout
-            .lines()
-            .skip_while(|l| !l.starts_with(section))
-            .skip(1)
-            .take_while(|l| l.starts_with("  "))
-            .find_map(|l| l.strip_prefix(&prefix)?.split(' ').next()?.parse().ok())
-            .unwrap_or_else(|| panic!("no pool {name} under {section} in:\n{}", self.stdout))
-    }
-
-    pub fn perf_f64(&self, label: &str) -> f64 {
-        match self.perf.get(label) {
-            Some(v) => *v,
-            None => panic!("no perfdata {label} in:\n{}", self.stdout),
-        }
-    }
-
-    pub fn perf(&self, label: &str) -> u32 {
-        match self.perf.get(label) {
-            Some(v) => *v as u32,
-            None => panic!("no perfdata {label} in:\n{}", self.stdout),
-        }
-    }
 }
 
 impl Lab {
@@ -367,30 +319,15 @@ impl Lab {
         ports.len()
     }
 
-    /// Runs the binary inside the namespace.
-    pub fn check(&self, args: &[&str]) -> CheckRun {
+    /// Runs the binary inside the namespace (it starts on this thread);
+    /// it must write nothing to stderr.
+    pub fn check(&self, args: &[&str]) -> Run {
         self.check_with_env(args, &[])
     }
 
     /// Runs the binary inside the namespace with more environment.
-    pub fn check_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> CheckRun {
-        let out = Command::new(BIN)
-            .args(args)
-            .envs(env.iter().copied())
-            .output()
-            .expect("run check_ephemeral");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let code = out.status.code().unwrap_or(-1);
-        assert!(
-            out.stderr.is_empty(),
-            "stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        CheckRun {
-            code,
-            perf: parse_perfdata(&stdout),
-            stdout,
-        }
+    pub fn check_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        Plugin::new().args(args).envs(env.iter().copied()).check()
     }
 
     /// connect() from `source` to `to` until the kernel refuses; the refusal
@@ -491,22 +428,4 @@ fn set_bind_address_no_port(s: &Socket) {
         "IP_BIND_ADDRESS_NO_PORT: {}",
         io::Error::last_os_error()
     );
-}
-
-/// Perfdata the way Sensu reads it: split the whole output once on `|`,
-/// metrics on white space, no quote stripping.
-pub fn parse_perfdata(output: &str) -> HashMap<String, f64> {
-    let Some((_, perf)) = output.split_once('|') else {
-        return HashMap::new();
-    };
-    perf.split_whitespace()
-        .filter_map(|m| {
-            let (label, rest) = m.split_once('=')?;
-            let value = rest
-                .split(';')
-                .next()?
-                .trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '%');
-            Some((label.to_string(), value.parse().ok()?))
-        })
-        .collect()
 }
