@@ -10,11 +10,11 @@
 //! when a test fails. Needs root: elsewhere the tests skip with a printed
 //! reason, and under `CI=true` they fail instead.
 
-mod lab;
-
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
 
+use crate::util::lab::netns::{Netns, check, skip};
+use crate::util::{Run, namespaces_alone};
 use check_ephemeral::judge::bound::{self, Bound, Counters, Rule};
 use check_ephemeral::judge::forecast::ForecastRule;
 use check_ephemeral::judge::{Selection, Thresholds};
@@ -22,7 +22,6 @@ use check_ephemeral::model::Kind;
 use check_ephemeral::read::conntrack::{NETFILTER_DIR, read_figures};
 use check_ephemeral::read::settings::{KernelSettings, SYSCTL_DIR};
 use check_ephemeral::read::sockstat::Counts;
-use lab::netns::{Netns, Run, check, skip};
 use socket2::{Domain, Socket, Type};
 
 /// Every socket a population holds, open until dropped.
@@ -182,7 +181,7 @@ fn the_bound_is_never_below_the_kernel() {
         let run = exact(&ns);
         assert!((0..=2).contains(&run.code), "{mix:?}:\n{}", run.stdout);
         for label in ["connect_used_pct", "bind_used_pct", "udp_used_pct"] {
-            let exact = run.perf(label);
+            let exact = run.perf_f64(label);
             assert!(
                 exact <= b.used_pct,
                 "{mix:?}: {label} {exact} above {b:?}\n{}",
@@ -190,7 +189,7 @@ fn the_bound_is_never_below_the_kernel() {
             );
         }
         for label in ["connect_forecast_pct", "bind_forecast_pct"] {
-            let exact = run.perf(label).min(100.0);
+            let exact = run.perf_f64(label).min(100.0);
             assert!(
                 exact <= b.used_pct,
                 "{mix:?}: {label} {exact} above {b:?}\n{}",
@@ -213,6 +212,9 @@ fn a_sweep_walks_only_what_its_counters_cannot_clear() {
     if skip("a_sweep_walks_only_what_its_counters_cannot_clear") {
         return;
     }
+    // The answer of every namespace of the host, with and without --exact:
+    // no other test's may come or go in between.
+    let _alone = namespaces_alone();
     let quiet: Vec<(Netns, Held)> = (0..3)
         .map(|_| {
             let ns = Netns::new("cleared");
@@ -249,8 +251,8 @@ fn a_sweep_walks_only_what_its_counters_cannot_clear() {
     }
     // The host's own namespace by the name an operator knows.
     run.line_starting("  host: ");
-    assert!(run.perf("netns_bounded") >= 3.0, "{}", run.stdout);
-    assert!(run.perf("netns_walked") >= 1.0, "{}", run.stdout);
+    assert!(run.perf("netns_bounded") >= 3, "{}", run.stdout);
+    assert!(run.perf("netns_walked") >= 1, "{}", run.stdout);
     let judged = run.perf("netns_bounded") + run.perf("netns_walked");
     assert_eq!(run.perf("netns"), judged, "{}", run.stdout);
 
@@ -258,7 +260,7 @@ fn a_sweep_walks_only_what_its_counters_cannot_clear() {
     let mut args = vec!["--all-netns", "--exact", "--top", "100"];
     args.extend(Judging::ARGS);
     let exact = check(&args);
-    assert_eq!(exact.perf("netns_bounded"), 0.0, "{}", exact.stdout);
+    assert_eq!(exact.perf("netns_bounded"), 0, "{}", exact.stdout);
     assert_eq!(exact.code, run.code, "{}\n{}", run.stdout, exact.stdout);
     for (ns, _) in &quiet {
         let l = exact.line_starting(&format!("  {}: ", ns.name));
