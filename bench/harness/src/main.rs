@@ -18,8 +18,9 @@
 //!   from the host's namespace;
 //! - `churn RATE`: short connections at RATE a second, each leaving a
 //!   TIME_WAIT (see `churn.rs`);
-//! - `pods NAME CHECK ROUNDS PREFIX COUNT`: a node where two pods matter,
-//!   `--all-netns` against `--exact` and `ss -tan` in each pod (`pods.rs`).
+//! - `pods NAME CHECK ROUNDS PREFIX COUNT two|busy`: a node where two pods
+//!   matter (or every one is busy), `--all-netns` against `--exact` and
+//!   `ss -tan` in each pod; `pods-report DIR` writes its section (`pods.rs`).
 
 mod churn;
 mod conntrack;
@@ -46,13 +47,14 @@ fn main() -> ExitCode {
         ["measure", rest @ ..] => measure::main(rest),
         ["node", rest @ ..] => node::main(rest),
         ["pods", rest @ ..] => pods::main(rest),
+        ["pods-report", dir] => pods::print(std::path::Path::new(dir)),
         ["churn", rest @ ..] => churn::main(rest),
         ["report", rest @ ..] => report::main(rest),
         _ => Err(
             "usage: bench-harness populate mix N | populate web INBOUND OUTBOUND | \
              measure NAME CHECK RUNS WARMUP | conntrack fill N FIRST | \
              conntrack measure NAME CHECK ROUNDS | node NAME CHECK ROUNDS PREFIX COUNT TABLES | \
-             pods NAME CHECK ROUNDS PREFIX COUNT | churn RATE | \
+             pods NAME CHECK ROUNDS PREFIX COUNT two|busy | pods-report DIR | churn RATE | \
              report FILE DATE"
                 .to_string(),
         ),

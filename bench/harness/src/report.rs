@@ -35,7 +35,6 @@ pub fn main(args: &[&str]) -> Result<(), String> {
     let profiles = profile::read_all(dir, names());
     profile::print(names(), &profiles);
     crate::node::print(dir, nproc())?;
-    crate::pods::print(dir)?;
     let judged = targets::judge(&pops);
     println!("\n## Targets\n");
     if judged.is_empty() {
