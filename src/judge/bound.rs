@@ -10,10 +10,11 @@
 //!   record holding at most one: a TCP pool's by its TCP sockets and
 //!   TIME_WAIT entries, a UDP pool's by its UDP sockets (the odd-size quirk
 //!   only ever takes a port off the capacity and the free count together).
-//!   Every TCP socket a process made counts in `sockets: used` (one that is
-//!   only bound counts nowhere else), every TIME_WAIT entry in `tw`, and a
-//!   request socket has its listener's port. So a TCP pool has at most
-//!   `used + tw` ports in use, a UDP pool at most its `inuse` counts.
+//!   Every hashed TCP socket counts in `inuse`, every TCP socket a process
+//!   made in `sockets: used` (one that is only bound counts nowhere else),
+//!   every TIME_WAIT entry in `tw`, and a request socket has its
+//!   listener's port. So a TCP pool has at most `used + inuse + tw` ports
+//!   in use, a UDP pool at most its `inuse` counts.
 //! - The forecast adds, over what is held now, at most twice the pace times
 //!   the hold (no walk: `pace × min(t, hold)` fresh entries; under a walk
 //!   each half of the range touches at most `pace × hold`), and the pace is
@@ -80,7 +81,15 @@ pub fn bound(counters: &Counters, settings: &KernelSettings, rule: &Rule) -> Opt
         destination: None,
         port: None,
     });
-    let tcp_level = counts.sockets?.saturating_add(counts.time_wait);
+    // Every hashed TCP socket counts in `inuse`, kernel ones too; one only
+    // bound counts in `sockets: used` alone. Both are added: whether a
+    // kernel counts accepted sockets in `sockets: used` as well varies,
+    // and a proof must not rest on it.
+    let tcp_level = counts
+        .sockets?
+        .saturating_add(counts.tcp)
+        .saturating_add(counts.tcp6)
+        .saturating_add(counts.time_wait);
     let udp_level = counts.udp.saturating_add(counts.udp6);
     let forecast = rule.forecast.enabled;
     let tcp_grows = if forecast {
