@@ -279,6 +279,24 @@ mod tests {
     }
 
     #[test]
+    fn a_bound_is_said_as_a_limit_rounded_up() {
+        let mut ns = namespace("/run/netns/pod-7");
+        ns.name = Some("pod-7".into());
+        let b = Bound {
+            ports: 1502,
+            used_pct: 5.32,
+            cannot_fill: true,
+            proven: true,
+        };
+        assert_eq!(
+            bounded(&ns, &b),
+            "  pod-7: OK by bound - no pool can exceed 5.4% used (1502 ports at most, none can fill)"
+        );
+        let zero = Bound { used_pct: 0.0, ..b };
+        assert!(bounded(&ns, &zero).contains(" 0.0% used"));
+    }
+
+    #[test]
     fn labels_say_name_or_inode_and_process() {
         let mut ns = Namespace {
             id: NsId {

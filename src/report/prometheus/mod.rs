@@ -366,7 +366,17 @@ ephemeral_pool_free_ports{kind=\"bind\",source=\"0.0.0.0\"} 20
     fn namespaces_are_labelled_and_families_stay_together() {
         let counts = [("netns", 2), ("netns_critical", 2), ("netns_new", 0)];
         let snapshots = [snapshot(Some("web\"1")), snapshot(Some("db"))];
-        let text = render(State::Critical, &snapshots, &counts, &[]);
+        let bounds = [("pod-7".to_string(), 5.25)];
+        let text = render(State::Critical, &snapshots, &counts, &bounds);
+        // A bound has its own name, never a measured figure's.
+        assert!(
+            text.contains("\nephemeral_netns_bound_used_ratio{netns=\"pod-7\"} 0.0525\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("ephemeral_pool_used_ratio{netns=\"pod-7\""),
+            "{text}"
+        );
         let names: Vec<&str> = text
             .lines()
             .filter(|l| !l.starts_with('#'))
