@@ -111,7 +111,7 @@ pub(super) struct Args {
     pub(super) all_netns: bool,
 
     /// With --all-netns, walk the sockets of every namespace, also those whose own counters prove that no threshold can be crossed (by default those are judged OK by bound, not walked)
-    #[arg(long = "exact", requires = "all_netns")]
+    #[arg(long = "exact")]
     pub(super) exact: bool,
 
     /// Threads that judge namespaces at once with --netns or --all-netns (1-1024) [default: the CPUs this process may use]

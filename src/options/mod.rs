@@ -177,6 +177,11 @@ fn config(args: Args) -> Result<Config> {
             "--nat-ports applies to NAT pools, which --pools leaves out (add nat)".into(),
         ));
     }
+    if args.exact && !args.all_netns {
+        return Err(Error::Usage(
+            "--exact applies to --all-netns, which is not given: other scopes walk every namespace they judge".into(),
+        ));
+    }
     let defaults = ForecastRule::default();
     let forecast = ForecastRule {
         enabled: !args.no_forecast,
@@ -330,6 +335,8 @@ mod tests {
             &["--backend", "magic"],
             &["--threads", "0"],
             &["--threads", "1025"],
+            &["--exact"],
+            &["--netns", "web1", "--exact"],
             &["-w", "1", "-w", "2"],
             &["--nonsense"],
             &["extra"],
