@@ -195,10 +195,21 @@ fn rule_parts(rng: &mut Rng) -> (Selection, Thresholds, ForecastRule) {
     if kinds.is_empty() {
         kinds.push(Kind::Connect);
     }
+    // Sometimes narrowed: fewer pools, or one tuple that may hold nothing.
+    let narrowed = rng.chance(30);
     let selection = Selection {
         kinds,
-        sources: Vec::new(),
-        destinations: Vec::new(),
+        sources: match narrowed {
+            true => vec![rng.pick(&[addr("127.0.0.1"), addr("10.0.0.1"), addr("::1")])],
+            false => Vec::new(),
+        },
+        destinations: match narrowed && rng.chance(50) {
+            true => vec![super::super::Destination {
+                addr: addr("127.0.0.1"),
+                port: rng.pick(&[None, Some(5432), Some(80)]),
+            }],
+            false => Vec::new(),
+        },
     };
     let thresholds = Thresholds {
         used_warning: range(rng, &["70", "30", "95", "", "@~:5", "10:"]),
