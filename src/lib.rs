@@ -133,6 +133,7 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
         kinds: &selection.kinds,
         forecast: &config.forecast,
         trend: config.trend,
+        nat_required: config.nat_required,
     };
     let measurement = Measurement {
         settings: &settings,
@@ -212,15 +213,26 @@ fn render(measured: &Measured, config: &Config, listed: &[Snapshot]) -> Outcome 
 /// `--processes`: who holds the sockets of the pools the long output
 /// lists; run in the namespace `measured` came from.
 fn attribute(measured: &mut Measured, proc_net: &Path) -> Result<()> {
-    let kinds = measured.report.kinds.iter();
-    let pools: Vec<&Pool> = kinds.flat_map(|k| k.top.iter().map(|(p, _)| p)).collect();
-    let (model, info) = (&measured.model, &measured.info);
-    let listed = measured.context.top > 0;
-    let wanted = scope::culprits::collect(&pools, model, info, listed, proc_net)?;
+    // The pools the long output lists, with -v; else the worst of each kind.
+    let listed = measured.context.top > 0 && measured.context.verbose >= report::LISTED;
+    let pools = attributed(measured, listed);
+    let wanted =
+        scope::culprits::collect(&pools, &measured.model, &measured.info, listed, proc_net)?;
     let found = scope::culprits::attribute(&wanted)?;
     let lines = report::processes::lines(&found, &pools);
-    measured.context.add_lines(lines);
+    // Asked for: said at every verbosity.
+    measured.context.add_lines(report::ALWAYS, lines);
     Ok(())
+}
+
+/// The pools `--processes` attributes: those the long output lists, or
+/// the worst of each kind.
+fn attributed(measured: &Measured, listed: bool) -> Vec<&Pool> {
+    let kinds = measured.report.kinds.iter();
+    let shown = if listed { usize::MAX } else { 1 };
+    kinds
+        .flat_map(|k| k.top.iter().take(shown).map(|(pool, _)| pool))
+        .collect()
 }
 
 /// `--netns` and `--all-netns`: every namespace measured by a pool of
@@ -261,7 +273,7 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
         let attributed = sweep.run_in(&ns, |proc_net| attribute(&mut m, proc_net))?;
         if attributed.is_none() {
             let vanished = report::namespaces::vanished_before_processes();
-            m.context.add_lines(vec![vanished]);
+            m.context.add_lines(report::ALWAYS, vec![vanished]);
         }
     }
     let facts = report::sweep::Sweep {
@@ -269,7 +281,7 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
         found: sweep.len(),
         unjudged: swept.unjudged,
         left: plan.left(swept.started),
-        hidden: sweep.hidden(),
+        hidden: sweep.hidden().clone(),
         timeout: config.timeout,
         top: config.top,
     };

@@ -203,6 +203,9 @@ fn assert_refused(c: &Case, env: &[(&str, &OsString)]) -> String {
         "not one line: {about}"
     );
     assert!(stdout.len() <= MAX_LINE, "{} bytes: {about}", stdout.len());
+    // A line that ends on a colon promised something it does not say
+    // (clap's "possible values:" for an option given no value).
+    assert!(!stdout.trim_end().ends_with(':'), "cut short: {about}");
     assert!(
         c.names.iter().any(|n| stdout.contains(n)),
         "the message does not name the option: {about}"

@@ -481,7 +481,7 @@ fn without_netlink_auto_falls_back_and_netlink_gives_unknown() {
     if !ready("without_netlink") {
         return;
     }
-    let auto = run(Sandbox::default().deny_netlink(), &["-v"]);
+    let auto = run(Sandbox::default().deny_netlink(), &["-vv"]);
     assert_ok("auto without netlink", &auto);
     for needle in [
         "TCP from /proc/net, UDP from /proc/net",

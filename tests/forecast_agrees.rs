@@ -326,7 +326,14 @@ fn leak() -> Option<String> {
     lab::run("leak", settings(0), |lab| {
         let state = scratch("trend-leak");
         let env = [("MP_STATE_PATH", state.path().to_str().expect("UTF-8 path"))];
-        let args = ["--trend", "--source", "127.0.0.1", "--destination", SERVER];
+        let args = [
+            "-vv",
+            "--trend",
+            "--source",
+            "127.0.0.1",
+            "--destination",
+            SERVER,
+        ];
         let pace = Pace::start(SERVER, vec![Phase::new(10.0, 70.0, Close::KeepOpen)]);
         pace.sleep_until(10.0);
         let first = lab.check_with_env(&args, &env);

@@ -62,18 +62,6 @@ fn help(arg: &Arg) -> String {
     arg.get_help().map(|h| h.to_string()).unwrap_or_default()
 }
 
-/// The defaults of options that take values; a flag's "false" or a
-/// counter's "0" says nothing.
-fn defaults(arg: &Arg) -> Vec<String> {
-    if !arg.get_action().takes_values() {
-        return Vec::new();
-    }
-    arg.get_default_values()
-        .iter()
-        .map(|v| v.to_string_lossy().into_owned())
-        .collect()
-}
-
 fn is_flag(arg: &Arg) -> bool {
     !arg.get_action().takes_values()
 }
@@ -119,6 +107,29 @@ fn manpage_extra_sections() -> String {
         roman(" below 10, "),
         bold("@10:20"),
         roman(" from 10 to 20."),
+    ]);
+    r.control("PP", []).text([
+        roman("The free-count thresholds "),
+        bold("--free-warning"),
+        roman(" and "),
+        bold("--free-critical"),
+        roman(" read a plain number as check_disk does: "),
+        bold("--free-critical 500"),
+        roman(" is critical when the worst pool has fewer than 500 ports free (the range "),
+        bold("500:"),
+        roman("). A range written out with "),
+        bold(":"),
+        roman(" or "),
+        bold("@"),
+        roman(" keeps its meaning above: "),
+        bold("--free-warning @0:499"),
+        roman(" is the same warning written out. They add to "),
+        bold("-w"),
+        roman(" and "),
+        bold("-c"),
+        roman(", which keep their defaults of 70 and 90 unless given; "),
+        bold("-w ~: -c ~:"),
+        roman(" (ranges that never alert) judge the free count alone."),
     ]);
     r.control("SH", ["EXIT STATUS"]);
     for (code, meaning) in [
@@ -204,7 +215,7 @@ fn manpage_extra_sections() -> String {
     r.control("SH", ["EXAMPLES"]).control("nf", []);
     for example in [
         "check_ephemeral -w 70 -c 90",
-        "check_ephemeral --free-critical 1000: --pools connect --destination 10.0.0.9:5432",
+        "check_ephemeral --free-critical 1000 --pools connect --destination 10.0.0.9:5432",
         "check_ephemeral --extra-opts=db@/etc/nagios/check_ephemeral.ini",
     ] {
         r.text([roman(example)]);
@@ -223,8 +234,67 @@ fn manpage_extra_sections() -> String {
     without_preamble(r.render().into_bytes())
 }
 
-/// The man page: clap_mangen renders title, name, synopsis, description and
-/// options from the clap definitions; the sections --help lacks follow.
+/// An option's value as the synopsis shows it: the choices of one that
+/// takes a fixed set (`auto|netlink|proc`), else its value name.
+fn value_shown(arg: &Arg) -> String {
+    let choices: Vec<String> = arg
+        .get_possible_values()
+        .iter()
+        .filter(|v| !v.is_hide_set())
+        .map(|v| v.get_name().to_string())
+        .collect();
+    if !choices.is_empty() {
+        return choices.join("|");
+    }
+    match arg.get_value_names() {
+        Some(names) if !names.is_empty() => names.iter().map(|n| n.to_string()).collect(),
+        _ => arg.get_id().as_str().to_uppercase(),
+    }
+}
+
+/// The synopsis, with the value each option takes (clap_mangen's shows
+/// the option names alone, so `-w` looks like a flag).
+fn synopsis_section() -> String {
+    let mut parts = vec![bold("check_ephemeral")];
+    let mut command = options::command();
+    command.build(); // adds --help
+    for arg in command.get_arguments() {
+        let mut names = Vec::new();
+        if let Some(short) = arg.get_short() {
+            names.push(format!("-{short}"));
+        }
+        if let Some(long) = arg.get_long() {
+            names.push(format!("--{long}"));
+        }
+        parts.push(roman(" ["));
+        for (i, name) in names.iter().enumerate() {
+            if i > 0 {
+                parts.push(roman("|"));
+            }
+            parts.push(bold(name.clone()));
+        }
+        if !is_flag(arg) {
+            let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
+            let value = italic(value_shown(arg));
+            if optional {
+                parts.extend([roman("[="), value, roman("]")]);
+            } else {
+                parts.extend([roman(" "), value]);
+            }
+        }
+        parts.push(roman("]"));
+        if matches!(arg.get_action(), ArgAction::Append | ArgAction::Count) {
+            parts.push(roman("..."));
+        }
+    }
+    let mut r = Roff::new();
+    r.control("SH", ["SYNOPSIS"]).text(parts);
+    without_preamble(r.render().into_bytes())
+}
+
+/// The man page: clap_mangen renders title, name, description and options
+/// from the clap definitions; the synopsis and the sections --help lacks
+/// are written here.
 fn render_manpage() -> String {
     let man = Man::new(options::command());
     // The title line is written here: clap_mangen leaves an empty date out
@@ -239,17 +309,15 @@ fn render_manpage() -> String {
         env!("CARGO_PKG_VERSION")
     );
     type Section = fn(&Man, &mut dyn std::io::Write) -> std::io::Result<()>;
-    let sections: [Section; 4] = [
-        Man::render_name_section,
-        Man::render_synopsis_section,
-        Man::render_description_section,
-        Man::render_options_section,
-    ];
-    for section in sections {
+    let render = |section: Section| {
         let mut out = Vec::new();
         section(&man, &mut out).unwrap();
-        m.push_str(&without_preamble(out));
-    }
+        without_preamble(out)
+    };
+    m.push_str(&render(Man::render_name_section));
+    m.push_str(&synopsis_section());
+    m.push_str(&render(Man::render_description_section));
+    m.push_str(&render(Man::render_options_section));
     m.push_str(&manpage_extra_sections());
     m
 }
@@ -257,6 +325,26 @@ fn render_manpage() -> String {
 #[test]
 fn manpage_matches_the_options() {
     check_committed("packaging/check_ephemeral.8", &render_manpage());
+}
+
+#[test]
+fn the_synopsis_shows_what_each_option_takes() {
+    let page = render_manpage();
+    let synopsis = page
+        .split(".SH SYNOPSIS\n")
+        .nth(1)
+        .and_then(|s| s.lines().next())
+        .unwrap();
+    for shown in [
+        "\\fB\\-w\\fR|\\fB\\-\\-warning\\fR \\fIRANGE\\fR]",
+        "\\fB\\-\\-free\\-critical\\fR \\fIN|RANGE\\fR]",
+        "\\fB\\-\\-backend\\fR \\fIauto|netlink|proc\\fR]",
+        "\\fB\\-\\-source\\fR \\fIADDR\\fR]...",
+        "\\fB\\-\\-all\\-netns\\fR]",
+        "\\fB\\-v\\fR|\\fB\\-\\-verbose\\fR]...",
+    ] {
+        assert!(synopsis.contains(shown), "{shown} not in {synopsis}");
+    }
 }
 
 // ------------------------------------------------------ Icinga CheckCommand
@@ -274,23 +362,75 @@ fn custom_var(arg: &Arg) -> String {
     )
 }
 
+/// The CheckCommand that runs the plugin through `sudo -n`.
+const SUDO_COMMAND: &str = "ephemeral_sudo";
+
+/// The command lines the shipped sudo rule allows: the privileged
+/// features, each as the options an Icinga 2 service turns on with its
+/// custom variables (or an NRPE command passes), at the plugin's default
+/// thresholds. A site that sets other options adds its own line, written
+/// as [`privileged_argv`] writes these.
+const PRIVILEGED: [&[(&str, Option<&str>)]; 3] = [
+    &[("all-netns", None)],
+    &[("all-netns", None), ("processes", None)],
+    &[("pools", Some("connect,bind,udp,nat"))],
+];
+
+/// The options in the order the CheckCommand passes them: the order of
+/// the clap definitions (and of --help), each with a fixed `order`, so
+/// that a command line Icinga 2 runs is one an exact sudo rule can name.
+fn argument_order() -> Vec<String> {
+    options()
+        .iter()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .collect()
+}
+
+/// The arguments Icinga 2 passes for `options` (long name, value).
+fn privileged_argv(options: &[(&str, Option<&str>)]) -> Vec<String> {
+    let order = argument_order();
+    let mut sorted = options.to_vec();
+    sorted.sort_by_key(|(long, _)| {
+        order
+            .iter()
+            .position(|o| o == long)
+            .unwrap_or_else(|| panic!("--{long} is not an option"))
+    });
+    sorted
+        .iter()
+        .flat_map(|(long, value)| {
+            std::iter::once(format!("--{long}")).chain(value.map(String::from))
+        })
+        .collect()
+}
+
 fn render_icinga() -> String {
     let mut o = String::new();
     o.push_str(
         "/* Generated from the option definitions by tests/generated.rs; do not edit.\n \
          * Regenerate: CHECK_EPHEMERAL_REGENERATE=1 cargo test --test tests generated::\n \
          *\n \
-         * ITL-style CheckCommand for check_ephemeral. Every option is a custom\n \
-         * variable ephemeral_<long option> (dashes become underscores). Defaults\n \
-         * the plugin applies itself are in vars; -w/-c are left unset so that\n \
-         * setting only ephemeral_free_warning/ephemeral_free_critical switches the\n \
-         * percentage thresholds off (the plugin uses -w 70 -c 90 otherwise).\n \
+         * ITL-style CheckCommands for check_ephemeral. Every option is a custom\n \
+         * variable ephemeral_<long option> (dashes become underscores); one left\n \
+         * unset is not passed, and the plugin applies its own default (-w 70 -c 90\n \
+         * also beside ephemeral_free_warning/ephemeral_free_critical).\n \
+         *\n \
+         * \"ephemeral\" runs the plugin as the Icinga 2 user. \"ephemeral_sudo\" runs\n \
+         * it as /usr/bin/sudo -n <plugin>, for the features that need root\n \
+         * (ephemeral_all_netns, ephemeral_netns, ephemeral_processes,\n \
+         * ephemeral_pools with nat); the example apply rule picks it for hosts\n \
+         * with vars.ephemeral_sudo = true. Both pass the options in the fixed\n \
+         * order below (that of --help), so the command lines of the shipped sudo\n \
+         * rule (examples/sudoers) match as they are, e.g.\n \
+         *   sudo -n <plugin> --all-netns --processes\n \
+         * A service that sets other options needs a rule line of its own, with\n \
+         * them in this order and by their long names.\n \
          */\n\n",
     );
-    o.push_str("object CheckCommand \"ephemeral\" {\n");
-    o.push_str("\tcommand = [ PluginDir + \"/check_ephemeral\" ]\n\n");
+    o.push_str("template CheckCommand \"ephemeral-arguments\" {\n");
     o.push_str("\targuments = {\n");
     let opts = options();
+    let order = argument_order();
     for arg in &opts {
         let Some(long) = arg.get_long() else { continue };
         let var = custom_var(arg);
@@ -303,26 +443,26 @@ fn render_icinga() -> String {
                 o.push_str("\t\t\trepeat_key = true\n");
             }
         }
+        let position = order.iter().position(|o| o == long).unwrap() + 1;
+        o.push_str(&format!("\t\t\torder = {position}\n"));
         o.push_str(&format!(
             "\t\t\tdescription = {}\n",
             icinga_string(&help(arg))
         ));
         o.push_str("\t\t}\n");
     }
-    o.push_str("\t}\n\n");
-    for arg in &opts {
-        let defaults = defaults(arg);
-        if !defaults.is_empty() {
-            let value = defaults.join(",");
-            let value = if value.bytes().all(|b| b.is_ascii_digit()) {
-                value
-            } else {
-                icinga_string(&value)
-            };
-            o.push_str(&format!("\tvars.{} = {value}\n", custom_var(arg)));
-        }
-    }
-    o.push_str("}\n");
+    o.push_str("\t}\n");
+    o.push_str("}\n\n");
+    o.push_str(&format!(
+        "object CheckCommand \"ephemeral\" {{\n\
+         \timport \"ephemeral-arguments\"\n\
+         \tcommand = [ PluginDir + \"/check_ephemeral\" ]\n\
+         }}\n\n\
+         object CheckCommand \"{SUDO_COMMAND}\" {{\n\
+         \timport \"ephemeral-arguments\"\n\
+         \tcommand = [ \"/usr/bin/sudo\", \"-n\", PluginDir + \"/check_ephemeral\" ]\n\
+         }}\n"
+    ));
     o
 }
 
@@ -377,6 +517,93 @@ fn example_config_names_every_option() {
         });
         assert!(named, "check_ephemeral.conf.example does not show --{long}");
     }
+}
+
+// --------------------------------------------------------------- sudo rule
+
+const SUDOERS: &str = "packaging/sudoers/check_ephemeral";
+const NRPE: &str = "packaging/nrpe/check_ephemeral.cfg";
+
+/// A word as sudoers reads it: its special characters escaped.
+fn sudoers_word(word: &str) -> String {
+    word.chars()
+        .flat_map(|c| {
+            let special = "\\,:=()!*?[]#".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+/// The rule's command lines, from [`PRIVILEGED`] in the CheckCommand's
+/// order: the part of the sudoers file after its comments.
+fn render_sudo_rule() -> String {
+    let lines: Vec<String> = PRIVILEGED
+        .iter()
+        .map(|options| {
+            let argv = privileged_argv(options);
+            let words: Vec<String> = argv.iter().map(|w| sudoers_word(w)).collect();
+            format!("    {DEB_PLUGIN_DIR}/check_ephemeral {}", words.join(" "))
+        })
+        .collect();
+    format!(
+        "# The command lines below are generated by tests/generated.rs, with the\n\
+         # options in the order the Icinga 2 CheckCommand passes them; do not edit.\n\
+         Cmnd_Alias CHECK_EPHEMERAL_PRIVILEGED = \\\n{}\n\
+         nagios ALL=(root) NOPASSWD: CHECK_EPHEMERAL_PRIVILEGED\n",
+        lines.join(", \\\n")
+    )
+}
+
+/// The sudoers file with its generated part rendered anew; the comments
+/// above it are written by hand.
+fn render_sudoers() -> String {
+    let text = std::fs::read_to_string(repo(SUDOERS)).unwrap();
+    let marker = "# The command lines below are generated";
+    let head = text.find(marker).map_or(text.as_str(), |at| &text[..at]);
+    format!("{head}{}", render_sudo_rule())
+}
+
+#[test]
+fn sudo_rule_allows_the_lines_icinga_runs() {
+    check_committed(SUDOERS, &render_sudoers());
+}
+
+#[test]
+fn nrpe_sudo_commands_are_lines_the_rule_allows() {
+    // The NRPE snippet's privileged commands, `sudo -n` and the plugin's
+    // path aside, are argument lists the rule names.
+    let allowed: Vec<Vec<String>> = PRIVILEGED.iter().map(|o| privileged_argv(o)).collect();
+    let snippet = std::fs::read_to_string(repo(NRPE)).unwrap();
+    let prefix = format!("/usr/bin/sudo -n {DEB_PLUGIN_DIR}/check_ephemeral ");
+    let mut seen = 0;
+    for line in snippet.lines().filter(|l| l.contains("sudo -n")) {
+        let (_, command) = line.split_once('=').unwrap();
+        let argv = command
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{command} does not start with {prefix}"));
+        let argv: Vec<String> = argv.split(' ').map(String::from).collect();
+        assert!(allowed.contains(&argv), "no rule line allows {command}");
+        seen += 1;
+    }
+    assert!(seen >= 2, "{NRPE} has {seen} sudo commands");
+}
+
+#[test]
+fn the_sudo_rule_follows_the_check_commands_order() {
+    // Options given out of order come out in the CheckCommand's.
+    assert_eq!(
+        privileged_argv(&[
+            ("processes", None),
+            ("warning", Some("70")),
+            ("all-netns", None)
+        ]),
+        ["--warning", "70", "--all-netns", "--processes"]
+    );
+    assert_eq!(sudoers_word("connect,bind"), "connect\\,bind");
+    assert_eq!(sudoers_word("@10:20"), "@10\\:20");
 }
 
 // ------------------------------------------------------------ RPM variants

@@ -9,6 +9,7 @@
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -175,6 +176,127 @@ fn labels(perfdata: &str) -> Vec<String> {
         .collect()
 }
 
+// --------------------------------------------------------------------- sudo
+
+/// The shipped sudo rule, for `user` and the plugin at `plugin`, in a
+/// directory of its own: root's, mode 0440, as sudo wants /etc/sudoers.
+fn sudo_rule(plugin: &Path, user: &str) -> (TempDir, PathBuf) {
+    let dir = scratch("sudoers");
+    let rule = std::fs::read_to_string(repo("packaging/sudoers/check_ephemeral")).unwrap();
+    assert!(rule.contains("\nnagios ALL=(root) NOPASSWD: "), "{rule}");
+    let rule = rule
+        .replace(INSTALLED, &plugin.display().to_string())
+        .replace("\nnagios ALL=", &format!("\n{user} ALL="));
+    let path = dir.write("sudoers", rule);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o440)).unwrap();
+    let out = run(Command::new(tool("visudo").unwrap()).arg("-cf").arg(&path));
+    assert!(out.status.success(), "visudo: {}", text(&out.stdout));
+    (dir, path)
+}
+
+/// `cmd` run with `sudoers` as /etc/sudoers, bind-mounted in a mount
+/// namespace of its own: the host's sudo configuration is never touched.
+fn with_sudoers(cmd: &Command, sudoers: &Path) -> Command {
+    let mut wrapped = Command::new(tool("unshare").unwrap());
+    wrapped
+        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg(r#"mount --bind "$0" /etc/sudoers && exec "$@""#)
+        .arg(sudoers)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => wrapped.env(key, v),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped
+}
+
+/// Whether sudo, as `user` may use it under `sudoers`, allows `argv`
+/// exactly (`sudo -l -U user COMMAND` exits 0 only then).
+fn sudo_allows(sudoers: &Path, user: &str, argv: &[String]) -> bool {
+    let mut cmd = Command::new(tool("sudo").unwrap());
+    cmd.args(["-n", "-l", "-U", user]).args(argv);
+    run(&mut with_sudoers(&cmd, sudoers)).status.success()
+}
+
+fn sudo_ready() -> [(bool, String); 3] {
+    [
+        root(),
+        have("sudo", "Debian package sudo"),
+        have("unshare", "Debian package util-linux"),
+    ]
+}
+
+#[test]
+fn the_sudo_rule_allows_its_lines_and_nothing_else() {
+    let test = "the_sudo_rule_allows_its_lines_and_nothing_else";
+    if !ready(test, &sudo_ready()) {
+        return;
+    }
+    // sudo -l refuses a program that does not exist: a copy stands in.
+    let dir = scratch("sudo-l");
+    let plugin = dir.plugin();
+    let (_rule_dir, sudoers) = sudo_rule(&plugin, daemon_user());
+    let user = daemon_user();
+    let line = |args: &str| {
+        std::iter::once(plugin.display().to_string())
+            .chain(args.split(' ').map(String::from))
+            .collect::<Vec<_>>()
+    };
+    for allowed in [
+        "--all-netns",
+        "--all-netns --processes",
+        "--pools connect,bind,udp,nat",
+    ] {
+        assert!(sudo_allows(&sudoers, user, &line(allowed)), "{allowed}");
+    }
+    for refused in [
+        "--processes --all-netns",
+        "--all-netns -w 70 -c 90",
+        "--all-netns --extra-opts=@/etc/shadow",
+        "--pools connect,bind,udp,nat --output-file /etc/passwd",
+    ] {
+        assert!(!sudo_allows(&sudoers, user, &line(refused)), "{refused}");
+    }
+}
+
+// --------------------------------------------------------------- thresholds
+
+#[test]
+fn a_plain_free_count_alerts_when_fewer_are_free() {
+    // A destination with no socket: every port of the range is free.
+    let check = |args: &[&str]| {
+        answer(&run(Command::new(BIN)
+            .args(["--pools", "connect", "--destination", "127.0.0.1:9"])
+            .args(args)))
+    };
+    let all_free = check(&["--free-critical", "500"]);
+    assert_eq!(all_free.code, 0, "{}", all_free.first);
+    assert!(
+        all_free.perfdata.contains(";;500:;0;"),
+        "{}",
+        all_free.perfdata
+    );
+    // More than a pool can hold: always fewer free.
+    let never = check(&["--free-warning", "65536"]);
+    assert_eq!(never.code, 1, "{}", never.first);
+    // Written out, a range keeps its Nagios meaning: @0:65535 alerts
+    // inside, and every count of free ports is inside.
+    let inside = check(&["--free-critical", "@0:65535"]);
+    assert_eq!(inside.code, 2, "{}", inside.first);
+    // Beside a free count the level thresholds stay on.
+    let level = check(&["--free-critical", "500", "-w", "@0:100"]);
+    assert_eq!(level.code, 1, "{}", level.first);
+    let defaults = check(&["--free-critical", "500"]);
+    assert!(
+        defaults.perfdata.contains("connect_used_pct=0.00%;70;90;"),
+        "{}",
+        defaults.perfdata
+    );
+}
+
 // --------------------------------------------------------------- extra-opts
 
 #[test]
@@ -245,6 +367,8 @@ fn nrpe_returns_the_plugins_own_answer() {
             root(),
             have("nrpe", "Debian package nagios-nrpe-server"),
             have("check_nrpe", "Debian package nagios-nrpe-plugin"),
+            have("sudo", "Debian package sudo"),
+            have("unshare", "Debian package util-linux"),
         ],
     ) {
         return;
@@ -253,10 +377,20 @@ fn nrpe_returns_the_plugins_own_answer() {
     let plugin = dir.plugin();
     let snippet = std::fs::read_to_string(repo("packaging/nrpe/check_ephemeral.cfg")).unwrap();
     assert!(snippet.contains(&format!("command[check_ephemeral]={INSTALLED} ")));
-    dir.write(
-        "nrpe.d/check_ephemeral.cfg",
-        snippet.replace(INSTALLED, &plugin.display().to_string()),
-    );
+    // The privileged commands, enabled as the snippet says, through the
+    // shipped sudo rule.
+    let privileged = ["check_ephemeral_all_netns", "check_ephemeral_nat"];
+    let mut snippet = snippet.replace(INSTALLED, &plugin.display().to_string());
+    for command in privileged {
+        let commented = format!("#command[{command}]=/usr/bin/sudo -n ");
+        assert!(
+            snippet.contains(&commented),
+            "no {commented} in the snippet"
+        );
+        snippet = snippet.replace(&commented, &commented[1..]);
+    }
+    dir.write("nrpe.d/check_ephemeral.cfg", snippet);
+    let (_rule_dir, sudoers) = sudo_rule(&plugin, daemon_user());
     dir.write("thresholds.ini", "[always_critical]\nc = @0:100\n");
     let port = free_port();
     let user = daemon_user();
@@ -275,14 +409,9 @@ fn nrpe_returns_the_plugins_own_answer() {
     );
     dir.give_to_daemon_user();
     let log = dir.join("nrpe.out");
-    let mut nrpe = Daemon::start(
-        "nrpe",
-        Command::new(tool("nrpe").unwrap())
-            .arg("-c")
-            .arg(&cfg)
-            .arg("-f"),
-        &log,
-    );
+    let mut nrpe_command = Command::new(tool("nrpe").unwrap());
+    nrpe_command.arg("-c").arg(&cfg).arg("-f");
+    let mut nrpe = Daemon::start("nrpe", &mut with_sudoers(&nrpe_command, &sudoers), &log);
     wait_for_port(&mut nrpe, port, &log);
 
     let direct = answer(&Plugin::at(&plugin).output());
@@ -318,6 +447,15 @@ fn nrpe_returns_the_plugins_own_answer() {
         "{}",
         critical.perfdata
     );
+
+    // Through sudo, as root: every namespace judged, the NAT pools read.
+    let all = answer(&query("check_ephemeral_all_netns"));
+    assert!(all.code < 3, "{}", all.first);
+    assert!(all.perfdata.contains(" netns="), "{}", all.perfdata);
+    let nat = query("check_ephemeral_nat");
+    let nat_text = text(&nat.stdout);
+    assert!(answer(&nat).code < 3, "{nat_text}");
+    assert!(!nat_text.contains("CAP_NET_ADMIN"), "{nat_text}");
 }
 
 // ----------------------------------------------------------------- Icinga 2
@@ -347,12 +485,36 @@ fn icinga2_validates_and_runs_the_check_command() {
     // As root icinga2 switches to its own user; as anyone else it refuses.
     if !ready(
         test,
-        &[root(), have("icinga2", "Debian package icinga2-bin")],
+        &[
+            root(),
+            have("icinga2", "Debian package icinga2-bin"),
+            have("sudo", "Debian package sudo"),
+            have("unshare", "Debian package util-linux"),
+        ],
     ) {
         return;
     }
     let dir = scratch("icinga2");
-    dir.plugin();
+    // The plugin behind a wrapper that writes down each command line it
+    // is run with, so that the one Icinga 2 ran through sudo can be shown
+    // to sudo -l.
+    let binary = dir.plugin();
+    let real = dir.join("check_ephemeral.bin");
+    std::fs::rename(&binary, &real).unwrap();
+    // Written by the Icinga 2 user and by root (through sudo) alike.
+    let argv_log = dir.write("argv.log", "");
+    std::fs::set_permissions(&argv_log, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let plugin = dir.write(
+        "check_ephemeral",
+        format!(
+            "#!/bin/sh\necho \"$0 $*\" >> {}\nexec {} \"$@\"\n",
+            argv_log.display(),
+            real.display()
+        ),
+    );
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let user = daemon_user();
+    let (_rule_dir, sudoers) = sudo_rule(&plugin, user);
     let d = dir.path().display();
     for file in ["check_ephemeral.conf", "services.conf"] {
         std::fs::copy(repo(&format!("packaging/icinga2/{file}")), dir.join(file)).unwrap();
@@ -386,36 +548,44 @@ fn icinga2_validates_and_runs_the_check_command() {
 
     // Run the check through the daemon and read the result back from a
     // PerfdataWriter.
+    // Beside the example host, one whose check needs root: every
+    // namespace, through sudo, as the CheckCommand's header says.
     let run_config = dir.write(
         "run.conf",
         format!(
             "include \"{d}/icinga2.conf\"\nobject CheckerComponent \"checker\" {{}}\n\
+             object Host \"privileged\" {{\n\
+             import \"generic-host\"\naddress = \"127.0.0.1\"\ncheck_command = \"dummy\"\n\
+             vars.ephemeral = true\nvars.ephemeral_sudo = true\nvars.ephemeral_all_netns = true\n}}\n\
              object PerfdataWriter \"perfdata\" {{\n\
              service_perfdata_path = \"{d}/pd/service\"\nservice_temp_path = \"{d}/pd/service.tmp\"\n\
              host_perfdata_path = \"{d}/pd/host\"\nhost_temp_path = \"{d}/pd/host.tmp\"\n\
-             service_format_template = \"STATE=$service.state_id$\\tPERF=$service.perfdata$\\tOUTPUT=$service.output$\"\n\
+             service_format_template = \"HOST=$host.name$\\tSTATE=$service.state_id$\\tPERF=$service.perfdata$\\tOUTPUT=$service.output$\"\n\
              rotation_interval = 1s\n}}\n"
         ),
     );
     std::fs::create_dir_all(dir.join("pd")).unwrap();
     dir.give_to_daemon_user();
     let log = dir.join("icinga2.out");
+    let daemon_command = icinga2(&dir, &["daemon"], &run_config);
     let mut daemon = Daemon::start(
         "icinga2",
-        &mut icinga2(&dir, &["daemon"], &run_config),
+        &mut with_sudoers(&daemon_command, &sudoers),
         &log,
     );
     let started = Instant::now();
-    let line = loop {
-        let found = std::fs::read_dir(dir.join("pd"))
+    let result = |host: &str| {
+        std::fs::read_dir(dir.join("pd"))
             .into_iter()
             .flatten()
             .flatten()
             .filter_map(|e| std::fs::read_to_string(e.path()).ok())
             .flat_map(|t| t.lines().map(String::from).collect::<Vec<_>>())
-            .find(|l| l.starts_with("STATE=") && l.contains("OUTPUT=EPHEMERAL"));
-        if let Some(line) = found {
-            break line;
+            .find(|l| l.starts_with(&format!("HOST={host}\t")) && l.contains("\tSTATE="))
+    };
+    let (example, privileged) = loop {
+        if let (Some(e), Some(p)) = (result("ephemeral-example"), result("privileged")) {
+            break (e, p);
         }
         assert!(
             daemon.running() && started.elapsed() < Duration::from_secs(30),
@@ -425,21 +595,42 @@ fn icinga2_validates_and_runs_the_check_command() {
         std::thread::sleep(Duration::from_millis(200));
     };
     drop(daemon);
-    let field = |name: &str| {
+    let field = |line: &str, name: &str| {
         line.split('\t')
             .find_map(|f| f.strip_prefix(name))
             .unwrap_or("")
             .to_string()
     };
-    let state: usize = field("STATE=").parse().unwrap();
-    assert!(state <= 2, "{line}");
+    for line in [&example, &privileged] {
+        let state: usize = field(line, "STATE=").parse().unwrap();
+        assert!(state <= 2, "{line}");
+        assert!(
+            field(line, "OUTPUT=").starts_with(&format!("EPHEMERAL {} - ", WORDS[state])),
+            "{line}"
+        );
+    }
+    // The example host sets --free-critical 1000 (the range 1000:) and
+    // --source 127.0.0.1.
     assert!(
-        field("OUTPUT=").starts_with(&format!("EPHEMERAL {} - ", WORDS[state])),
-        "{line}"
+        field(&example, "PERF=").contains("connect_free="),
+        "{example}"
     );
-    // The example host sets --free-critical 1000: and --source 127.0.0.1.
-    assert!(field("PERF=").contains("connect_free="), "{line}");
-    assert!(field("PERF=").contains(";;1000:;0;"), "{line}");
+    assert!(field(&example, "PERF=").contains(";;1000:;0;"), "{example}");
+    // The privileged one ran as root: every namespace was judged.
+    assert!(
+        field(&privileged, "PERF=").contains(" netns="),
+        "{privileged}"
+    );
+
+    // And the command line Icinga 2 ran is one sudo -l accepts as it is.
+    let ran = std::fs::read_to_string(&argv_log).unwrap();
+    let line = ran
+        .lines()
+        .find(|l| l.contains("--all-netns"))
+        .unwrap_or_else(|| panic!("no privileged run in:\n{ran}"));
+    let argv: Vec<String> = line.split(' ').map(String::from).collect();
+    assert_eq!(argv[1..], ["--all-netns"], "{line}");
+    assert!(sudo_allows(&sudoers, user, &argv), "{line}");
 }
 
 // -------------------------------------------------------------- Nagios Core
@@ -450,9 +641,14 @@ fn sudo_rule_example_parses_and_pins_the_command_lines() {
     if !ready(test, &[have("visudo", "Debian package sudo")]) {
         return;
     }
+    // The RPM's copy too: it names another plugin path.
+    for file in ["packaging/rpm/sudoers", "packaging/sudoers/check_ephemeral"] {
+        let out = run(Command::new(tool("visudo").unwrap())
+            .arg("-cf")
+            .arg(repo(file)));
+        assert!(out.status.success(), "visudo {file}: {}", text(&out.stdout));
+    }
     let rule = repo("packaging/sudoers/check_ephemeral");
-    let out = run(Command::new(tool("visudo").unwrap()).arg("-cf").arg(&rule));
-    assert!(out.status.success(), "visudo: {}", text(&out.stdout));
     // Every allowed command names its arguments: none is open-ended.
     let text = std::fs::read_to_string(&rule).unwrap();
     let commands = text
@@ -460,9 +656,11 @@ fn sudo_rule_example_parses_and_pins_the_command_lines() {
         .map(str::trim)
         .filter(|l| !l.starts_with('#') && l.contains("/check_ephemeral"));
     for line in commands {
-        let command = line.trim_end_matches(['\\', ',']).trim();
+        let command = line.trim_end_matches(['\\', ',', ' ']);
         assert!(
-            command.contains(" --all-netns ") || command.contains(" --pools "),
+            command.ends_with(" --all-netns")
+                || command.contains(" --all-netns ")
+                || command.contains(" --pools "),
             "{command}"
         );
     }

@@ -91,7 +91,7 @@ fn bind_agrees(lab: &mut Lab, scenario: &str, addr: &str) -> u32 {
 /// Predicts the UDP pool of the wildcard `family`, then autobinds unbound
 /// sockets by connect()ing them to `to` until the kernel refuses.
 fn udp_agrees(lab: &mut Lab, scenario: &str, wildcard: &str, to: &str) -> u32 {
-    let run = lab.check(&["--pools", "udp"]);
+    let run = lab.check(&["-v", "--pools", "udp"]);
     let predicted = run.pool_free("udp pools", wildcard);
     let got = lab.exhaust_udp(to);
     assert_eq!(
@@ -408,11 +408,18 @@ fn bind_then_connect_is_invisible_and_bounded() {
         for _ in 0..3 {
             lab.bind_then_connect("127.0.0.1", a);
         }
-        let run = lab.check(&["--source", "127.0.0.1", "--destination", &b.to_string()]);
+        let run = lab.check(&[
+            "-vv",
+            "--source",
+            "127.0.0.1",
+            "--destination",
+            &b.to_string(),
+        ]);
         let predicted = run.perf("connect_free");
         assert!(
-            run.stdout
-                .contains("the 3 connected sockets with automatically chosen ports"),
+            run.stdout.contains(
+                "note: 3 connections whose port the kernel chose count in their own destination's pool only"
+            ),
             "the output must say what it cannot see:\n{}",
             run.stdout
         );
@@ -474,7 +481,13 @@ fn proc_backend_says_what_it_cannot_see() {
         let db = lab.listen("127.0.0.1:5000");
         lab.bind_port_then_connect("127.0.0.1:40011", db);
         lab.bind("127.0.0.1:0");
-        let args = ["--source", "127.0.0.1", "--destination", "127.0.0.1:5000"];
+        let args = [
+            "-vv",
+            "--source",
+            "127.0.0.1",
+            "--destination",
+            "127.0.0.1:5000",
+        ];
         let netlink = lab.check(&args);
         let proc = lab.check(&[&["--backend", "proc"][..], &args].concat());
         assert_eq!(netlink.perf("connect_free"), 18, "{}", netlink.stdout);
@@ -514,7 +527,14 @@ fn a_time_wait_seen_bound_by_the_previous_trend_run_marks_its_port() {
         let (client, server) = lab.bound_connection("127.0.0.1:40005", a);
         // The first run sees the connection bound, and keeps that.
         let to = b.to_string();
-        let args = ["--trend", "--source", "127.0.0.1", "--destination", &to];
+        let args = [
+            "-vv",
+            "--trend",
+            "--source",
+            "127.0.0.1",
+            "--destination",
+            &to,
+        ];
         let first = lab.check_with_env(&args, &env);
         assert!(
             first.stdout.contains("trend: no history yet"),

@@ -119,7 +119,8 @@ fn netns_by_name_and_by_path() {
                 .ok()
                 .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
     });
-    let by_proc = check(&["--netns", &proc_path]);
+    // -v: the namespace entered is said with the pools listed.
+    let by_proc = check(&["-v", "--netns", &proc_path]);
     let _ = sleeper.kill();
     let _ = sleeper.wait();
 
@@ -261,7 +262,8 @@ fn processes_names_the_child_that_holds_the_sockets() {
         let command = fs::read_to_string(format!("/proc/{pid}/comm")).expect("comm");
         let holder = format!("pid {pid} {}: 6", command.trim_end());
 
-        let run = lab.check(&["--processes"]);
+        // -v: the processes of every pool listed.
+        let run = lab.check(&["-v", "--processes"]);
         line_has(
             &run.stdout,
             "  connect 127.0.0.1 -> 127.0.0.1:5000: ",

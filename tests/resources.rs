@@ -164,8 +164,14 @@ fn render(model: &Model, top: usize) -> String {
         verbose: 3,
         top,
         notes: vec![
-            "a note as long as the longest the check writes, ".repeat(4),
-            "another one of the same length, for good measure, ".repeat(4),
+            (
+                0,
+                "a note as long as the longest the check writes, ".repeat(4),
+            ),
+            (
+                2,
+                "another one of the same length, for good measure, ".repeat(4),
+            ),
         ],
         verbose_lines: (1..=3)
             .map(|level| (level, format!("verbose line {level}: {}", "x".repeat(200))))

@@ -26,6 +26,7 @@ mod output_file;
 mod packaging;
 mod prometheus;
 mod properties;
+mod quiet;
 mod resources;
 mod sweep;
 mod trend;

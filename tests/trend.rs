@@ -10,7 +10,7 @@ use crate::util::{Plugin, scratch};
 /// that the run judged (exit 0-2) and printed one line of perfdata.
 fn trend_note(dir: &Path, extra: &[&str]) -> String {
     let out = Plugin::new()
-        .arg("--trend")
+        .args(["--trend", "-vv"])
         .args(extra)
         .env("MP_STATE_PATH", dir)
         .run();
@@ -129,7 +129,7 @@ fn with_no_forecast_growth_is_not_judged_and_the_note_says_so() {
     );
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let stdout = Plugin::new()
-        .args(["--trend", "--no-forecast"])
+        .args(["--trend", "--no-forecast", "-vv"])
         .env("MP_STATE_PATH", dir.path())
         .run()
         .stdout;

@@ -58,7 +58,7 @@ impl ForecastRule {
 }
 
 /// The pool as it will be at the projected use: full if it fills.
-fn projected_pool(pool: &Pool, forecast: &Forecast) -> Pool {
+pub fn projected_pool(pool: &Pool, forecast: &Forecast) -> Pool {
     let used = if forecast.fills() {
         pool.capacity
     } else {
@@ -134,5 +134,11 @@ fn worse(a: &PoolForecast, b: &PoolForecast) -> Ordering {
         .total_cmp(&soon(fa))
         .then(fa.projected_pct.total_cmp(&fb.projected_pct))
         .then(fa.pace.per_second.total_cmp(&fb.pace.per_second))
-        .then_with(|| super::badness(&(b.pool, b.state)).cmp(&super::badness(&(a.pool, a.state))))
+        .then_with(|| {
+            let key = |f: &PoolForecast| {
+                let fails_in = super::failure_in_ms(&f.pool, f.forecast.full_in_s);
+                super::pools::badness(&f.pool, f.state, fails_in)
+            };
+            key(b).cmp(&key(a))
+        })
 }

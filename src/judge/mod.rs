@@ -14,6 +14,7 @@ mod select;
 use crate::model::{Kind, Model, Pool};
 use crate::read::conntrack::TableFigures;
 use forecast::Forecasts;
+pub use pools::failure_in_ms;
 use pools::{ForecastJudge, Judging, badness};
 use range::Range;
 pub use rank::{Rank, rank, worst_first};
@@ -163,11 +164,16 @@ pub fn judge_with(
     if kinds.is_empty() {
         kinds.push(pools::nat_stand_in(model, selection, thresholds));
     }
+    // The pool that fails first among those in the worst state.
+    let fails_in = |pool: &Pool| {
+        let full_in_s = forecasts.of(pool).and_then(|f| f.forecast.full_in_s);
+        failure_in_ms(pool, full_in_s)
+    };
     let worst = kinds
         .iter()
         .filter(|k| k.judged)
         .map(|k| *k.worst())
-        .min_by(|a, b| badness(a).cmp(&badness(b)))
+        .min_by_key(|(pool, state)| badness(pool, *state, fails_in(pool)))
         .unwrap_or_else(|| *kinds[0].worst());
     let conntrack = conntrack(model, selection, thresholds);
     let state = conntrack.map_or(worst.1, |t| t.state.max(worst.1));
@@ -201,3 +207,6 @@ fn conntrack(model: &Model, selection: &Selection, thresholds: &Thresholds) -> O
     };
     Some(table)
 }
+
+#[cfg(test)]
+mod fails_first;

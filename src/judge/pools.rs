@@ -2,7 +2,7 @@
 //! pools to a [`Judging`], which judges each by level (and forecast), keeps
 //! the worst few in bounded memory and the forecasts the report needs.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::net::IpAddr;
 
 use super::forecast::{ForecastRule, Forecasts, PoolForecast};
@@ -49,20 +49,22 @@ impl<'a> Judging<'a> {
 
     /// Judges `pool` and keeps it if it is among the worst.
     fn offer(&mut self, pool: Pool) {
-        let state = self.state(&pool);
-        self.worst.offer(pool, state);
+        let (state, full_in_s) = self.state(&pool);
+        self.worst
+            .offer(pool, state, failure_in_ms(&pool, full_in_s));
     }
 
-    fn state(&mut self, pool: &Pool) -> State {
+    /// The state, and the seconds until full where a forecast has them.
+    fn state(&mut self, pool: &Pool) -> (State, Option<f64>) {
         if !self.judged {
-            return State::Ok;
+            return (State::Ok, None);
         }
         let level = self.thresholds.judge(pool);
         let Some((rule, forecaster)) = self.forecast else {
-            return level;
+            return (level, None);
         };
         let Some(forecast) = forecaster.of(pool) else {
-            return level;
+            return (level, None);
         };
         let state = rule.judge(self.thresholds, pool, &forecast);
         let judged = PoolForecast {
@@ -72,7 +74,7 @@ impl<'a> Judging<'a> {
             state,
         };
         self.forecasts.offer(self.kind, judged);
-        state
+        (state, forecast.full_in_s)
     }
 
     /// The pools offered so far.
@@ -182,12 +184,28 @@ pub fn nat_stand_in(model: &Model, selection: &Selection, thresholds: &Threshold
     }
 }
 
-/// Sort key: worst state first, then fewest free ports, then the name so
-/// the output does not depend on hash order.
-type Badness = (Reverse<State>, u32, Reverse<u32>, NameKey);
+/// Sort key, which also picks the pool the status line names: the worst
+/// state first; among pools in that state the one that fails first (a
+/// full pool, then the soonest full by its forecast, then pools that do
+/// not fill); then the fewest free ports; then the name, so the output
+/// does not depend on hash order. A tuple filling fast beside a fuller
+/// pool that does not move is the one that fails, so it comes first.
+type Badness = (Reverse<State>, u64, u32, Reverse<u32>, NameKey);
 type NameKey = (u8, Option<IpAddr>, Option<IpAddr>, u16, u32);
 
-pub(super) fn badness((pool, state): &(Pool, State)) -> Badness {
+/// When a pool fails, in milliseconds from now: 0 when it is full, its
+/// forecast's seconds until full, never (`u64::MAX`) without either.
+pub fn failure_in_ms(pool: &Pool, full_in_s: Option<f64>) -> u64 {
+    if pool.free == 0 {
+        return 0;
+    }
+    match full_in_s {
+        Some(s) if s.is_finite() => (s.max(0.0) * 1000.0).min(u64::MAX as f64 / 2.0) as u64,
+        _ => u64::MAX,
+    }
+}
+
+pub(super) fn badness(pool: &Pool, state: State, fails_in_ms: u64) -> Badness {
     let name = match pool.name {
         PoolName::Tuple(t) => (0, Some(t.source), Some(t.destination), t.port, 0),
         PoolName::NewTuple {
@@ -205,14 +223,21 @@ pub(super) fn badness((pool, state): &(Pool, State)) -> Badness {
             u32::from(k.zone) << 2 | k.class as u32,
         ),
     };
-    (Reverse(*state), pool.free, Reverse(pool.used()), name)
+    (
+        Reverse(state),
+        fails_in_ms,
+        pool.free,
+        Reverse(pool.used()),
+        name,
+    )
 }
 
 /// Keeps the `n` worst pools offered, in bounded memory.
 struct Worst {
     n: usize,
     seen: usize,
-    kept: Vec<(Pool, State)>,
+    /// Pool, state, and when it fails ([`failure_in_ms`]).
+    kept: Vec<(Pool, State, u64)>,
 }
 
 impl Worst {
@@ -224,9 +249,9 @@ impl Worst {
         }
     }
 
-    fn offer(&mut self, pool: Pool, state: State) {
+    fn offer(&mut self, pool: Pool, state: State, fails_in_ms: u64) {
         self.seen += 1;
-        self.kept.push((pool, state));
+        self.kept.push((pool, state, fails_in_ms));
         if self.kept.len() >= 2 * self.n {
             self.trim();
         }
@@ -234,12 +259,12 @@ impl Worst {
 
     fn trim(&mut self) {
         self.kept
-            .sort_by(|a, b| badness(a).cmp(&badness(b)).then(Ordering::Equal));
+            .sort_by_key(|(pool, state, fails_in)| badness(pool, *state, *fails_in));
         self.kept.truncate(self.n);
     }
 
     fn into_sorted(mut self) -> Vec<(Pool, State)> {
         self.trim();
-        self.kept
+        self.kept.into_iter().map(|(p, s, _)| (p, s)).collect()
     }
 }

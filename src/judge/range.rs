@@ -40,6 +40,54 @@ impl Range {
     }
 }
 
+/// What a range is over, for saying in words what raised its alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quantity {
+    /// The used percentage: `more than 90% used`.
+    UsedPct,
+    /// A count of free ports: `fewer than 500 free`.
+    Free,
+    /// Seconds until full: `full within 600 s`.
+    FullIn,
+}
+
+impl Range {
+    /// The values that raise this range's alert, in words, for the status
+    /// line: `more than 90% used`, `fewer than 500 free`, `full within
+    /// 600 s`. The quantities are never negative, so a bound at or below
+    /// zero is no bound.
+    pub fn describe(&self, quantity: Quantity) -> String {
+        let low = self.start.filter(|s| *s > 0.0).map(plain);
+        let high = self.end.map(plain);
+        let (fewer, more) = match quantity {
+            Quantity::Free => ("fewer than", "more than"),
+            _ => ("less than", "more than"),
+        };
+        let (unit, suffix) = match quantity {
+            Quantity::UsedPct => ("%", " used"),
+            Quantity::Free => ("", " free"),
+            Quantity::FullIn => (" s", ""),
+        };
+        let n = |v: &str| format!("{v}{unit}");
+        let words = match (self.inside, low, high) {
+            (false, None, Some(e)) => format!("{more} {}", n(&e)),
+            (false, Some(s), None) => format!("{fewer} {}", n(&s)),
+            (false, Some(s), Some(e)) => format!("{fewer} {} or {more} {}", n(&s), n(&e)),
+            (true, None, Some(e)) if quantity == Quantity::FullIn => {
+                return format!("full within {}", n(&e));
+            }
+            (true, None, Some(e)) => format!("at most {}", n(&e)),
+            (true, Some(s), None) => format!("at least {}", n(&s)),
+            (true, Some(s), Some(e)) => format!("from {s} to {}", n(&e)),
+            (_, None, None) => self.to_string(),
+        };
+        match quantity {
+            Quantity::FullIn => format!("full in {words}"),
+            _ => format!("{words}{suffix}"),
+        }
+    }
+}
+
 impl fmt::Display for Range {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
@@ -99,6 +147,22 @@ impl FromStr for Range {
             text: format!("{}{plain}", if inside { "@" } else { "" }),
         })
     }
+}
+
+/// A threshold over a free amount, read as operators of check_disk read
+/// one: a plain number `N` alerts when fewer than `N` are free (the range
+/// `N:`), while a range written out with `:` or `@` keeps its meaning.
+/// Read by the grammar alone, `500` would alert when more than 500 ports
+/// are free: a page at night with every port free.
+pub fn free_count(text: &str) -> Result<Range, String> {
+    if text.contains(':') || text.starts_with('@') {
+        return text.parse();
+    }
+    let bad = |why: &str| format!("invalid threshold {text:?}: {why}");
+    if number(text).map_err(bad)? < 0.0 {
+        return Err(bad("a count of free ports is not negative"));
+    }
+    format!("{text}:").parse()
 }
 
 /// A plain decimal: optional sign, digits, optional fraction. No exponent,
@@ -202,6 +266,40 @@ mod tests {
         ] {
             assert!(bad.parse::<Range>().is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn a_plain_free_count_alerts_below_it() {
+        let f = |s: &str| free_count(s).unwrap();
+        // 500 free of 28232: the plain number alerts below it, not above.
+        assert!(f("500").alerts(499.0) && !f("500").alerts(500.0) && !f("500").alerts(28232.0));
+        assert_eq!(f("500").to_string(), "500:");
+        assert_eq!(f("+0500").to_string(), "500:");
+        // Written-out ranges keep their Nagios meaning.
+        assert_eq!(f("500:").to_string(), "500:");
+        assert!(f("@0:499").alerts(10.0) && !f("@0:499").alerts(500.0));
+        assert!(f("~:100").alerts(101.0) && !f("~:100").alerts(5.0));
+        assert!(f("100:200").alerts(99.0) && f("100:200").alerts(201.0));
+        assert_eq!(f("@500").to_string(), "@500");
+        for bad in ["", "abc", "1e3", "-", "-5", "10:5", " 5"] {
+            assert!(free_count(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn ranges_in_words() {
+        use Quantity::*;
+        let d = |range: &str, q| r(range).describe(q);
+        assert_eq!(d("90", UsedPct), "more than 90% used");
+        assert_eq!(d("@90:", UsedPct), "at least 90% used");
+        assert_eq!(d("@70:80", UsedPct), "from 70 to 80% used");
+        assert_eq!(d("500:", Free), "fewer than 500 free");
+        assert_eq!(d("@0:499", Free), "at most 499 free");
+        assert_eq!(d("100:200", Free), "fewer than 100 or more than 200 free");
+        assert_eq!(d("~:10", Free), "more than 10 free");
+        assert_eq!(d("@600", FullIn), "full within 600 s");
+        assert_eq!(d("@~:3600", FullIn), "full within 3600 s");
+        assert_eq!(d("60:", FullIn), "full in less than 60 s");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use clap::{ArgAction, Parser, ValueEnum};
 
 use super::DEFAULT_TIMEOUT;
 use crate::judge::Destination;
-use crate::judge::range::Range;
+use crate::judge::range::{Range, free_count};
 use crate::read::ports::PortRange;
 use crate::read::socket::canonical;
 use crate::scope::Target;
@@ -22,8 +22,8 @@ use crate::scope::Target;
     long_about = "Warns before a Linux host runs out of ephemeral ports: models the pools the \
 kernel allocates from (one per source, destination and destination port for connect(), one per \
 local address for bind(addr, 0), one for UDP) and judges the worst against Nagios ranges.\n\n\
-Without any threshold option, -w 70 -c 90 apply. Given only --free-warning/--free-critical, \
-the percentage thresholds are off; -w or -c alone keeps the other's default.",
+-w 70 -c 90 apply unless given, also beside --free-warning/--free-critical; to judge the free \
+count alone, give -w ~: -c ~: (ranges that never alert).",
     color = clap::ColorChoice::Never,
     disable_version_flag = true
 )]
@@ -36,12 +36,12 @@ pub(super) struct Args {
     #[arg(short = 'c', long = "critical", value_name = "RANGE")]
     pub(super) critical: Option<Range>,
 
-    /// Warning range over the worst pool's free port count (e.g. 500: alerts below 500)
-    #[arg(long = "free-warning", value_name = "RANGE")]
+    /// Warning when the worst pool has fewer than N ports free, as in check_disk (--free-warning 500 warns below 500 free); a range written out (N:, @LO:HI, ~:HI, LO:HI) keeps its Nagios meaning
+    #[arg(long = "free-warning", value_name = "N|RANGE", value_parser = free_count)]
     pub(super) free_warning: Option<Range>,
 
-    /// Critical range over the worst pool's free port count (e.g. 100: alerts below 100)
-    #[arg(long = "free-critical", value_name = "RANGE")]
+    /// Critical when the worst pool has fewer than N ports free (--free-critical 100 is critical below 100 free); a range written out keeps its Nagios meaning
+    #[arg(long = "free-critical", value_name = "N|RANGE", value_parser = free_count)]
     pub(super) free_critical: Option<Range>,
 
     /// Warning range over the seconds until the pool is full at the pace the forecast sees (e.g. @3600: alerts when full within an hour) [default: @3600]
@@ -135,7 +135,7 @@ pub(super) struct Args {
           default_missing_value = "", action = ArgAction::Append)]
     pub(super) extra_opts: Vec<String>,
 
-    /// More detail: settings and backend, then counts, then timings (up to three times)
+    /// More detail (up to three times): the worst pools of each kind, then the settings, backend and notes, then counts, timings and what the forecast saw; without it an OK run is one line
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub(super) verbose: u8,
 

@@ -124,13 +124,10 @@ fn config(args: Args) -> Result<Config> {
             "--extra-opts cannot name another --extra-opts".into(),
         ));
     }
-    let any_pct = args.warning.is_some() || args.critical.is_some();
-    let any_free = args.free_warning.is_some() || args.free_critical.is_some();
-    let default = |given: Option<Range>, text: &str| match given {
-        Some(r) => Some(r),
-        None if any_free && !any_pct => None,
-        None => text.parse().ok(),
-    };
+    // The level thresholds stay on beside free-count ones: a host given
+    // only --free-critical must still go WARNING at 70% used. `-w ~:`
+    // (a range that never alerts) turns one off on purpose.
+    let default = |given: Option<Range>, text: &str| given.or_else(|| text.parse().ok());
     let thresholds = Thresholds {
         used_warning: default(args.warning, DEFAULT_WARNING),
         used_critical: default(args.critical, DEFAULT_CRITICAL),
@@ -276,11 +273,18 @@ mod tests {
     }
 
     #[test]
-    fn free_thresholds_alone_switch_the_percentages_off() {
-        let c = run(&["--free-critical", "100:"]).unwrap();
-        assert!(c.thresholds.used_warning.is_none() && c.thresholds.used_critical.is_none());
+    fn free_thresholds_keep_the_level_thresholds() {
+        let c = run(&["--free-critical", "100"]).unwrap();
+        let t = &c.thresholds;
+        assert_eq!(t.used_warning.as_ref().unwrap().to_string(), "70");
+        assert_eq!(t.used_critical.as_ref().unwrap().to_string(), "90");
+        // A plain number is a count of free ports to stay above.
+        assert_eq!(t.free_critical.as_ref().unwrap().to_string(), "100:");
         let c = run(&["--free-critical", "100:", "-w", "50"]).unwrap();
         assert_eq!(c.thresholds.used_critical.unwrap().to_string(), "90");
+        // A range that never alerts turns a level threshold off on purpose.
+        let c = run(&["--free-critical", "100", "-w", "~:", "-c", "~:"]).unwrap();
+        assert_eq!(c.thresholds.used_warning.unwrap().to_string(), "~:");
     }
 
     #[test]
@@ -322,6 +326,8 @@ mod tests {
             &["-w", "abc"][..],
             &["-c", "10:5"],
             &["--free-warning", ""],
+            &["--free-warning", "many"],
+            &["--free-critical", "1e3"],
             &["--pools", "tcp"],
             &["--pools", ""],
             &["--source", "10.0.0"],

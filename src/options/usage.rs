@@ -13,7 +13,11 @@ const MAX_VALUE: usize = 64;
 /// the values an option accepts named when it refused another.
 pub fn usage_message(e: &clap::Error) -> String {
     let mut line = first_line(&e.to_string());
-    if let Some(ContextValue::Strings(valid)) = e.get(ContextKind::ValidValue) {
+    // clap names no values for an option given without one: say nothing
+    // then rather than end the line on "possible values:".
+    if let Some(ContextValue::Strings(valid)) = e.get(ContextKind::ValidValue)
+        && !valid.is_empty()
+    {
         line.push_str(&format!("; possible values: {}", valid.join(", ")));
     }
     if let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue)

@@ -2,7 +2,7 @@
 //! verbose lines, in the order the output gives them, from what was read,
 //! modelled, forecast and judged.
 
-use super::{Context, forecast, verbose};
+use super::{ALWAYS, Context, SETTINGS, forecast, verbose};
 use crate::forecast::trend::LastRun;
 use crate::judge::Report;
 use crate::judge::forecast::ForecastRule;
@@ -19,6 +19,8 @@ pub struct Asked<'a> {
     pub forecast: &'a ForecastRule,
     /// `--trend`.
     pub trend: bool,
+    /// `--pools` names `nat`.
+    pub nat_required: bool,
 }
 
 /// One namespace's measurement, as far as the notes and verbose lines go.
@@ -39,27 +41,41 @@ pub fn build(asked: &Asked, m: &Measurement) -> Context {
     let model = m.model;
     let mut verbose_lines = verbose::lines(m.settings, model, m.info, m.timings);
     verbose_lines.extend(forecast::lines(m.judged));
-    let mut notes = verbose::notes(model, m.info, asked.kinds);
-    notes.extend(forecast::bound_before_note(model.totals.bound_time_wait));
+    // Notes on what user space cannot see are for -vv; a note is said at
+    // every verbosity only when something the operator asked for could
+    // not be done.
+    let mut notes: Vec<(u8, String)> = Vec::new();
+    let mut note = |level: u8, text: Option<String>| notes.extend(text.map(|t| (level, t)));
+    for text in verbose::notes(model, m.info, asked.kinds) {
+        note(SETTINGS, Some(text));
+    }
+    note(
+        SETTINGS,
+        forecast::bound_before_note(model.totals.bound_time_wait),
+    );
     if asked.forecast.enabled {
-        notes.extend(forecast::bound_time_wait_note(
-            model.bind_marked(),
-            model.totals.time_wait,
-        ));
+        note(
+            SETTINGS,
+            forecast::bound_time_wait_note(model.bind_marked(), model.totals.time_wait),
+        );
     }
     match &m.trend {
-        Some((last_run, not_kept)) => notes.push(forecast::trend_note(
-            last_run,
-            not_kept.clone(),
-            asked.forecast.enabled,
-        )),
-        None if asked.trend => notes.push(forecast::trend_not_across_namespaces()),
+        Some((last_run, not_kept)) => {
+            let level = if not_kept.is_some() { ALWAYS } else { SETTINGS };
+            let text = forecast::trend_note(last_run, not_kept.clone(), asked.forecast.enabled);
+            note(level, Some(text));
+        }
+        None if asked.trend => note(ALWAYS, Some(forecast::trend_not_across_namespaces())),
         None => {}
     }
-    notes.extend(m.nat.unread.as_ref().map(verbose::nat_note));
-    notes.extend(model.nat.as_ref().and_then(verbose::stray_note));
+    // NAT pools named in --pools must be read (a failure is an error); in
+    // the default set whether they can be is no news below -vv, whether
+    // or not the conntrack table happens to hold entries.
+    let nat_level = if asked.nat_required { ALWAYS } else { SETTINGS };
+    note(nat_level, m.nat.unread.as_ref().map(verbose::nat_note));
+    note(nat_level, model.nat.as_ref().and_then(verbose::stray_note));
     if let (Some(read), Some(nat)) = (&m.nat.read, &model.nat) {
-        verbose_lines.push((1, verbose::conntrack(read, nat)));
+        verbose_lines.push((SETTINGS, verbose::conntrack(read, nat)));
     }
     Context {
         verbose: asked.verbose,

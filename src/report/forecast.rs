@@ -94,7 +94,8 @@ pub fn bound_time_wait_note(bind_marked: u32, time_wait: u64) -> Option<String> 
     (bind_marked > 0 && time_wait > 0).then(|| {
         format!(
             "the {time_wait} TIME_WAIT entries count only in their own tuple; one left by a connection \
-             whose port came from bind() also keeps that port from every other tuple until it ends"
+             whose program picked its local address and port before connecting also keeps that port from \
+             every other tuple until it ends"
         )
     })
 }
@@ -136,7 +137,7 @@ pub fn pool_line(f: &PoolForecast) -> String {
     )
 }
 
-/// `-vv`: what the estimator saw for the worst forecast of each kind.
+/// `-vvv`: what the estimator saw for the worst forecast of each kind.
 pub fn lines(report: &Report) -> Vec<(u8, String)> {
     report
         .forecasts
@@ -144,7 +145,7 @@ pub fn lines(report: &Report) -> Vec<(u8, String)> {
         .iter()
         .map(|(_, f)| {
             (
-                2,
+                super::DETAIL,
                 format!(
                     "pace of {}: {}",
                     pool_label(&f.pool),

@@ -1,18 +1,21 @@
 //! Stage 5, reporting: every piece of text the plugin prints, made here
-//! from the judged report and the model: the status line, the long output
-//! and the perfdata (this file), the `-v` lines and notes (`verbose`, put
-//! together for one namespace by `context`), what is said of the forecast
-//! (`forecast`), of namespaces (`namespaces`, `sweep`) and processes
-//! (`processes`), and the UNKNOWN line; `prometheus` renders the same report as metrics. A new
+//! from the judged report and the model: the status line, with what fired
+//! (`fired`), and the perfdata (this file), the pools of the long output
+//! (`pools`), the `-v` lines and notes (`verbose`, put together for one
+//! namespace by `context`), what is said of the forecast (`forecast`), of
+//! namespaces (`namespaces`, `sweep`) and processes (`processes`), and the
+//! UNKNOWN line; `prometheus` renders the same report as metrics. A new
 //! output format goes here.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
 pub mod context;
+pub mod fired;
 pub mod forecast;
 pub mod namespaces;
 mod perfdata;
+mod pools;
 pub mod processes;
 pub mod prometheus;
 pub mod sweep;
@@ -23,8 +26,8 @@ pub use perfdata::{Perfdata, Value};
 
 use crate::judge::TableReport;
 use crate::judge::range::Range;
-use crate::judge::{KindReport, Report, State, Thresholds};
-use crate::model::{Kind, Model, Pool, PoolName, PortClass};
+use crate::judge::{Report, Thresholds};
+use crate::model::{Model, Pool, PoolName, PortClass};
 use crate::read::socket::Protocol;
 
 pub const SERVICE: &str = "EPHEMERAL";
@@ -46,17 +49,30 @@ pub struct Context {
     /// Why the whole answer is UNKNOWN although the pools were judged (a
     /// namespace that could not be read): said on the status line.
     pub unknown: Option<String>,
-    pub notes: Vec<String>,
+    /// Notes, each with the verbosity from which it is said.
+    pub notes: Vec<(u8, String)>,
     pub verbose_lines: Vec<(u8, String)>,
     /// `--full-in-warning`/`--full-in-critical`, for the perfdata.
     pub full_in: (Option<Range>, Option<Range>),
 }
 
+/// The verbosity from which a line is printed. A healthy run at the
+/// default prints the status line alone; long output lists the pools that
+/// are not OK, and says what the operator asked for but did not get.
+pub const ALWAYS: u8 = 0;
+/// `-v`: the top pools of each kind (and the namespaces judged).
+pub const LISTED: u8 = 1;
+/// `-vv`: settings, the backend, and the notes on what user space cannot
+/// see.
+pub const SETTINGS: u8 = 2;
+/// `-vvv`: counts, timings, what the forecast saw.
+pub const DETAIL: u8 = 3;
+
 impl Context {
-    /// Long-output lines printed whatever the verbosity.
-    pub fn add_lines(&mut self, lines: Vec<String>) {
+    /// Long-output lines printed from verbosity `level` on.
+    pub fn add_lines(&mut self, level: u8, lines: Vec<String>) {
         self.verbose_lines
-            .extend(lines.into_iter().map(|line| (0, line)));
+            .extend(lines.into_iter().map(|line| (level, line)));
     }
 }
 
@@ -75,28 +91,38 @@ pub fn render(
                 .scope
                 .as_deref()
                 .map_or(String::new(), |s| format!("{}: ", clean(s)));
-            let (label, figures) = match &report.conntrack {
-                Some(t) if t.is_worst(report) => ("conntrack table".to_string(), table_numbers(t)),
-                _ => (pool_label(worst), numbers(worst, "ports free")),
+            let full_in = (context.full_in.0.as_ref(), context.full_in.1.as_ref());
+            let (label, figures, why) = match &report.conntrack {
+                Some(t) if t.is_worst(report) => (
+                    "conntrack table".to_string(),
+                    table_numbers(t),
+                    fired::table(t, thresholds),
+                ),
+                _ => (
+                    pool_label(worst),
+                    numbers(worst, "ports free"),
+                    fired::pool(
+                        report.worst.1,
+                        worst,
+                        thresholds,
+                        full_in,
+                        report.forecasts.of(worst),
+                    ),
+                ),
             };
             let _ = writeln!(
                 out,
-                "{SERVICE} {} - {scope}{label}: {figures}{}",
+                "{SERVICE} {} - {scope}{label}: {figures}{}{why}",
                 report.state.word(),
                 forecast::status_suffix(report).unwrap_or_default()
             );
         }
     }
-    if context.top > 0 {
-        for k in &report.kinds {
-            write_kind(&mut out, k, report);
+    pools::write(&mut out, report, context);
+    for (level, note) in &context.notes {
+        if context.verbose >= *level {
+            let _ = writeln!(out, "note: {note}");
         }
-        if let Some(t) = &report.conntrack {
-            write_table(&mut out, t);
-        }
-    }
-    for note in &context.notes {
-        let _ = writeln!(out, "note: {note}");
     }
     for (level, line) in &context.verbose_lines {
         if context.verbose >= *level {
@@ -124,75 +150,6 @@ pub fn render(
     out.push_str(&perf.join(" "));
     out.push('\n');
     out
-}
-
-fn write_kind(out: &mut String, k: &KindReport, report: &Report) {
-    let what = match (k.kind, k.pools) {
-        (Kind::Connect | Kind::Nat, 1) => "tuple",
-        (Kind::Connect | Kind::Nat, _) => "tuples",
-        (_, 1) => "address",
-        (_, _) => "addresses",
-    };
-    let judged = if k.judged { "" } else { ", not judged" };
-    let _ = writeln!(
-        out,
-        "{} pools: {} {what}{judged}; worst {}:",
-        k.kind.name(),
-        k.pools,
-        k.top.len()
-    );
-    for (pool, state) in &k.top {
-        let mark = match state {
-            State::Ok => "",
-            State::Warning => " [WARNING]",
-            State::Critical => " [CRITICAL]",
-            State::Unknown => " [UNKNOWN]",
-        };
-        let c = &pool.counts;
-        let reusable = if k.kind == Kind::Connect {
-            format!(" ({} reusable)", c.time_wait_reusable)
-        } else {
-            String::new()
-        };
-        // Where the kernel's search is bounded, free ports do not promise
-        // a connection: say how likely one fails now.
-        let search = match pool.fail_ppm {
-            Some(ppm) if pool.capacity > 128 && ppm > 0 => {
-                format!("; a new connection fails with chance {}", chance(ppm))
-            }
-            _ => String::new(),
-        };
-        let _ = writeln!(
-            out,
-            "  {}: {}{mark}; {} established, {} TIME_WAIT{reusable}, {} other{search}",
-            name_label(&pool.name),
-            numbers(pool, "free"),
-            c.established,
-            c.time_wait,
-            c.other
-        );
-        if let Some(f) = report.forecasts.of(pool) {
-            let _ = writeln!(out, "{}", forecast::pool_line(f));
-        }
-    }
-}
-
-fn write_table(out: &mut String, t: &TableReport) {
-    let f = &t.figures;
-    let mark = match t.state {
-        State::Ok => "",
-        State::Warning => " [WARNING]",
-        State::Critical => " [CRITICAL]",
-        State::Unknown => " [UNKNOWN]",
-    };
-    let _ = writeln!(
-        out,
-        "conntrack table: {}{mark}; so far {} entries not inserted, {} packets dropped, {} entries evicted early",
-        table_numbers(t),
-        f.insert_failed,
-        f.drop,
-        f.early_drop
-    );
 }
 
 /// A pool's numbers: `412 of 28232 free (98.5% used)`.
@@ -262,15 +219,6 @@ pub fn protocol_name(protocol: Protocol) -> &'static str {
     }
 }
 
-/// A chance in parts per million as a short percentage: `37.1%`, `<0.1%`.
-fn chance(ppm: u32) -> String {
-    match ppm {
-        0 => "0%".to_string(),
-        1..=999 => "<0.1%".to_string(),
-        _ => format!("{:.1}%", f64::from(ppm) / 1e4),
-    }
-}
-
 fn endpoint(addr: IpAddr, port: Option<u16>) -> String {
     match (addr, port) {
         (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
@@ -280,7 +228,7 @@ fn endpoint(addr: IpAddr, port: Option<u16>) -> String {
 }
 
 /// The status line's words for a full conntrack table.
-fn table_numbers(table: &TableReport) -> String {
+pub(crate) fn table_numbers(table: &TableReport) -> String {
     let f = &table.figures;
     if f.max == 0 {
         return format!("{} entries, no limit (nf_conntrack_max 0)", f.entries);
@@ -322,6 +270,7 @@ const MAX_UNKNOWN: usize = 512;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::judge::State;
     use perfdata::table_perfdata;
 
     #[test]

@@ -10,7 +10,7 @@ use crate::judge::bound::Bound;
 use crate::model::Pool;
 use crate::scope::netns::Namespace;
 use crate::scope::plan::Left;
-use crate::scope::procfs::{self, CAP_SYS_PTRACE, Capabilities, Refusal};
+use crate::scope::procfs::{self, CAP_SYS_PTRACE, Capabilities, Pids, Refusal};
 use crate::scope::sweep::SWEEP_SHARE;
 
 /// `host`, `web1`, `nginx (pid 812)` (a namespace without a name, after
@@ -193,8 +193,8 @@ pub fn unreadable(ns: &Namespace, e: &Error) -> String {
 /// Says that `n` processes hid their namespaces, and why, as far as this
 /// process can tell: looking at another user's `/proc/PID/ns/net` needs
 /// CAP_SYS_PTRACE.
-pub fn hidden(n: usize, effective: Option<Capabilities>) -> String {
-    let processes = super::processes::count(n);
+pub fn hidden(pids: &Pids, effective: Option<Capabilities>) -> String {
+    let processes = super::processes::named(pids);
     match Refusal::of(&[CAP_SYS_PTRACE], effective) {
         Refusal::Lacking(caps) => format!(
             "note: the network namespace of {processes} could not be looked at (permission denied; \
@@ -325,17 +325,21 @@ mod tests {
 
     #[test]
     fn hidden_namespaces_suggest_only_what_is_lacking() {
-        let without = hidden(1, Some(Capabilities::default()));
+        let mut one = Pids::default();
+        one.add(812);
+        let without = hidden(&one, Some(Capabilities::default()));
         assert_eq!(
             without,
-            "note: the network namespace of 1 process could not be looked at \
+            "note: the network namespace of 1 process (pid 812) could not be looked at \
              (permission denied; needs CAP_SYS_PTRACE): namespaces only they use were not judged"
         );
-        assert_eq!(hidden(1, None), without);
-        let with = hidden(2, Some(Capabilities::of(&[CAP_SYS_PTRACE])));
+        assert_eq!(hidden(&one, None), without);
+        let mut two = one.clone();
+        two.add(9);
+        let with = hidden(&two, Some(Capabilities::of(&[CAP_SYS_PTRACE])));
         assert!(
             with.starts_with(
-                "note: the network namespace of 2 processes could not be looked at, so namespaces \
+                "note: the network namespace of 2 processes (pids 9, 812) could not be looked at, so namespaces \
                  only they use were not judged: the kernel refused even with CAP_SYS_PTRACE, \
                  which this process has"
             ),

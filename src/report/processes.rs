@@ -4,7 +4,7 @@
 use super::pool_label;
 use crate::model::Pool;
 use crate::scope::culprits::Attribution;
-use crate::scope::procfs::{self, Capabilities, Capability, Refusal};
+use crate::scope::procfs::{self, Capabilities, Capability, Pids, Refusal};
 
 /// `1 process`, `2 processes`.
 pub fn count(n: usize) -> String {
@@ -13,6 +13,18 @@ pub fn count(n: usize) -> String {
     } else {
         format!("{n} processes")
     }
+}
+
+/// `1 process (pid 812)`, `7 processes (pids 3, 4, 5, 6, 8 and 2 more)`:
+/// the processes named, so the operator can look at them.
+pub fn named(pids: &Pids) -> String {
+    let listed: Vec<String> = pids.lowest.iter().map(u32::to_string).collect();
+    let more = match pids.count.saturating_sub(pids.lowest.len()) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    let word = if pids.count == 1 { "pid" } else { "pids" };
+    format!("{} ({word} {}{more})", count(pids.count), listed.join(", "))
 }
 
 /// A line per pool of `pools` (the ones attributed, in the same order),
@@ -47,9 +59,9 @@ pub fn lines(found: &Attribution, pools: &[&Pool]) -> Vec<String> {
         };
         lines.push(format!("  {}: {text}", pool_label(pool)));
     }
-    if found.unreadable > 0 {
+    if found.unreadable.count > 0 {
         lines.push(unreadable(
-            found.unreadable,
+            &found.unreadable,
             &found.needs,
             Capabilities::effective(),
         ));
@@ -70,14 +82,14 @@ fn heading(listed: bool) -> &'static str {
 /// Says that `n` processes' open files could not be read, and the way
 /// out: the capabilities in `needs` this process lacks, or that the
 /// kernel refused even with them.
-fn unreadable(n: usize, needs: &[Capability], effective: Option<Capabilities>) -> String {
+fn unreadable(pids: &Pids, needs: &[Capability], effective: Option<Capabilities>) -> String {
     let why = match Refusal::of(needs, effective) {
         Refusal::Lacking(caps) => format!("run as root or grant {}", procfs::names(&caps)),
         Refusal::Despite(caps) => procfs::despite(&caps),
     };
     format!(
         "processes: the open files of {} could not be read, so their sockets are not attributed; {why}",
-        count(n)
+        named(pids)
     )
 }
 
@@ -92,15 +104,39 @@ mod tests {
         assert!(heading(false).contains("the worst pool of each kind"));
     }
 
+    fn pids(list: &[u32]) -> Pids {
+        let mut pids = Pids::default();
+        list.iter().for_each(|&p| pids.add(p));
+        pids
+    }
+
+    #[test]
+    fn the_processes_are_named_by_pid() {
+        assert_eq!(named(&pids(&[812])), "1 process (pid 812)");
+        assert_eq!(named(&pids(&[913, 812])), "2 processes (pids 812, 913)");
+        assert_eq!(
+            named(&pids(&[9, 8, 7, 6, 5, 4, 3])),
+            "7 processes (pids 3, 4, 5, 6, 7 and 2 more)"
+        );
+        let note = unreadable(&pids(&[812]), &[CAP_SYS_PTRACE], None);
+        assert!(
+            note.starts_with("processes: the open files of 1 process (pid 812) could not be read"),
+            "{note}"
+        );
+    }
+
     #[test]
     fn unreadable_files_suggest_only_what_is_lacking() {
         let both_steps = [CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE];
-        let with =
-            |caps: &[procfs::Capability]| unreadable(2, &both_steps, Some(Capabilities::of(caps)));
+        let two = pids(&[40, 41]);
+        let with = |caps: &[procfs::Capability]| {
+            unreadable(&two, &both_steps, Some(Capabilities::of(caps)))
+        };
         let none = with(&[]);
         assert!(
-            none.starts_with("processes: the open files of 2 processes could not be read")
-                && none.ends_with("run as root or grant CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE"),
+            none.starts_with(
+                "processes: the open files of 2 processes (pids 40, 41) could not be read"
+            ) && none.ends_with("run as root or grant CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE"),
             "{none}"
         );
         let dac = with(&[CAP_DAC_READ_SEARCH]);
@@ -112,10 +148,10 @@ mod tests {
             "{both}"
         );
         // When the set cannot be read, everything that may help is named.
-        assert_eq!(unreadable(2, &both_steps, None), none);
+        assert_eq!(unreadable(&two, &both_steps, None), none);
         // Only links refused: CAP_DAC_READ_SEARCH would not help.
         let reading = [CAP_SYS_PTRACE];
-        let ptrace = unreadable(1, &reading, Some(Capabilities::of(&[])));
+        let ptrace = unreadable(&pids(&[40]), &reading, Some(Capabilities::of(&[])));
         assert!(
             ptrace.ends_with("run as root or grant CAP_SYS_PTRACE"),
             "{ptrace}"

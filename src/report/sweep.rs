@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{Context, namespaces};
 use crate::scope::netns::Namespace;
 use crate::scope::plan::Left;
-use crate::scope::procfs::Capabilities;
+use crate::scope::procfs::{Capabilities, Pids};
 use crate::scope::tally::{Book, Partial, Verdict};
 
 /// The facts of a sweep beyond its book.
@@ -21,8 +21,8 @@ pub struct Sweep {
     pub unjudged: usize,
     /// Those, and how high their bounds go.
     pub left: Left,
-    /// Namespaces this process could not see (`--all-netns`).
-    pub hidden: usize,
+    /// Processes whose namespaces this process could not see (`--all-netns`).
+    pub hidden: Pids,
     pub timeout: Duration,
     /// Namespaces listed at most.
     pub top: usize,
@@ -37,6 +37,7 @@ pub fn add(
     worst: crate::judge::State,
 ) {
     let mut lines = Vec::new();
+    let mut hidden = None;
     if sweep.all {
         let states = book.states();
         let judged = book.ranked.len();
@@ -59,10 +60,13 @@ pub fn add(
             lines.push(namespaces::unjudged(sweep.left, sweep.found, sweep.timeout));
         }
         if bounded > 0 {
+            // -v lists every namespace judged by bound, with its bound.
             let heading = namespaces::bounded_heading(bounded);
             let each = book.bounded().map(|(ns, b)| namespaces::bounded(ns, b));
-            let listed = std::iter::once(heading).chain(each).map(|l| (1, l));
-            context.verbose_lines.extend(listed);
+            context.add_lines(
+                super::LISTED,
+                std::iter::once(heading).chain(each).collect(),
+            );
             let mut bounds: Vec<(String, f64)> = book
                 .bounded()
                 .map(|(ns, b)| (namespaces::metric_label(ns), b.used_pct))
@@ -71,8 +75,8 @@ pub fn add(
             bounds.truncate(sweep.top.max(1));
             context.bounds = bounds;
         }
-        if sweep.hidden > 0 {
-            lines.push(namespaces::hidden(sweep.hidden, Capabilities::effective()));
+        if sweep.hidden.count > 0 {
+            hidden = Some(namespaces::hidden(&sweep.hidden, Capabilities::effective()));
         }
         let [critical, warning, unknown, _] = states;
         context.counts = vec![
@@ -88,10 +92,16 @@ pub fn add(
     } else {
         lines.push(namespaces::entered(ns));
     }
-    context.add_lines(lines);
     context.scope = Some(namespaces::scope(ns, sweep.left, sweep.found));
     context.unknown = book.partial(worst, sweep.unjudged).map(|p| match p {
         Partial::Unjudged(_) => namespaces::partial(sweep.left, sweep.found, sweep.timeout),
         Partial::Unreadable(bad, e) => namespaces::unreadable(bad, e),
     });
+    // The namespaces judged are listed like the top pools: with -v, or
+    // when the answer is not OK.
+    let ok = worst == crate::judge::State::Ok && context.unknown.is_none();
+    let listing = if ok { super::LISTED } else { super::ALWAYS };
+    context.add_lines(listing, lines);
+    // Asked for every namespace, some could not be judged: said always.
+    context.add_lines(super::ALWAYS, hidden.into_iter().collect());
 }

@@ -91,9 +91,9 @@ pub fn lines(
     let t = &model.totals;
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     vec![
-        (1, self::settings(settings, model)),
+        (super::SETTINGS, self::settings(settings, model)),
         (
-            1,
+            super::SETTINGS,
             if model.sockets_read {
                 backend(info)
             } else {
@@ -101,7 +101,7 @@ pub fn lines(
             },
         ),
         (
-            2,
+            super::DETAIL,
             format!(
                 "read: {} TCP and {} UDP sockets in the range, {} tuple{}; {} netlink requests{}, {} records, {} bytes",
                 t.tcp_sockets,
@@ -118,7 +118,7 @@ pub fn lines(
             ),
         ),
         (
-            3,
+            super::DETAIL,
             format!(
                 "timings: settings {:.2} ms, TCP {:.2} ms, UDP {:.2} ms, model {:.2} ms, total {:.2} ms",
                 ms(timings.settings),
@@ -175,10 +175,19 @@ pub fn notes(model: &Model, info: &ReadInfo, kinds: &[Kind]) -> Vec<String> {
         );
     }
     if kinds.contains(&Kind::Connect) && t.autobound_connected > 0 {
+        let (subject, own) = match t.autobound_connected {
+            1 => (
+                "1 connection whose port the kernel chose counts".to_string(),
+                "its",
+            ),
+            n => (
+                format!("{n} connections whose port the kernel chose count"),
+                "their",
+            ),
+        };
         notes.push(format!(
-            "connect pools assume the {} connected sockets with automatically chosen ports got them \
-             from connect(); one that called bind(addr, 0) first also blocks its port for every other tuple",
-            t.autobound_connected
+            "{subject} in {own} own destination's pool only; where a program picks its local \
+             address before connecting, such a port is taken for every other destination too"
         ));
     }
     if t.time_wait_reusable > 0 {

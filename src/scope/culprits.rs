@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use super::netns::command_of;
-use super::procfs::{self, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, Capability, Refused};
+use super::procfs::{self, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, Capability, Pids, Refused};
 use crate::error::Result;
 use crate::model::{Connectable, Kind, Model, Pool, PoolName, Tuple};
 use crate::read::socket::{Protocol, Sink, Socket};
@@ -155,7 +155,7 @@ struct Holders {
     /// Inodes found in some readable fd table.
     seen: HashSet<u32>,
     /// Processes whose open files could not be read.
-    unreadable: usize,
+    unreadable: Pids,
     /// The steps they were refused at, each once.
     refused_at: Vec<Refused>,
 }
@@ -174,7 +174,7 @@ fn walk(wanted: &Wanted) -> Result<Holders> {
             let inode = match inode {
                 Ok(inode) => inode,
                 Err(refused) => {
-                    holders.unreadable += 1;
+                    holders.unreadable.add(pid);
                     if !holders.refused_at.contains(&refused) {
                         holders.refused_at.push(refused);
                     }
@@ -200,7 +200,7 @@ pub struct Attribution {
     pub listed: bool,
     pub pools: Vec<PoolHolders>,
     /// Processes whose open files could not be read.
-    pub unreadable: usize,
+    pub unreadable: Pids,
     /// The capabilities that would have got past every refusal met.
     pub needs: Vec<Capability>,
 }

@@ -68,7 +68,7 @@ pub struct Found {
     /// Ordered by inode.
     pub namespaces: Vec<Namespace>,
     /// Processes whose `/proc/PID/ns/net` could not be looked at.
-    pub hidden: usize,
+    pub hidden: procfs::Pids,
 }
 
 /// Finds every network namespace named under `/run/netns` or held by a
@@ -97,13 +97,13 @@ pub fn discover() -> Result<Found> {
             process: None,
         });
     }
-    let mut hidden = 0;
+    let mut hidden = procfs::Pids::default();
     for (pid, dir) in procfs::processes()? {
         let path = dir.join("ns/net");
         let meta = match fs::metadata(&path) {
             Ok(meta) => meta,
             Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-                hidden += 1;
+                hidden.add(pid);
                 continue;
             }
             // Gone already, or a kernel thread without one.

@@ -27,6 +27,29 @@ pub fn processes() -> Result<impl Iterator<Item = (u32, PathBuf)>> {
     }))
 }
 
+/// Processes something could not be done for: how many, and the lowest
+/// few pids, for a note that lets the operator look at them. Bounded
+/// however many there are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pids {
+    pub count: usize,
+    /// The [`Pids::SHOWN`] lowest, in order.
+    pub lowest: Vec<u32>,
+}
+
+impl Pids {
+    pub const SHOWN: usize = 5;
+
+    pub fn add(&mut self, pid: u32) {
+        self.count += 1;
+        let at = self.lowest.partition_point(|&p| p < pid);
+        if at < Self::SHOWN {
+            self.lowest.insert(at, pid);
+            self.lowest.truncate(Self::SHOWN);
+        }
+    }
+}
+
 /// The kernel would not show a process's open files: at which step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refused {
@@ -244,6 +267,16 @@ pub fn despite(caps: &[Capability]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pids_keep_the_lowest_few() {
+        let mut pids = Pids::default();
+        for pid in [90, 7, 300, 12, 8, 1000, 3, 44] {
+            pids.add(pid);
+        }
+        assert_eq!(pids.count, 8);
+        assert_eq!(pids.lowest, [3, 7, 8, 12, 44]);
+    }
 
     #[test]
     fn reads_socket_links_only() {

@@ -82,7 +82,7 @@ impl Sweep {
         let found = match scope {
             Scope::One(target) => Found {
                 namespaces: vec![netns::resolve(target)?],
-                hidden: 0,
+                hidden: Default::default(),
             },
             _ => netns::discover()?,
         };
@@ -228,8 +228,8 @@ impl Sweep {
     }
 
     /// Processes whose namespace could not be looked at.
-    pub fn hidden(&self) -> usize {
-        self.found.hidden
+    pub fn hidden(&self) -> &super::procfs::Pids {
+        &self.found.hidden
     }
 }
 
