@@ -28,11 +28,13 @@ use std::time::Instant;
 use error::Result;
 use forecast::{Forecaster, trend};
 use judge::State;
+use model::upstream::UpstreamModel;
 use model::{Kind, Model, NatBuilder, Pool, PoolsBuilder};
 use options::{Config, Format};
 use read::nat::{NatRead, NatRequest};
 use read::procnet::PROC_NET;
 use read::settings::{KernelSettings, SYSCTL_DIR};
+use read::socket::Both;
 use read::{ReadInfo, Request};
 use report::context::{Asked, Measurement};
 use report::prometheus::{Listed, Snapshot};
@@ -71,6 +73,8 @@ pub fn check_from(config: &Config, started: Instant) -> Result<Outcome> {
 /// One namespace's tables, modelled and judged, and what the report adds.
 pub struct Measured {
     pub model: Model,
+    /// `net.ipv4.tcp_max_tw_buckets` of the namespace, for judging again.
+    pub max_tw_buckets: Option<u32>,
     pub info: ReadInfo,
     pub report: judge::Report,
     pub context: Context,
@@ -102,12 +106,30 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     }
     // read, straight into the model's builders
     let mut nat_builder = NatBuilder::new(config.nat_ports);
-    let (info, nat) = read_tables(config, proc_net, &settings, &mut builder, &mut nat_builder)?;
+    let mut upstream = config
+        .upstream
+        .as_ref()
+        .filter(|_| config.selection.kinds.contains(&Kind::Upstream))
+        .map(|(budget, route)| UpstreamModel::new(budget.clone(), route.clone()));
+    let (info, nat) = read_tables(
+        config,
+        proc_net,
+        &settings,
+        (&mut builder, &mut nat_builder, upstream.as_mut()),
+    )?;
     // model
     stage::enter(Stage::Modelling);
     let modelling = Instant::now();
     let mut model = builder.finish();
-    model.nat = nat_builder.finish_read(&nat);
+    if config.selection.kinds.contains(&Kind::Nat) {
+        model.nat = nat_builder.finish_read(&nat);
+    }
+    if let Some(up) = upstream.as_mut() {
+        let previous = recalled.as_ref().and_then(|r| r.previous.as_ref());
+        let before = previous.and_then(|p| Some((p.state.opens?, p.seconds)));
+        up.finish_read(&nat, read::snmp::active_opens(proc_net), before);
+    }
+    model.upstream = upstream;
     model.sockets_read = reads_sockets(config);
     // forecast and judge
     let max_tw_buckets = read::settings::max_tw_buckets(Path::new(SYSCTL_DIR));
@@ -124,7 +146,8 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     // keep this run for the next, and put into words what goes with the pools
     let bound = model.explicitly_bound();
     let kept = recalled.as_ref().map(|r| {
-        let not_kept = trend::keep(r, report.forecasts.pools(), bound).err();
+        let opens = model.upstream.as_ref().and_then(|u| u.opens());
+        let not_kept = trend::keep(r, report.forecasts.pools(), bound, opens).err();
         (&r.last_run, not_kept)
     });
     let asked = Asked {
@@ -147,6 +170,7 @@ pub fn measure(config: &Config, proc_net: &Path) -> Result<Measured> {
     let context = report::context::build(&asked, &measurement);
     Ok(Measured {
         model,
+        max_tw_buckets,
         info,
         report,
         context,
@@ -159,37 +183,71 @@ fn reads_sockets(config: &Config) -> bool {
     config.selection.kinds.iter().any(|k| *k != Kind::Nat)
 }
 
-/// The socket tables into `builder` and the conntrack table into `nat`,
-/// as far as the pools asked for need them.
+/// The sinks the tables are read into: the kernel's pools, the NAT pools
+/// and, with `--upstream-nat`, the provider's.
+type Sinks<'a> = (
+    &'a mut PoolsBuilder,
+    &'a mut NatBuilder,
+    Option<&'a mut UpstreamModel>,
+);
+
+/// The socket tables into the builder (and the upstream pools) and the
+/// conntrack table into the NAT builder (and the upstream pools), as far
+/// as the pools asked for need them.
 fn read_tables(
     config: &Config,
     proc_net: &Path,
     settings: &KernelSettings,
-    builder: &mut PoolsBuilder,
-    nat: &mut NatBuilder,
+    (builder, nat, mut upstream): Sinks,
 ) -> Result<(ReadInfo, NatRead)> {
     let request = Request {
         backend: config.backend,
         range: settings.range,
         proc_dir: proc_net,
     };
-    let info = match reads_sockets(config) {
-        true => read::read_tables(request, builder)?,
-        false => ReadInfo::default(),
+    let info = match (upstream.as_deref_mut(), reads_sockets(config)) {
+        (Some(up), _) => read::read_tables(request, &mut Both(builder, up))?,
+        (None, true) => read::read_tables(request, builder)?,
+        (None, false) => ReadInfo::default(),
     };
-    if !config.selection.kinds.contains(&Kind::Nat) {
+    let nat_kind = config.selection.kinds.contains(&Kind::Nat);
+    if !nat_kind && upstream.is_none() {
         return Ok((info, NatRead::default()));
     }
     stage::enter(Stage::ReadingConntrack);
     let request = NatRequest {
         proc_dir: proc_net,
         required: config.nat_required,
+        // The upstream pools need every entry, not those of one address.
         replies_to: match config.selection.sources.as_slice() {
-            [address] => Some(*address),
+            [address] if upstream.is_none() => Some(*address),
             _ => None,
         },
     };
-    Ok((info, read::nat::read_nat(request, &mut |e| nat.add(e))?))
+    let read = read::nat::read_nat(request, &mut |e| {
+        if nat_kind {
+            nat.add(e);
+        }
+        if let Some(up) = upstream.as_deref_mut() {
+            up.conntrack_entry(e);
+        }
+    })?;
+    Ok((info, read))
+}
+
+/// `--all-netns`: the worst namespace judged again with the upstream pools
+/// of every namespace summed in place of its own, and their notes.
+fn judge_again_with(m: &mut Measured, sum: UpstreamModel, config: &Config) {
+    m.model.upstream = Some(sum);
+    let forecaster = Forecaster::new(&m.model, m.max_tw_buckets);
+    let rule = Some((&config.forecast, &forecaster));
+    let (selection, thresholds) = (&config.selection, &config.thresholds);
+    m.report = judge::judge_with(&m.model, selection, thresholds, config.top, rule);
+    m.context.notes.retain(|(_, n)| !n.starts_with("upstream:"));
+    if let Some(sum) = &m.model.upstream {
+        let notes = report::upstream::notes(sum, &m.report);
+        m.context.notes.extend(notes);
+    }
 }
 
 /// The answer in the format asked for; `listed` are the namespaces the
@@ -257,6 +315,9 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
         }
     }
     let mut listed = Listed::new(config.format == Format::Prometheus, config.top);
+    // The provider sees one VM: the upstream pools of every namespace are
+    // summed and judged once, after the sweep.
+    let mut upstream: Option<UpstreamModel> = None;
     let swept = sweep.visit_in(
         &plan.order,
         pace,
@@ -264,11 +325,21 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
         |index, ns, visit| {
             if let Visit::Measured(m) = &visit {
                 listed.offer(&ns, &m.report, &m.model);
+                if let Some(up) = &m.model.upstream {
+                    match upstream.as_mut() {
+                        Some(sum) => sum.merge(up),
+                        None => upstream = Some(up.clone()),
+                    }
+                }
             }
             tally.add(index, ns, visit)
         },
     )?;
     let (ns, mut m, book) = tally.finish()?;
+    if let Some(mut sum) = upstream.filter(|_| all) {
+        sum.finish(None);
+        judge_again_with(&mut m, sum, config);
+    }
     if config.processes {
         let attributed = sweep.run_in(&ns, |proc_net| attribute(&mut m, proc_net))?;
         if attributed.is_none() {
@@ -285,7 +356,15 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
         timeout: config.timeout,
         top: config.top,
     };
-    report::sweep::add(&mut m.context, &ns, &book, &facts, m.report.state);
+    let upstream_worst = m.report.worst.0.kind == Kind::Upstream;
+    report::sweep::add(
+        &mut m.context,
+        &ns,
+        &book,
+        &facts,
+        m.report.state,
+        upstream_worst,
+    );
     Ok(render(&m, config, &listed.finish()))
 }
 
@@ -308,6 +387,7 @@ fn count_all(
         selection: &config.selection,
         thresholds: &config.thresholds,
         forecast: &config.forecast,
+        upstream: config.upstream.is_some(),
     };
     sweep.visit(
         pace,

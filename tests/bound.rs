@@ -115,6 +115,7 @@ fn bound_of(ns: &Netns, judging: &Judging) -> Bound {
             selection: &judging.selection,
             thresholds: &judging.thresholds,
             forecast: &judging.forecast,
+            upstream: false,
         };
         bound::bound(&counters, &settings, &rule).expect("a bound")
     })

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::util::lab::{self, Lab, Settings};
 use crate::util::{Plugin, namespaces_alone, natlab, scratch};
 
-const PROMTOOL: &str = "promtool";
+pub(crate) const PROMTOOL: &str = "promtool";
 const NODE_EXPORTER: &str = "prometheus-node-exporter";
 /// Where the exporter listens inside the lab's own namespace, whose
 /// loopback nothing else uses; outside the lab's port range, so scraping it
@@ -27,7 +27,7 @@ const EXPORTER: &str = "127.0.0.1:9100";
 const BOUND: Duration = Duration::from_secs(20);
 
 /// Whether `tool` can run; outside CI a missing one skips the test.
-fn have(test: &str, tool: &str) -> bool {
+pub(crate) fn have(test: &str, tool: &str) -> bool {
     let found = Command::new(tool)
         .arg("--version")
         .stdout(Stdio::null())
@@ -44,7 +44,7 @@ fn check(args: &[&str]) -> Output {
 }
 
 /// `promtool check metrics` on `text`: its complaints, empty when clean.
-fn promtool_complaints(text: &str) -> String {
+pub(crate) fn promtool_complaints(text: &str) -> String {
     let mut child = Command::new(PROMTOOL)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -31,6 +31,7 @@ mod resources;
 mod sweep;
 mod trend;
 mod units_and_rules;
+mod upstream;
 
 /// With `autotests = false` cargo builds no file of tests/ on its own: an
 /// area (`tests/AREA.rs` or `tests/AREA/mod.rs`) not declared above would

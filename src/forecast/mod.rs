@@ -8,7 +8,9 @@
 //! - `pools`: what the forecast needs of each connect, bind and TCP NAT
 //!   pool of the model, and the forecast of a pool;
 //! - `trend`: what one run keeps for the next (`--trend`), and the growth
-//!   a second look shows.
+//!   a second look shows;
+//! - `upstream`: the provider NAT's pools, their closes projected over the
+//!   provider's hold.
 //!
 //! The pace and the projection know nothing of sockets or addresses, so
 //! any pool whose ports are held for a fixed time after a close can use
@@ -18,6 +20,7 @@ pub mod pace;
 pub mod pools;
 pub mod projection;
 pub mod trend;
+pub mod upstream;
 mod walk;
 
 pub use pace::{Ages, BUCKETS, Pace, Seen, pace};

@@ -84,6 +84,11 @@ impl<'a> Forecaster<'a> {
 
     /// The forecast of a connect or bind pool; `None` for the others.
     pub fn of(&self, pool: &Pool) -> Option<Forecast> {
+        if pool.kind == Kind::Upstream {
+            // Counted and forecast by the upstream model, over the
+            // provider's hold; --trend's bound is already in it.
+            return super::upstream::forecast(self.model.upstream.as_ref()?, &pool.name);
+        }
         let now = self.input(pool)?;
         let pool_tw = now.ages.total();
         let others = self

@@ -22,7 +22,9 @@
 //!   the namespace's `tw`. A pool can fill only where that reaches its
 //!   capacity; where it cannot, no `--full-in` range applies.
 //! - NAT pools need the conntrack table's entries: where it has any, there
-//!   is no bound and the namespace is walked.
+//!   is no bound and the namespace is walked. Upstream pools (the provider
+//!   NAT's, `--upstream-nat`) are summed over every namespace, so where
+//!   they are judged no namespace has a bound.
 //!
 //! `--trend` adds the growth across runs; a sweep of every namespace keeps
 //! no state, so the bound is used only there.
@@ -50,6 +52,8 @@ pub struct Rule<'a> {
     pub selection: &'a Selection,
     pub thresholds: &'a Thresholds,
     pub forecast: &'a ForecastRule,
+    /// `--upstream-nat`: the provider's pools, summed over every namespace.
+    pub upstream: bool,
 }
 
 /// The most any pool of a namespace can reach.
@@ -109,6 +113,10 @@ pub fn bound(counters: &Counters, settings: &KernelSettings, rule: &Rule) -> Opt
             }
             Kind::Udp => pools.push(Reach::new(empty.candidate_count(), udp_level, 0.0)),
             Kind::Nat => nat = true,
+            // The provider's budget is spent by every namespace at once:
+            // its sum needs each one walked.
+            Kind::Upstream if rule.upstream => return None,
+            Kind::Upstream => {}
         }
     }
     if nat {

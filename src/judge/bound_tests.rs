@@ -245,6 +245,7 @@ fn no_pool_of_a_generated_population_exceeds_its_bound() {
             selection: &selection,
             thresholds: &thresholds,
             forecast: &forecast,
+            upstream: false,
         };
         let model = model_of(&p);
         let Some(b) = bound(&p.counters, &p.settings, &rule) else {
@@ -327,6 +328,7 @@ fn conntrack_entries_leave_nat_unbounded() {
         selection: &selection,
         thresholds: &thresholds,
         forecast: &forecast,
+        upstream: false,
     };
     let table = |entries| TableFigures {
         entries,
@@ -337,6 +339,17 @@ fn conntrack_entries_leave_nat_unbounded() {
     assert_eq!(bound(&p.counters, &p.settings, &rule), None);
     p.counters.conntrack = Some(table(0));
     assert!(bound(&p.counters, &p.settings, &rule).is_some());
+    // The provider's pools are summed over every namespace: none is
+    // bounded where they are judged.
+    let mut upstream = selection.clone();
+    upstream.kinds.push(Kind::Upstream);
+    let with = |on| Rule {
+        selection: &upstream,
+        upstream: on,
+        ..rule
+    };
+    assert_eq!(bound(&p.counters, &p.settings, &with(true)), None);
+    assert!(bound(&p.counters, &p.settings, &with(false)).is_some());
     p.counters.sockstat.sockets = None;
     assert_eq!(bound(&p.counters, &p.settings, &rule), None);
 }

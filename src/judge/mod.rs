@@ -155,6 +155,8 @@ pub fn judge_with(
             Kind::Udp => pools::udp(model, &mut j),
             Kind::Nat if !pools::nat(model, selection, &mut j) => continue,
             Kind::Nat => {}
+            Kind::Upstream if !pools::upstream(model, selection, &mut j) => continue,
+            Kind::Upstream => {}
         }
         kinds.push(j.finish());
     }
@@ -164,16 +166,21 @@ pub fn judge_with(
     if kinds.is_empty() {
         kinds.push(pools::nat_stand_in(model, selection, thresholds));
     }
-    // The pool that fails first among those in the worst state.
+    // The pool that fails first among those in the worst state. An
+    // upstream budget with no connection yet stands in for its kind but
+    // names the status line only when nothing else is judged: its small
+    // capacity would otherwise always have the fewest free ports.
     let fails_in = |pool: &Pool| {
         let full_in_s = forecasts.of(pool).and_then(|f| f.forecast.full_in_s);
         failure_in_ms(pool, full_in_s)
     };
+    let idle_upstream = |k: &KindReport| k.kind == Kind::Upstream && k.pools == 0;
     let worst = kinds
         .iter()
         .filter(|k| k.judged)
-        .map(|k| *k.worst())
-        .min_by_key(|(pool, state)| badness(pool, *state, fails_in(pool)))
+        .map(|k| (idle_upstream(k), *k.worst()))
+        .min_by_key(|(idle, (pool, state))| (*idle, badness(pool, *state, fails_in(pool))))
+        .map(|(_, w)| w)
         .unwrap_or_else(|| *kinds[0].worst());
     let conntrack = conntrack(model, selection, thresholds);
     let state = conntrack.map_or(worst.1, |t| t.state.max(worst.1));

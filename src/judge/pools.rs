@@ -164,6 +164,27 @@ pub fn nat(model: &Model, selection: &Selection, j: &mut Judging) -> bool {
     j.seen() > 0
 }
 
+/// Upstream pools (`--upstream-nat`, which makes the model) that match the
+/// selection; a destination with no connection yet stands in when none
+/// does. `false` where there is no upstream model.
+pub fn upstream(model: &Model, selection: &Selection, j: &mut Judging) -> bool {
+    let Some(upstream) = model.upstream.as_ref().filter(|_| j.judged) else {
+        return false;
+    };
+    for (pool, _) in &upstream.pools {
+        if let PoolName::Upstream(n) = pool.name
+            && selection.upstream_matches(&n.key)
+        {
+            j.offer(*pool);
+        }
+    }
+    if j.seen() == 0 {
+        j.stand_in = true;
+        j.offer(upstream.stand_in(selection.one_destination()));
+    }
+    true
+}
+
 /// Only NAT pools asked for, and none exists: a destination with no entry
 /// yet stands in, with the whole NAT range free.
 pub fn nat_stand_in(model: &Model, selection: &Selection, thresholds: &Thresholds) -> KindReport {
@@ -221,6 +242,13 @@ pub(super) fn badness(pool: &Pool, state: State, fails_in_ms: u64) -> Badness {
             Some(k.destination),
             k.port,
             u32::from(k.zone) << 2 | k.class as u32,
+        ),
+        PoolName::Upstream(n) => (
+            4,
+            n.sources.map(|s| s.lowest),
+            Some(n.key.destination),
+            n.key.port.unwrap_or(0),
+            n.key.protocol as u32,
         ),
     };
     (

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use crate::model::upstream::UpstreamKey;
 use crate::model::{Kind, NatKey, PoolName, Tuple};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +45,25 @@ impl Selection {
     }
 
     /// One source and one destination with its port: exactly one tuple.
+    /// `--destination` narrows upstream pools by where they lead; a pool
+    /// of a whole address matches a destination with any port. `--source`
+    /// does not: every local address shares the provider's budget.
+    pub(super) fn upstream_matches(&self, k: &UpstreamKey) -> bool {
+        self.destinations.is_empty()
+            || self.destinations.iter().any(|d| {
+                d.addr == k.destination
+                    && (d.port.is_none() || k.port.is_none() || d.port == k.port)
+            })
+    }
+
+    /// The one destination asked for, if one was.
+    pub(super) fn one_destination(&self) -> Option<(IpAddr, Option<u16>)> {
+        match self.destinations.as_slice() {
+            [d] => Some((d.addr, d.port)),
+            _ => None,
+        }
+    }
+
     pub(super) fn single_tuple(&self) -> Option<Tuple> {
         match (self.sources.as_slice(), self.destinations.as_slice()) {
             (

@@ -153,6 +153,7 @@ impl PoolsBuilder {
             totals: self.totals,
             tw: self.tw,
             nat: None,
+            upstream: None,
             sockets_read: true,
             bound: self.bound_now,
         }

@@ -13,7 +13,10 @@
 //!   still autobind;
 //! - a **NAT pool** per (protocol, NAT address, destination, destination
 //!   port, port class) of a masquerading node, from the conntrack table
-//!   (`nat`, `nat_class`).
+//!   (`nat`, `nat_class`);
+//! - an **upstream pool** per destination of the provider's NAT in front of
+//!   the host (`--upstream-nat`), shared by every local address and
+//!   namespace (`upstream`).
 
 use std::collections::HashMap;
 
@@ -30,6 +33,7 @@ pub mod nat_class;
 pub mod nat_search;
 mod pool;
 pub mod ports;
+pub mod upstream;
 
 pub use ages::TwAges;
 use build::FastHash;
@@ -212,6 +216,8 @@ pub struct Model {
     tw: TwPolicy,
     /// The NAT pools and the conntrack table, where they were read.
     pub nat: Option<NatModel>,
+    /// The provider NAT's pools, with `--upstream-nat`.
+    pub upstream: Option<upstream::UpstreamModel>,
     /// Whether the socket tables were read; not when only NAT pools were
     /// asked for, and then the socket pools are not shown at all.
     pub sockets_read: bool,

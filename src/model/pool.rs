@@ -42,10 +42,21 @@ pub enum Kind {
     Bind,
     Udp,
     Nat,
+    Upstream,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Connect, Kind::Bind, Kind::Udp, Kind::Nat];
+    /// Every kind, in the order the report lists them.
+    pub const ALL: [Kind; 5] = [
+        Kind::Connect,
+        Kind::Bind,
+        Kind::Udp,
+        Kind::Nat,
+        Kind::Upstream,
+    ];
+    /// The kinds judged when `--pools` is not given (`upstream` joins them
+    /// when `--upstream-nat` is).
+    pub const DEFAULT: [Kind; 4] = [Kind::Connect, Kind::Bind, Kind::Udp, Kind::Nat];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -53,6 +64,7 @@ impl Kind {
             Kind::Bind => "bind",
             Kind::Udp => "udp",
             Kind::Nat => "nat",
+            Kind::Upstream => "upstream",
         }
     }
 }
@@ -71,6 +83,8 @@ pub enum PoolName {
     Address(IpAddr),
     /// The NAT ports of a masquerading node towards one destination port.
     Nat(NatKey),
+    /// The provider NAT's ports for this host towards one destination.
+    Upstream(super::upstream::UpstreamName),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,6 +10,7 @@ use clap::{ArgAction, Parser, ValueEnum};
 use super::DEFAULT_TIMEOUT;
 use crate::judge::Destination;
 use crate::judge::range::{Range, free_count};
+use crate::model::upstream::{Budget, Cidr};
 use crate::read::ports::PortRange;
 use crate::read::socket::canonical;
 use crate::scope::Target;
@@ -60,7 +61,7 @@ pub(super) struct Args {
     #[arg(long = "trend")]
     pub(super) trend: bool,
 
-    /// Kinds of pool to judge, comma separated [default: connect,bind,udp, and nat where the conntrack table is readable and has NAT entries]
+    /// Kinds of pool to judge, comma separated [default: connect,bind,udp, nat where the conntrack table is readable and has NAT entries, and upstream with --upstream-nat]
     #[arg(
         long = "pools",
         value_name = "KINDS",
@@ -80,11 +81,19 @@ pub(super) struct Args {
     #[arg(long = "nat-ports", value_name = "LO-HI", value_parser = nat_ports_value)]
     pub(super) nat_ports: Option<PortRange>,
 
+    /// The provider's NAT in front of this host, judged as upstream pools (one per destination): a profile (gcp, gcp:N, azure-lb[:N], azure-natgw[:N], aws-natgw[:N]) or ports=N,hold=SECONDS[,per=destination|address][,ipv6=yes|no] (see docs/upstream-nat.md)
+    #[arg(long = "upstream-nat", value_name = "SPEC", value_parser = upstream_value)]
+    pub(super) upstream_nat: Option<Budget>,
+
+    /// A destination block that does not pass the provider's NAT, e.g. 203.0.113.0/24 (repeatable); private, shared, loopback, link-local and multicast ranges never do
+    #[arg(long = "upstream-nat-exclude", value_name = "CIDR", value_parser = cidr_value)]
+    pub(super) upstream_nat_exclude: Vec<Cidr>,
+
     /// Judge only pools from this local address (repeatable)
     #[arg(long = "source", value_name = "ADDR")]
     pub(super) sources: Vec<IpAddr>,
 
-    /// Judge only connect pools to this destination, e.g. 10.0.0.9:5432 or [::1]:443 (repeatable)
+    /// Judge only connect, NAT and upstream pools to this destination, e.g. 10.0.0.9:5432 or [::1]:443 (repeatable)
     #[arg(long = "destination", value_name = "ADDR[:PORT]")]
     pub(super) destinations: Vec<DestinationArg>,
 
@@ -151,6 +160,8 @@ pub(super) enum PoolKind {
     Udp,
     /// source ports of a masquerading node, from conntrack (needs CAP_NET_ADMIN)
     Nat,
+    /// the provider NAT's ports for this host per destination (needs --upstream-nat)
+    Upstream,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -206,6 +217,16 @@ impl FromStr for DestinationArg {
             port,
         }))
     }
+}
+
+/// `--upstream-nat SPEC`.
+fn upstream_value(text: &str) -> std::result::Result<Budget, String> {
+    text.parse()
+}
+
+/// `--upstream-nat-exclude CIDR`.
+fn cidr_value(text: &str) -> std::result::Result<Cidr, String> {
+    text.parse()
 }
 
 /// `--output-file`: a path that names a file (not empty, not ending in `/`).

@@ -21,6 +21,7 @@ mod args;
 mod early;
 pub mod extra_opts;
 mod measured;
+pub mod upstream;
 mod usage;
 
 use args::{Args, BackendArg, FormatArg, PoolKind};
@@ -30,6 +31,7 @@ use crate::judge::forecast::ForecastRule;
 use crate::judge::range::Range;
 use crate::judge::{Selection, Thresholds};
 use crate::model::Kind;
+use crate::model::upstream::{Budget, Route};
 use crate::read::socket::canonical;
 use crate::scope::Scope;
 use usage::{not_utf8, usage_message};
@@ -61,6 +63,9 @@ pub struct Config {
     pub nat_required: bool,
     /// `--nat-ports`: the NAT rule's own port range.
     pub nat_ports: Option<PortRange>,
+    /// `--upstream-nat` and `--upstream-nat-exclude`: the provider NAT's
+    /// budget and which destinations pass it.
+    pub upstream: Option<(Budget, Route)>,
     pub top: usize,
     pub timeout: Duration,
     pub backend: Backend,
@@ -141,7 +146,8 @@ fn config(args: Args) -> Result<Config> {
         .as_ref()
         .is_some_and(|p| p.contains(&PoolKind::Nat));
     let mut kinds: Vec<Kind> = match &args.pools {
-        None => Kind::ALL.to_vec(),
+        None if args.upstream_nat.is_some() => Kind::ALL.to_vec(),
+        None => Kind::DEFAULT.to_vec(),
         Some(pools) => pools
             .iter()
             .map(|k| match k {
@@ -149,6 +155,7 @@ fn config(args: Args) -> Result<Config> {
                 PoolKind::Bind => Kind::Bind,
                 PoolKind::Udp => Kind::Udp,
                 PoolKind::Nat => Kind::Nat,
+                PoolKind::Upstream => Kind::Upstream,
             })
             .collect(),
     };
@@ -164,7 +171,7 @@ fn config(args: Args) -> Result<Config> {
     }
     if kinds.is_empty() {
         return Err(Error::Usage(
-            "--pools: name at least one of connect, bind, udp, nat".into(),
+            "--pools: name at least one of connect, bind, udp, nat, upstream".into(),
         ));
     }
     if args.nat_ports.is_some() && !kinds.contains(&Kind::Nat) {
@@ -179,6 +186,8 @@ fn config(args: Args) -> Result<Config> {
             "--exact applies to --all-netns, which is not given: other scopes walk every namespace they judge".into(),
         ));
     }
+    let upstream = upstream::rule(args.upstream_nat, &args.upstream_nat_exclude, &kinds)
+        .map_err(Error::Usage)?;
     let defaults = ForecastRule::default();
     let forecast = ForecastRule {
         enabled: !args.no_forecast,
@@ -196,6 +205,7 @@ fn config(args: Args) -> Result<Config> {
         },
         nat_required,
         nat_ports: args.nat_ports,
+        upstream,
         top: usize::from(args.top),
         timeout: Duration::from_secs(u64::from(args.timeout)),
         backend: match args.backend {
@@ -265,7 +275,8 @@ mod tests {
         let c = run(&[]).unwrap();
         assert_eq!(c.thresholds.used_warning.unwrap().to_string(), "70");
         assert_eq!(c.thresholds.used_critical.unwrap().to_string(), "90");
-        assert_eq!(c.selection.kinds, Kind::ALL.to_vec());
+        assert_eq!(c.selection.kinds, Kind::DEFAULT.to_vec());
+        assert!(c.upstream.is_none());
         assert_eq!(
             (c.top, c.timeout.as_secs(), c.backend),
             (5, 10, Backend::Auto)

@@ -17,6 +17,7 @@ pub mod netlink;
 pub mod ports;
 pub mod procnet;
 pub mod settings;
+pub mod snmp;
 pub mod socket;
 pub mod sockstat;
 

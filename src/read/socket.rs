@@ -109,6 +109,24 @@ pub trait Sink {
     }
 }
 
+/// Two sinks fed the same records, the first and then the second.
+pub struct Both<'a, A: Sink, B: Sink>(pub &'a mut A, pub &'a mut B);
+
+impl<A: Sink, B: Sink> Sink for Both<'_, A, B> {
+    fn marked(&mut self, socket: &Socket) {
+        self.0.marked(socket);
+        self.1.marked(socket);
+    }
+    fn socket(&mut self, socket: &Socket) {
+        self.0.socket(socket);
+        self.1.socket(socket);
+    }
+    fn discard(&mut self, protocol: Protocol) {
+        self.0.discard(protocol);
+        self.1.discard(protocol);
+    }
+}
+
 /// A sink that keeps everything, for tests and comparisons.
 #[cfg(test)]
 #[derive(Debug, Default)]

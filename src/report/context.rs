@@ -74,6 +74,9 @@ pub fn build(asked: &Asked, m: &Measurement) -> Context {
     let nat_level = if asked.nat_required { ALWAYS } else { SETTINGS };
     note(nat_level, m.nat.unread.as_ref().map(verbose::nat_note));
     note(nat_level, model.nat.as_ref().and_then(verbose::stray_note));
+    if let Some(up) = &model.upstream {
+        notes.extend(super::upstream::notes(up, m.judged));
+    }
     if let (Some(read), Some(nat)) = (&m.nat.read, &model.nat) {
         verbose_lines.push((SETTINGS, verbose::conntrack(read, nat)));
     }

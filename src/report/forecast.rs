@@ -218,6 +218,12 @@ pub fn perfdata<'a>(
         ),
         (Kind::Bind, "bind_rate", "bind_forecast_pct", "bind_full_s"),
         (Kind::Nat, "nat_rate", "nat_forecast_pct", "nat_full_s"),
+        (
+            Kind::Upstream,
+            "upstream_rate",
+            "upstream_forecast_pct",
+            "upstream_full_s",
+        ),
     ] {
         let Some(f) = report.forecasts.worst_of(kind) else {
             continue;

@@ -19,6 +19,7 @@ mod pools;
 pub mod processes;
 pub mod prometheus;
 pub mod sweep;
+pub mod upstream;
 pub mod verbose;
 
 use perfdata::perfdata;
@@ -199,6 +200,7 @@ pub(crate) fn name_label(name: &PoolName) -> String {
             },
             class_label(k.class)
         ),
+        PoolName::Upstream(n) => upstream::label(&n),
     }
 }
 

@@ -67,6 +67,7 @@ pub(super) fn perfdata<'a>(
             Kind::Bind => ("bind_used_pct", "bind_free"),
             Kind::Udp => ("udp_used_pct", "udp_free"),
             Kind::Nat => ("nat_used_pct", "nat_free"),
+            Kind::Upstream => ("upstream_used_pct", "upstream_free"),
         };
         let judged = |r: &'a Option<Range>| if k.judged { r.as_ref() } else { None };
         perf.push(Perfdata {

@@ -40,6 +40,8 @@ fn write_kind(out: &mut String, k: &KindReport, report: &Report) {
     let what = match (k.kind, k.pools) {
         (Kind::Connect | Kind::Nat, 1) => "tuple",
         (Kind::Connect | Kind::Nat, _) => "tuples",
+        (Kind::Upstream, 1) => "destination",
+        (Kind::Upstream, _) => "destinations",
         (_, 1) => "address",
         (_, _) => "addresses",
     };
@@ -81,14 +83,18 @@ fn write_pool(out: &mut String, label: &str, pool: &Pool, state: State) {
         }
         _ => String::new(),
     };
-    let _ = writeln!(
-        out,
-        "{label}: {}{mark}; {} established, {} TIME_WAIT{reusable}, {} other{search}",
-        numbers(pool, "free"),
-        c.established,
-        c.time_wait,
-        c.other
-    );
+    let detail = if pool.kind == Kind::Upstream {
+        format!(
+            "{} open, {} closed within the hold, {} more closes inferred",
+            c.established, c.time_wait, c.other
+        )
+    } else {
+        format!(
+            "{} established, {} TIME_WAIT{reusable}, {} other{search}",
+            c.established, c.time_wait, c.other
+        )
+    };
+    let _ = writeln!(out, "{label}: {}{mark}; {detail}", numbers(pool, "free"));
 }
 
 fn write_table(out: &mut String, t: &TableReport) {

@@ -35,6 +35,7 @@ pub fn add(
     book: &Book,
     sweep: &Sweep,
     worst: crate::judge::State,
+    upstream_worst: bool,
 ) {
     let mut lines = Vec::new();
     let mut hidden = None;
@@ -92,7 +93,12 @@ pub fn add(
     } else {
         lines.push(namespaces::entered(ns));
     }
-    context.scope = Some(namespaces::scope(ns, sweep.left, sweep.found));
+    context.scope = Some(if sweep.all && upstream_worst {
+        // Every namespace's connections spend the provider's one budget.
+        format!("{} namespaces", book.ranked.len())
+    } else {
+        namespaces::scope(ns, sweep.left, sweep.found)
+    });
     context.unknown = book.partial(worst, sweep.unjudged).map(|p| match p {
         Partial::Unjudged(_) => namespaces::partial(sweep.left, sweep.found, sweep.timeout),
         Partial::Unreadable(bad, e) => namespaces::unreadable(bad, e),

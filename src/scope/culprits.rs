@@ -14,6 +14,7 @@ use std::path::Path;
 use super::netns::command_of;
 use super::procfs::{self, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, Capability, Pids, Refused};
 use crate::error::Result;
+use crate::model::upstream::UpstreamKey;
 use crate::model::{Connectable, Kind, Model, Pool, PoolName, Tuple};
 use crate::read::socket::{Protocol, Sink, Socket};
 use crate::read::{self, ReadInfo};
@@ -33,6 +34,9 @@ enum Member {
     AnyV4(Protocol),
     /// Every TCP (or UDP) socket: the IPv6 wildcard.
     Any(Protocol),
+    /// Sockets to one destination of the provider's NAT (its port too,
+    /// where the budget is per destination), from any local address.
+    Upstream(UpstreamKey),
     /// A tuple with no socket yet has none of its own.
     Nothing,
 }
@@ -49,6 +53,9 @@ impl Member {
             (_, PoolName::Address(IpAddr::V4(a))) if a.is_unspecified() => Member::AnyV4(protocol),
             (_, PoolName::Address(IpAddr::V6(a))) if a.is_unspecified() => Member::Any(protocol),
             (Kind::Bind, PoolName::Address(a)) => Member::TcpAddress(a),
+            (Kind::Upstream, PoolName::Upstream(n)) if n.sources.is_some() => {
+                Member::Upstream(n.key)
+            }
             _ => Member::Nothing,
         }
     }
@@ -66,6 +73,11 @@ impl Member {
             Member::TcpAddress(a) => s.protocol == Protocol::Tcp && s.local == a,
             Member::AnyV4(p) => s.protocol == p && !(s.local.is_ipv6() && s.v6only == Some(true)),
             Member::Any(p) => s.protocol == p,
+            Member::Upstream(k) => {
+                s.protocol == k.protocol
+                    && s.remote == k.destination
+                    && k.port.is_none_or(|p| p == s.remote_port)
+            }
             Member::Nothing => false,
         }
     }

@@ -1,6 +1,6 @@
 //! What the test areas share: the one way to run the plugin ([`plugin`]),
 //! the skip rule, the turns of the tests that must not overlap
-//! ([`turns`]), the network labs ([`lab`], [`natlab`])
+//! ([`turns`]), the network labs ([`lab`], [`natlab`], [`upstreamlab`])
 //! the package tools' helpers ([`pkg`]) and the tests' own directories
 //! ([`scratch`]), and the runner of the property tests ([`random_cases`]).
 
@@ -11,6 +11,7 @@ pub mod natlab;
 pub mod pkg;
 pub mod plugin;
 pub mod turns;
+pub mod upstreamlab;
 
 use std::fs;
 use std::io::{self, Write};

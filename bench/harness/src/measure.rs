@@ -37,6 +37,10 @@ fn tools(check: &str, lo: u16, hi: u16) -> Vec<Tool> {
             name: "check --no-forecast",
             stages: vec![argv(&[check, "--no-forecast"])],
         },
+        Tool {
+            name: "check --upstream-nat gcp",
+            stages: vec![argv(&[check, "--upstream-nat", "gcp"])],
+        },
         // Process start and exit with nothing measured: the part of the
         // check's time no reading of the tables can save.
         Tool {

@@ -7,6 +7,8 @@ pub const CHECK: &str = "check_ephemeral";
 pub const PROCESSES: &str = "check+processes";
 /// check_ephemeral judging the level alone: what the forecast costs.
 pub const NO_FORECAST: &str = "check --no-forecast";
+/// check_ephemeral with the provider NAT's pools too: what they cost.
+pub const UPSTREAM: &str = "check --upstream-nat gcp";
 /// check_ephemeral with nothing to do: process start and exit.
 pub const START: &str = "check --version";
 pub const SS: &str = "ss";

@@ -7,6 +7,7 @@
 pub mod file;
 pub mod state;
 
+use crate::model::upstream::Opens;
 use crate::model::{FourTuple, Kind, Pool, PoolName};
 use state::{Kept, MAX_BYTES, MAX_POOLS, Refused, TrendState};
 
@@ -48,6 +49,7 @@ pub fn keep<'a>(
     recalled: &Recalled,
     forecasts: impl Iterator<Item = (&'a Pool, &'a Forecast)>,
     bound: &[FourTuple],
+    opens: Option<Opens>,
 ) -> Result<(), String> {
     let mut pools: Vec<Kept> = Vec::new();
     for (pool, forecast) in forecasts {
@@ -66,6 +68,7 @@ pub fn keep<'a>(
         at_ms: file::now_ms(),
         pools,
         bound: bound.to_vec(),
+        opens,
     };
     file::store(&file::path(recalled.key), &state.to_text())
 }

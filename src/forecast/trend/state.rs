@@ -38,6 +38,9 @@ pub struct TrendState {
     /// Connections whose port was bound explicitly: once in TIME_WAIT they
     /// still mark their port, which sock_diag no longer shows.
     pub bound: Vec<FourTuple>,
+    /// The kernel's count of opens and the connections open then, for the
+    /// upstream pools' bound on closes no entry shows.
+    pub opens: Option<crate::model::upstream::Opens>,
 }
 
 /// Why a state file is not used.
@@ -61,6 +64,9 @@ impl TrendState {
     /// growth, the bound connections only a refinement).
     pub fn to_text(&self) -> String {
         let mut out = format!("{HEADER}\nkey {:016x}\nat {}\n", self.key, self.at_ms);
+        if let Some(o) = self.opens {
+            let _ = writeln!(out, "opens {} {}", o.active_opens, o.host_open);
+        }
         let mut line = String::new();
         let fits = |out: &mut String, line: &str| {
             if out.len() + line.len() > MAX_BYTES {
@@ -115,7 +121,15 @@ impl TrendState {
             .ok_or(corrupt(3))?;
         let mut pools = Vec::new();
         let mut bound = Vec::new();
+        let mut opens = None;
         for (i, line) in lines.enumerate() {
+            if let Some(o) = line.strip_prefix("opens ") {
+                if opens.is_some() || !pools.is_empty() || !bound.is_empty() {
+                    return Err(corrupt(i + 4));
+                }
+                opens = Some(parse_opens(o).ok_or(corrupt(i + 4))?);
+                continue;
+            }
             if let Some(b) = line.strip_prefix("bound ") {
                 if bound.len() >= MAX_BOUND {
                     return Err(corrupt(i + 4));
@@ -133,6 +147,7 @@ impl TrendState {
             at_ms,
             pools,
             bound,
+            opens,
         })
     }
 
@@ -151,6 +166,14 @@ fn name_text(name: &PoolName) -> String {
         PoolName::Address(a) => a.to_string(),
         _ => "-".to_string(),
     }
+}
+
+fn parse_opens(text: &str) -> Option<crate::model::upstream::Opens> {
+    let (active_opens, host_open) = text.split_once(' ')?;
+    Some(crate::model::upstream::Opens {
+        active_opens: active_opens.parse().ok()?,
+        host_open: host_open.parse().ok()?,
+    })
 }
 
 fn parse_bound(text: &str) -> Option<FourTuple> {
@@ -221,6 +244,10 @@ pub(super) mod tests {
                 remote: "10.0.0.9".parse().unwrap(),
                 remote_port: 5432,
             }],
+            opens: Some(crate::model::upstream::Opens {
+                active_opens: 123_456,
+                host_open: 78,
+            }),
         }
     }
 
@@ -240,7 +267,7 @@ pub(super) mod tests {
         let bad = format!("{text}connect nonsense 1\n");
         assert_eq!(
             TrendState::parse(&bad, 42),
-            Err(Refused::Corrupt { line: 7 })
+            Err(Refused::Corrupt { line: 8 })
         );
         let big = "x".repeat(MAX_BYTES + 1);
         assert_eq!(TrendState::parse(&big, 42), Err(Refused::TooLarge));
@@ -279,6 +306,7 @@ pub(super) mod tests {
             at_ms: u64::MAX,
             pools,
             bound,
+            opens: None,
         };
         let text = s.to_text();
         assert!(text.len() <= MAX_BYTES, "{} bytes", text.len());

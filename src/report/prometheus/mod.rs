@@ -174,6 +174,13 @@ fn pool_labels(pool: &Pool) -> Labels {
             }
             (Some(k.address), Some(k.destination), Some(k.port))
         }
+        // Shared by every local address: the destination is the pool, so
+        // no `source` (it would change as addresses come and go).
+        PoolName::Upstream(n) => {
+            labels.push(("protocol", protocol_name(n.key.protocol).to_string()));
+            let known = n.sources.is_some() || !n.key.destination.is_unspecified();
+            (None, known.then_some(n.key.destination), n.key.port)
+        }
     };
     labels.extend(source.map(|s| ("source", s.to_string())));
     labels.extend(destination.map(|d| ("destination", d.to_string())));
