@@ -41,6 +41,7 @@ use report::context::{Asked, Measurement};
 use report::prometheus::{Listed, Snapshot};
 use report::{Context, verbose::Timings};
 use scope::Scope;
+use scope::plan::{Counted, Plan};
 use scope::sweep::{Pace, SWEEP_SHARE, Sweep, Visit};
 use scope::tally::{Judged, Tally};
 use stage::Stage;
@@ -306,7 +307,9 @@ fn render(measured: &Measured, config: &Config, listed: &[Snapshot]) -> Outcome 
     };
     let text = match config.format {
         Format::Nagios => report::render(report, model, &config.thresholds, context),
-        Format::Prometheus => report::prometheus::render(state, listed, &context.counts),
+        Format::Prometheus => {
+            report::prometheus::render(state, listed, &context.counts, &context.bounds)
+        }
     };
     Outcome { state, text }
 }
@@ -351,11 +354,21 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
         until: Some(started + config.timeout * share / of),
     };
     let mut tally = Tally::new(all);
+    let plan = match all && !config.exact {
+        true => Plan::new(&count_all(config, &sweep, pace, &mut tally)?),
+        false => Plan::exact(sweep.len()),
+    };
+    for (index, bound) in &plan.bounded {
+        if let Some(ns) = sweep.namespace(*index) {
+            tally.add_bounded(*index, ns.clone(), *bound);
+        }
+    }
     let mut listed = Listed::new(config.format == Format::Prometheus, config.top);
     // The provider sees one VM: the upstream pools of every namespace are
     // summed and judged once, after the sweep.
     let mut upstream: Option<UpstreamModel> = None;
-    let swept = sweep.visit(
+    let swept = sweep.visit_in(
+        &plan.order,
         pace,
         |proc_net| measure(config, proc_net),
         |index, ns, visit| {
@@ -389,6 +402,7 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
         all,
         found: sweep.len(),
         unjudged: swept.unjudged,
+        left: plan.left(swept.started),
         hidden: sweep.hidden().clone(),
         timeout: config.timeout,
         top: config.top,
@@ -403,4 +417,57 @@ fn check_namespaces(config: &Config, started: Instant) -> Result<Outcome> {
         upstream_worst,
     );
     Ok(render(&m, config, &listed.finish()))
+}
+
+/// `--all-netns` without `--exact`: the counters of every namespace and
+/// what they bound, each read inside it (microseconds, no walk); a missing
+/// privilege ends the sweep, a namespace gone is skipped, and one whose
+/// counters cannot be read is walked.
+fn count_all(
+    config: &Config,
+    sweep: &Sweep,
+    pace: Pace,
+    tally: &mut Tally<Measured>,
+) -> Result<Vec<Counted>> {
+    let mut counted = vec![Counted::Unbounded; sweep.len()];
+    // Out of time already: the one namespace a late sweep judges is walked.
+    if pace.until.is_some_and(|until| Instant::now() >= until) {
+        return Ok(counted);
+    }
+    let rule = judge::bound::Rule {
+        selection: &config.selection,
+        thresholds: &config.thresholds,
+        forecast: &config.forecast,
+        upstream: config.upstream.is_some(),
+    };
+    sweep.visit(
+        pace,
+        |proc_net| {
+            let settings = KernelSettings::read(Path::new(SYSCTL_DIR))?;
+            let Some(sockstat) = read::sockstat::Counts::read(proc_net) else {
+                return Ok(None);
+            };
+            let netfilter = Path::new(read::conntrack::NETFILTER_DIR);
+            let counters = judge::bound::Counters {
+                sockstat,
+                conntrack: read::conntrack::read_figures(netfilter, proc_net),
+            };
+            Ok(judge::bound::bound(&counters, &settings, &rule))
+        },
+        |index, ns, visit| {
+            counted[index] = match visit {
+                Visit::Measured(Some(b)) => Counted::Bounded(b),
+                Visit::Measured(None) => Counted::Unbounded,
+                Visit::Gone => {
+                    tally.add(index, ns, Visit::Gone)?;
+                    Counted::Gone
+                }
+                Visit::Failed(e @ error::Error::Privilege { .. }) => return Err(e),
+                // Walked, where the failure is reported.
+                Visit::Failed(_) => Counted::Unbounded,
+            };
+            Ok(())
+        },
+    )?;
+    Ok(counted)
 }

@@ -9,6 +9,7 @@
 mod util;
 
 mod bad_input;
+mod bound;
 mod docs;
 mod faults;
 mod forecast_agrees;

@@ -133,6 +133,20 @@ pub struct Pace {
     pub seen: Seen,
 }
 
+/// The fastest pace [`pace`] can read from `entries` entries, whatever
+/// their ages: fewer than [`MIN_RECENT`] tell none, and every rate it
+/// reads is a count of entries over a window of at least one second (the
+/// recent window is at least one bucket, a pace that began is spread over
+/// at least [`MIN_SPAN_S`], a sustained one over its whole history). The
+/// bound of a namespace's pools (`judge::bound`) rests on this: change it
+/// with the branches below.
+pub fn max_per_second(entries: u64) -> f64 {
+    if entries < u64::from(MIN_RECENT) {
+        return 0.0;
+    }
+    entries as f64
+}
+
 /// Reads the pace of new closes from the ages: the rate of the most recent
 /// window, compared with the older part of the history so a finished burst
 /// is not taken for a pace that goes on.

@@ -4,6 +4,7 @@
 //! them. A pure function of the model and the forecast; hands a [`Report`]
 //! to `report`. New thresholds go here.
 
+pub mod bound;
 pub mod forecast;
 mod pools;
 pub mod range;

@@ -26,6 +26,18 @@ impl Range {
         let within = above_start && below_end;
         within == self.inside
     }
+
+    /// Whether no value from `lo` to `hi` raises the alert: what a bound
+    /// that only knows the interval a value lies in can prove.
+    pub fn quiet_over(&self, lo: f64, hi: f64) -> bool {
+        if self.inside {
+            // Alerts inside [start, end]: quiet if the interval lies wholly
+            // outside it.
+            self.end.is_some_and(|e| lo > e) || self.start.is_some_and(|s| hi < s)
+        } else {
+            self.start.is_none_or(|s| lo >= s) && self.end.is_none_or(|e| hi <= e)
+        }
+    }
 }
 
 /// What a range is over, for saying in words what raised its alert.
@@ -186,6 +198,22 @@ mod tests {
 
     fn r(s: &str) -> Range {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn quiet_over_an_interval_means_no_value_in_it_alerts() {
+        let ranges = ["70", "10:80", "@10:20", "@~:5", "100:", "~:50", "@90:", "0"];
+        for text in ranges {
+            let range = r(text);
+            for lo in 0..=110 {
+                for hi in lo..=110 {
+                    let (lo, hi) = (f64::from(lo), f64::from(hi));
+                    let any =
+                        (0..=100).any(|i| range.alerts(lo + (hi - lo) * f64::from(i) / 100.0));
+                    assert_eq!(range.quiet_over(lo, hi), !any, "{text} over [{lo}, {hi}]");
+                }
+            }
+        }
     }
 
     #[test]

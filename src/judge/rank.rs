@@ -17,6 +17,12 @@ impl Rank {
         Rank(State::Unknown, 0, Reverse(u32::MAX))
     }
 
+    /// A namespace judged OK by bound: below every one walked, whose
+    /// figures are measured, not bounds.
+    pub fn bounded() -> Rank {
+        Rank(State::Ok, 0, Reverse(u32::MAX))
+    }
+
     pub fn state(self) -> State {
         self.0
     }

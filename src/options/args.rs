@@ -120,6 +120,10 @@ pub(super) struct Args {
     #[arg(long = "all-netns")]
     pub(super) all_netns: bool,
 
+    /// With --all-netns, walk the sockets of every namespace, also those whose own counters prove that no threshold can be crossed (by default those are judged OK by bound, not walked)
+    #[arg(long = "exact")]
+    pub(super) exact: bool,
+
     /// Threads that judge namespaces at once with --netns or --all-netns (1-1024) [default: the CPUs this process may use]
     #[arg(long = "threads", value_name = "N", value_parser = threads_value)]
     pub(super) threads: Option<u32>,

@@ -76,6 +76,8 @@ pub struct Config {
     /// `--threads`: at most this many namespaces judged at once; `None`:
     /// as many as the CPUs this process may use.
     pub threads: Option<usize>,
+    /// `--exact`: a sweep walks every namespace, none is judged by bound.
+    pub exact: bool,
     pub processes: bool,
     pub format: Format,
     /// `--output-file`: where the output goes instead of stdout.
@@ -196,6 +198,11 @@ fn config(args: Args) -> Result<Config> {
             "--what-if cannot be combined with --trend, whose state file keeps the host's own figures".into(),
         ));
     }
+    if args.exact && !args.all_netns {
+        return Err(Error::Usage(
+            "--exact applies to --all-netns, which is not given: other scopes walk every namespace they judge".into(),
+        ));
+    }
     let upstream = upstream::rule(args.upstream_nat, &args.upstream_nat_exclude, &kinds)
         .map_err(Error::Usage)?;
     if let Some(w) = what_if.upstream_key().filter(|_| upstream.is_none()) {
@@ -234,6 +241,7 @@ fn config(args: Args) -> Result<Config> {
             (None, false) => Scope::Here,
         },
         threads: args.threads.map(|n| n as usize),
+        exact: args.exact,
         processes: args.processes,
         verbose: args.verbose.min(3),
         format: match args.format {
@@ -367,6 +375,8 @@ mod tests {
             &["--backend", "magic"],
             &["--threads", "0"],
             &["--threads", "1025"],
+            &["--exact"],
+            &["--netns", "web1", "--exact"],
             &["-w", "1", "-w", "2"],
             &["--nonsense"],
             &["extra"],

@@ -21,6 +21,11 @@ use std::path::Path;
 /// The counts the skips rest on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
+    /// `sockets: used`: every socket of the namespace that a process made
+    /// (a TCP socket that is only bound counts here and in no other count;
+    /// a TIME_WAIT entry or a request socket is no socket); `None` where
+    /// the line is missing.
+    pub sockets: Option<u64>,
     pub tcp: u64,
     pub tcp6: u64,
     pub time_wait: u64,
@@ -53,6 +58,7 @@ impl Counts {
             None => None,
         };
         Some(Counts {
+            sockets: field(v4, "sockets:", "used").flatten(),
             tcp: field(v4, "TCP:", "inuse")??,
             time_wait: field(v4, "TCP:", "tw")??,
             udp: field(v4, "UDP:", "inuse")??,
@@ -101,6 +107,7 @@ mod tests {
         assert_eq!(
             c,
             Counts {
+                sockets: Some(18),
                 tcp: 1,
                 tcp6: 2,
                 time_wait: 3,

@@ -45,6 +45,9 @@ pub struct Context {
     pub scope: Option<String>,
     /// Per-host counts after the perfdata of the pools (`netns=4;;;0`).
     pub counts: Vec<(&'static str, u64)>,
+    /// The namespaces judged by bound, highest first, with the used
+    /// percentage their bound allows: exported apart from measurements.
+    pub bounds: Vec<(String, f64)>,
     /// Why the whole answer is UNKNOWN although the pools were judged (a
     /// namespace that could not be read): said on the status line.
     pub unknown: Option<String>,

@@ -6,18 +6,19 @@ use std::time::Duration;
 use super::{clean, numbers, pool_label};
 use crate::error::Error;
 use crate::judge::State;
+use crate::judge::bound::Bound;
 use crate::model::Pool;
 use crate::scope::netns::Namespace;
+use crate::scope::plan::Left;
 use crate::scope::procfs::{self, CAP_SYS_PTRACE, Capabilities, Pids, Refusal};
 use crate::scope::sweep::SWEEP_SHARE;
 
-/// `web1`, `inode 4026532301 (pid 812 nginx)` or `inode 4026532301 (/path)`.
+/// `host`, `web1`, `nginx (pid 812)` (a namespace without a name, after
+/// the lowest pid living in it) or `inode 4026532301 (/path)`.
 pub fn label(ns: &Namespace) -> String {
     let text = match (&ns.name, &ns.process) {
         (Some(name), _) => name.clone(),
-        (None, Some((pid, command))) => {
-            format!("inode {} (pid {pid} {command})", ns.id.ino)
-        }
+        (None, Some((pid, command))) => format!("{command} (pid {pid})"),
         (None, None) => format!("inode {} ({})", ns.id.ino, crate::error::shown(&ns.path)),
     };
     clean(&text)
@@ -64,50 +65,98 @@ pub fn failed(ns: &Namespace, e: &Error) -> String {
     format!("  {}: UNKNOWN - {}", label(ns), clean(&e.to_string()))
 }
 
-/// How many namespaces were judged, in which states, how many were not,
-/// and how many of them the lines below show.
+/// How many namespaces were judged, in which states, how many of them by
+/// bound and how many walked, how many were not judged, and how many of
+/// them the lines below show.
 pub fn heading(
     judged: [usize; 4],
-    total: usize,
+    (bounded, walked): (usize, usize),
     skipped: usize,
-    unjudged: usize,
+    left: Left,
     shown: usize,
 ) -> String {
     let [critical, warning, unknown, ok] = judged;
-    let unjudged = match unjudged {
+    let total = bounded + walked;
+    let unjudged = match left.count {
         0 => String::new(),
-        n => format!(", {n} not judged (out of time)"),
+        n => format!(", {n} not judged (out of time{})", reach(left)),
     };
     format!(
-        "network namespaces: {total} judged ({critical} CRITICAL, {warning} WARNING, {unknown} UNKNOWN, {ok} OK), {skipped} skipped{unjudged}; worst {shown}:"
+        "network namespaces: {total} judged ({critical} CRITICAL, {warning} WARNING, {unknown} UNKNOWN, {ok} OK; {bounded} by bound, {walked} walked), {skipped} skipped{unjudged}; worst {shown}:"
+    )
+}
+
+/// `; none can exceed 41.1% used` of namespaces left unjudged whose bounds
+/// are known (rounded up: a bound is never shown lower than it is).
+fn reach(left: Left) -> String {
+    match left.reach {
+        Some(pct) => format!("; none can exceed {}% used", pct_up(pct)),
+        None => String::new(),
+    }
+}
+
+/// A percentage rounded up to one decimal.
+fn pct_up(pct: f64) -> String {
+    let up = (pct * 10.0 - 1e-9).ceil() / 10.0;
+    // `0.0`, never `-0.0`.
+    format!("{:.1}", if up > 0.0 { up } else { 0.0 })
+}
+
+/// One namespace judged OK by bound: what its counters allow at most.
+pub fn bounded(ns: &Namespace, bound: &Bound) -> String {
+    format!(
+        "  {}: OK by bound - no pool can exceed {}% used ({} ports at most{})",
+        label(ns),
+        pct_up(bound.used_pct),
+        bound.ports,
+        if bound.cannot_fill {
+            ", none can fill"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Before the `-v` list of the namespaces judged by bound.
+pub fn bounded_heading(n: usize) -> String {
+    format!(
+        "judged by bound ({n}): their own counters (sockets, TIME_WAIT, conntrack entries) and port range prove no threshold can be crossed; not walked (--exact walks them):"
     )
 }
 
 /// What the status line names before the pool: the worst namespace, and
 /// how many were not judged when the sweep ran out of time, so that a
 /// partial sweep never reads as a full one.
-pub fn scope(ns: &Namespace, unjudged: usize, found: usize) -> String {
-    match unjudged {
+pub fn scope(ns: &Namespace, left: Left, found: usize) -> String {
+    match left.count {
         0 => format!("netns {}", label(ns)),
-        n => format!("netns {}, {n} of {found} not judged", label(ns)),
+        n => format!(
+            "netns {}, {n} of {found} not judged{}",
+            label(ns),
+            reach(left)
+        ),
     }
 }
 
 /// Why a sweep that found no pool in trouble in the namespaces it judged is
 /// UNKNOWN: it did not judge them all.
-pub fn partial(unjudged: usize, found: usize, timeout: Duration) -> String {
+pub fn partial(left: Left, found: usize, timeout: Duration) -> String {
     format!(
-        "{unjudged} of {found} network namespaces not judged: out of time (-t {} s)",
-        timeout.as_secs()
+        "{} of {found} network namespaces not judged: out of time (-t {} s){}",
+        left.count,
+        timeout.as_secs(),
+        reach(left)
     )
 }
 
 /// The long-output line of a sweep that ran out of time.
-pub fn unjudged(unjudged: usize, found: usize, timeout: Duration) -> String {
+pub fn unjudged(left: Left, found: usize, timeout: Duration) -> String {
     format!(
-        "not judged: {unjudged} of {found} network namespaces, out of time: no namespace is started after {} of -t {} s; \
+        "not judged: {} of {found} network namespaces, out of time{}: no namespace is started after {} of -t {} s; \
          raise -t (a namespace's walks visit every socket of the host unless \
          net.ipv4.tcp_child_ehash_entries gave it tables of its own)",
+        left.count,
+        reach(left),
         seconds(timeout * SWEEP_SHARE.0 / SWEEP_SHARE.1),
         timeout.as_secs()
     )
@@ -191,23 +240,60 @@ mod tests {
     fn a_partial_sweep_says_so_everywhere() {
         let mut ns = namespace("/run/netns/web1");
         ns.name = Some("web1".into());
-        assert_eq!(scope(&ns, 0, 200), "netns web1");
-        assert_eq!(scope(&ns, 37, 200), "netns web1, 37 of 200 not judged");
+        let none = Left {
+            count: 0,
+            reach: None,
+        };
+        let left = Left {
+            count: 37,
+            reach: None,
+        };
+        assert_eq!(scope(&ns, none, 200), "netns web1");
+        assert_eq!(scope(&ns, left, 200), "netns web1, 37 of 200 not judged");
         let t = Duration::from_secs(10);
         assert_eq!(
-            partial(37, 200, t),
+            partial(left, 200, t),
             "37 of 200 network namespaces not judged: out of time (-t 10 s)"
         );
         assert!(
-            unjudged(37, 200, Duration::from_secs(2))
+            unjudged(left, 200, Duration::from_secs(2))
                 .contains("no namespace is started after 1.5 s of -t 2 s"),
         );
-        let h = heading([0, 1, 0, 162], 163, 0, 37, 5);
+        let h = heading([0, 1, 0, 162], (100, 63), 0, left, 5);
         assert!(
-            h.contains(", 0 skipped, 37 not judged (out of time); worst 5:"),
+            h.contains(
+                "162 OK; 100 by bound, 63 walked), 0 skipped, 37 not judged (out of time); worst 5:"
+            ),
             "{h}"
         );
-        assert!(!heading([0, 0, 0, 1], 1, 0, 0, 1).contains("not judged"));
+        assert!(!heading([0, 0, 0, 1], (0, 1), 0, none, 1).contains("not judged"));
+        let bounded = Left {
+            count: 12,
+            reach: Some(41.04),
+        };
+        assert_eq!(
+            scope(&ns, bounded, 200),
+            "netns web1, 12 of 200 not judged; none can exceed 41.1% used"
+        );
+        assert!(partial(bounded, 200, t).ends_with("(-t 10 s); none can exceed 41.1% used"));
+    }
+
+    #[test]
+    fn a_bound_is_said_as_a_limit_rounded_up() {
+        let mut ns = namespace("/run/netns/pod-7");
+        ns.name = Some("pod-7".into());
+        let b = Bound {
+            ports: 1502,
+            used_pct: 5.32,
+            cannot_fill: true,
+            proven: true,
+        };
+        assert_eq!(
+            bounded(&ns, &b),
+            "  pod-7: OK by bound - no pool can exceed 5.4% used (1502 ports at most, none can fill)"
+        );
+        let zero = Bound { used_pct: 0.0, ..b };
+        assert!(bounded(&ns, &zero).contains(" 0.0% used"));
     }
 
     #[test]
@@ -221,7 +307,7 @@ mod tests {
             name: None,
             process: Some((812, "nginx".into())),
         };
-        assert_eq!(label(&ns), "inode 4026532301 (pid 812 nginx)");
+        assert_eq!(label(&ns), "nginx (pid 812)");
         ns.process = None;
         assert_eq!(label(&ns), "inode 4026532301 (/proc/812/ns/net)");
         ns.name = Some("web|1".into());

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::{Context, namespaces};
 use crate::scope::netns::Namespace;
+use crate::scope::plan::Left;
 use crate::scope::procfs::{Capabilities, Pids};
 use crate::scope::tally::{Book, Partial, Verdict};
 
@@ -18,6 +19,8 @@ pub struct Sweep {
     pub found: usize,
     /// Found, but never started: out of time.
     pub unjudged: usize,
+    /// Those, and how high their bounds go.
+    pub left: Left,
     /// Processes whose namespaces this process could not see (`--all-netns`).
     pub hidden: Pids,
     pub timeout: Duration,
@@ -40,24 +43,38 @@ pub fn add(
         let states = book.states();
         let judged = book.ranked.len();
         let shown = sweep.top.min(judged);
+        let (bounded, walked) = book.bounded_walked();
         lines.push(namespaces::heading(
             states,
-            judged,
+            (bounded, walked),
             book.skipped.len(),
-            sweep.unjudged,
+            sweep.left,
             shown,
         ));
         lines.extend(book.ranked.iter().take(shown).map(|r| match &r.verdict {
             Verdict::Judged(pool, state) => namespaces::judged(&r.ns, *state, pool),
+            Verdict::Bounded(b) => namespaces::bounded(&r.ns, b),
             Verdict::Failed(e) => namespaces::failed(&r.ns, e),
         }));
         lines.extend(book.skipped.iter().map(|(_, ns)| namespaces::skipped(ns)));
         if sweep.unjudged > 0 {
-            lines.push(namespaces::unjudged(
-                sweep.unjudged,
-                sweep.found,
-                sweep.timeout,
-            ));
+            lines.push(namespaces::unjudged(sweep.left, sweep.found, sweep.timeout));
+        }
+        if bounded > 0 {
+            // -v lists every namespace judged by bound, with its bound.
+            let heading = namespaces::bounded_heading(bounded);
+            let each = book.bounded().map(|(ns, b)| namespaces::bounded(ns, b));
+            context.add_lines(
+                super::LISTED,
+                std::iter::once(heading).chain(each).collect(),
+            );
+            let mut bounds: Vec<(String, f64)> = book
+                .bounded()
+                .map(|(ns, b)| (namespaces::metric_label(ns), b.used_pct))
+                .collect();
+            bounds.sort_by(|(la, a), (lb, b)| b.total_cmp(a).then_with(|| la.cmp(lb)));
+            bounds.truncate(sweep.top.max(1));
+            context.bounds = bounds;
         }
         if sweep.hidden.count > 0 {
             hidden = Some(namespaces::hidden(&sweep.hidden, Capabilities::effective()));
@@ -70,6 +87,8 @@ pub fn add(
             ("netns_unknown", unknown as u64),
             ("netns_skipped", book.skipped.len() as u64),
             ("netns_unjudged", sweep.unjudged as u64),
+            ("netns_bounded", bounded as u64),
+            ("netns_walked", walked as u64),
         ];
     } else {
         lines.push(namespaces::entered(ns));
@@ -78,7 +97,7 @@ pub fn add(
         // Every namespace's connections spend the provider's one budget.
         format!("{} namespaces", book.ranked.len())
     } else {
-        namespaces::scope(ns, sweep.unjudged, sweep.found)
+        namespaces::scope(ns, sweep.left, sweep.found)
     };
     // A `--what-if` stays first: the whole answer is under it.
     context.scope = Some(match context.scope.take() {
@@ -86,7 +105,7 @@ pub fn add(
         None => scope,
     });
     context.unknown = book.partial(worst, sweep.unjudged).map(|p| match p {
-        Partial::Unjudged(n) => namespaces::partial(n, sweep.found, sweep.timeout),
+        Partial::Unjudged(_) => namespaces::partial(sweep.left, sweep.found, sweep.timeout),
         Partial::Unreadable(bad, e) => namespaces::unreadable(bad, e),
     });
     // The namespaces judged are listed like the top pools: with -v, or

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 pub mod access;
 pub mod culprits;
 pub mod netns;
+pub mod plan;
 pub mod procfs;
 pub mod sweep;
 pub mod tally;

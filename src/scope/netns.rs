@@ -22,8 +22,13 @@ use super::procfs;
 use super::procfs::{CAP_SYS_ADMIN, CAP_SYS_PTRACE, Capabilities};
 use crate::error::{Error, Result};
 
-/// Where `ip netns add` keeps named namespaces.
+/// Where `ip netns add` keeps named namespaces (and CNI plugins their
+/// `cni-…` ones).
 pub const NAMED_DIR: &str = "/run/netns";
+/// Where Docker keeps the namespaces of its containers, by sandbox id.
+pub const DOCKER_DIR: &str = "/run/docker/netns";
+/// What the host's own namespace is called.
+pub const HOST: &str = "host";
 /// The socket tables of the namespace the calling thread is in.
 pub const THREAD_NET: &str = "/proc/thread-self/net";
 const OWN_NAMESPACE: &str = "/proc/thread-self/ns/net";
@@ -50,7 +55,8 @@ pub struct Namespace {
     pub id: NsId,
     /// The file to open to enter it.
     pub path: PathBuf,
-    /// Its name under `/run/netns`, if it has one.
+    /// Its name: `host` for the host's own, else its name under
+    /// `/run/netns` or `/run/docker/netns`, if it has one.
     pub name: Option<String>,
     /// A process living in it (the lowest pid): pid and command.
     pub process: Option<(u32, String)>,
@@ -72,7 +78,10 @@ pub fn discover() -> Result<Found> {
         .map_err(|source| Error::read(OWN_NAMESPACE, source))?
         .dev();
     let mut found: HashMap<NsId, Namespace> = HashMap::new();
-    for (name, path) in named()? {
+    let mut names = named(NAMED_DIR)?;
+    // Docker's own names come after those of `ip netns`.
+    names.extend(named(DOCKER_DIR).unwrap_or_default());
+    for (name, path) in names {
         // A file that is not a namespace (left by a failed `ip netns add`).
         let Ok(meta) = fs::metadata(&path) else {
             continue;
@@ -120,16 +129,41 @@ pub fn discover() -> Result<Found> {
             }
         }
     }
+    name_host(&mut namespaces);
     namespaces.sort_by_key(|ns| ns.id);
     Ok(Found { namespaces, hidden })
 }
 
-/// The names under `/run/netns`, sorted, with their paths.
-fn named() -> Result<Vec<(String, PathBuf)>> {
-    let dir = match fs::read_dir(NAMED_DIR) {
+/// The host's namespace is called `host`, whatever else it is called.
+fn name_host(namespaces: &mut [Namespace]) {
+    let Some(host) = host_namespace() else {
+        return;
+    };
+    if let Some(ns) = namespaces.iter_mut().find(|ns| ns.id == host) {
+        ns.name = Some(HOST.to_string());
+    }
+}
+
+/// The host's own namespace: that of the kernel's threads, whose parent
+/// `kthreadd` is pid 2 where this process sees the host's pids (it is
+/// readable where pid 1's namespace may not be: pid 1 can be in another
+/// user namespace); else that of pid 1.
+fn host_namespace() -> Option<NsId> {
+    let kthreadd = command_of(2) == "kthreadd";
+    let pids: &[u32] = if kthreadd { &[2, 1] } else { &[1] };
+    pids.iter().find_map(|pid| {
+        let meta = fs::metadata(format!("/proc/{pid}/ns/net")).ok()?;
+        Some(NsId::of(&meta))
+    })
+}
+
+/// The names under `dir` (`/run/netns`, `/run/docker/netns`), sorted,
+/// with their paths.
+fn named(dir_path: &str) -> Result<Vec<(String, PathBuf)>> {
+    let dir = match fs::read_dir(dir_path) {
         Ok(dir) => dir,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(Error::read(NAMED_DIR, source)),
+        Err(source) => return Err(Error::read(dir_path, source)),
     };
     let mut names: Vec<(String, PathBuf)> = dir
         .flatten()
@@ -159,12 +193,18 @@ pub fn resolve(target: &Target) -> Result<Namespace> {
         }
     })?;
     let id = NsId::of(&meta);
+    let is_host = host_namespace() == Some(id);
     let name = match target {
+        _ if is_host => Some(HOST.to_string()),
         Target::Name(name) => Some(name.clone()),
-        Target::Path(_) => named()?.into_iter().find_map(|(name, p)| {
-            let m = fs::metadata(p).ok()?;
-            (NsId::of(&m) == id).then_some(name)
-        }),
+        Target::Path(_) => {
+            let mut names = named(NAMED_DIR)?;
+            names.extend(named(DOCKER_DIR).unwrap_or_default());
+            names.into_iter().find_map(|(name, p)| {
+                let m = fs::metadata(p).ok()?;
+                (NsId::of(&m) == id).then_some(name)
+            })
+        }
     };
     let process = path
         .strip_prefix("/proc")

@@ -60,6 +60,8 @@ pub struct Pace {
 pub struct Swept {
     /// Namespaces found but never started: the deadline had passed.
     pub unjudged: usize,
+    /// How many of the order were started (the rest are `unjudged`).
+    pub started: usize,
     /// Threads that ran.
     pub threads: usize,
 }
@@ -106,10 +108,25 @@ impl Sweep {
         &self,
         pace: Pace,
         measure: impl Fn(&Path) -> Result<T> + Sync,
+        take: impl FnMut(usize, Namespace, Visit<T>) -> Result<()>,
+    ) -> Result<Swept> {
+        let order: Vec<usize> = (0..self.len()).collect();
+        self.visit_in(&order, pace, measure, take)
+    }
+
+    /// [`visit`](Self::visit) of the namespaces at the positions `order`
+    /// gives (in the order found), started in that order; `take` still gets
+    /// each one's position in the order found, and the earliest error is
+    /// the one earliest in `order`.
+    pub fn visit_in<T: Send>(
+        &self,
+        order: &[usize],
+        pace: Pace,
+        measure: impl Fn(&Path) -> Result<T> + Sync,
         mut take: impl FnMut(usize, Namespace, Visit<T>) -> Result<()>,
     ) -> Result<Swept> {
         let namespaces = &self.found.namespaces;
-        let total = namespaces.len();
+        let total = order.len();
         let wanted = pace
             .threads
             .unwrap_or_else(usable_cpus)
@@ -133,7 +150,7 @@ impl Sweep {
                 } else {
                     next.fetch_add(1, Ordering::SeqCst)
                 };
-                let Some(ns) = namespaces.get(index) else {
+                let Some(ns) = order.get(index).and_then(|&i| namespaces.get(i)) else {
                     break;
                 };
                 let visit = match netns::enter(ns, access) {
@@ -171,10 +188,13 @@ impl Sweep {
             drop(tx);
             first_error = no_thread(threads, spawn_error.take(), namespaces);
             for (index, visit) in rx {
-                let Some(ns) = namespaces.get(index) else {
+                let Some((&found, ns)) = order
+                    .get(index)
+                    .and_then(|i| Some((i, namespaces.get(*i)?)))
+                else {
                     continue;
                 };
-                if let Err(e) = take(index, ns.clone(), visit) {
+                if let Err(e) = take(found, ns.clone(), visit) {
                     stop.store(true, Ordering::SeqCst);
                     if first_error.as_ref().is_none_or(|(i, _)| index < *i) {
                         first_error = Some((index, e));
@@ -188,6 +208,7 @@ impl Sweep {
         let started = next.load(Ordering::SeqCst).min(total);
         Ok(Swept {
             unjudged: total - started,
+            started,
             threads,
         })
     }
@@ -199,6 +220,11 @@ impl Sweep {
         f: impl FnOnce(&Path) -> Result<T> + Send,
     ) -> Result<Option<T>> {
         netns::run_in(ns, self.access, f)
+    }
+
+    /// The namespace found `index`th.
+    pub fn namespace(&self, index: usize) -> Option<&Namespace> {
+        self.found.namespaces.get(index)
     }
 
     /// Processes whose namespace could not be looked at.

@@ -13,6 +13,7 @@ use std::cmp::Reverse;
 use super::netns::{NAMED_DIR, Namespace};
 use super::sweep::Visit;
 use crate::error::{Error, Result};
+use crate::judge::bound::Bound;
 use crate::judge::{self, Rank, Report, State};
 use crate::model::Pool;
 
@@ -51,8 +52,10 @@ pub struct Ranked {
 
 /// What became of one namespace.
 pub enum Verdict {
-    /// Its worst pool and that pool's state.
+    /// Walked: its worst pool and that pool's state.
     Judged(Pool, State),
+    /// OK by bound: its counters prove no threshold can be crossed.
+    Bounded(Bound),
     Failed(Error),
 }
 
@@ -116,6 +119,16 @@ impl<T: Judged> Tally<T> {
         Ok(())
     }
 
+    /// Takes a namespace its counters judged OK by bound, never walked.
+    pub fn add_bounded(&mut self, index: usize, ns: Namespace, bound: Bound) {
+        self.book.ranked.push(Ranked {
+            rank: Rank::bounded(),
+            index,
+            ns,
+            verdict: Verdict::Bounded(bound),
+        });
+    }
+
     /// The worst namespace with its measurement, and the book of the
     /// others, worst first; an error where no namespace could be judged
     /// (the first failure, if any).
@@ -128,7 +141,7 @@ impl<T: Judged> Tally<T> {
             None => {
                 let failed = book.ranked.into_iter().filter_map(|r| match r.verdict {
                     Verdict::Failed(e) => Some((r.index, e)),
-                    Verdict::Judged(..) => None,
+                    Verdict::Judged(..) | Verdict::Bounded(_) => None,
                 });
                 Err(match failed.min_by_key(|(index, _)| *index) {
                     Some((_, e)) => e,
@@ -151,6 +164,27 @@ impl Book {
         [State::Critical, State::Warning, State::Unknown, State::Ok].map(count)
     }
 
+    /// How many namespaces were judged by bound, and how many walked
+    /// (those that could not be read included).
+    pub fn bounded_walked(&self) -> (usize, usize) {
+        let bounded = self.bounded().count();
+        (bounded, self.ranked.len() - bounded)
+    }
+
+    /// The namespaces judged by bound, in the order found.
+    pub fn bounded(&self) -> impl Iterator<Item = (&Namespace, &Bound)> {
+        let mut bounded: Vec<_> = self
+            .ranked
+            .iter()
+            .filter_map(|r| match &r.verdict {
+                Verdict::Bounded(b) => Some((r.index, &r.ns, b)),
+                _ => None,
+            })
+            .collect();
+        bounded.sort_by_key(|(index, _, _)| *index);
+        bounded.into_iter().map(|(_, ns, b)| (ns, b))
+    }
+
     /// Why the answer is UNKNOWN although its worst namespace, in
     /// `worst`, is better than that: a namespace not judged, or one that
     /// could not be read, outranks one that is fine.
@@ -163,7 +197,7 @@ impl Book {
         }
         let failed = self.ranked.iter().filter_map(|r| match &r.verdict {
             Verdict::Failed(e) => Some((r.index, &r.ns, e)),
-            Verdict::Judged(..) => None,
+            Verdict::Judged(..) | Verdict::Bounded(_) => None,
         });
         let (_, ns, e) = failed.min_by_key(|(index, _, _)| *index)?;
         Some(Partial::Unreadable(ns, e))

@@ -15,13 +15,20 @@
 //!   (see `conntrack.rs`, run by `bench/conntrack`);
 //! - `node NAME CHECK ROUNDS PREFIX COUNT TABLES`: times `--all-netns`
 //!   against judging namespaces PREFIX-1 ... PREFIX-COUNT one by one, run
-//!   from the host's namespace.
+//!   from the host's namespace;
+//! - `churn RATE`: short connections at RATE a second, each leaving a
+//!   TIME_WAIT (see `churn.rs`);
+//! - `pods NAME CHECK ROUNDS PREFIX COUNT two|busy`: a node where two pods
+//!   matter (or every one is busy), `--all-netns` against `--exact` and
+//!   `ss -tan` in each pod; `pods-report DIR` writes its section (`pods.rs`).
 
+mod churn;
 mod conntrack;
 mod fmt;
 mod kernel;
 mod measure;
 mod node;
+mod pods;
 mod populate;
 mod profile;
 mod report;
@@ -39,11 +46,15 @@ fn main() -> ExitCode {
         ["conntrack", rest @ ..] => conntrack::main(rest),
         ["measure", rest @ ..] => measure::main(rest),
         ["node", rest @ ..] => node::main(rest),
+        ["pods", rest @ ..] => pods::main(rest),
+        ["pods-report", dir] => pods::print(std::path::Path::new(dir)),
+        ["churn", rest @ ..] => churn::main(rest),
         ["report", rest @ ..] => report::main(rest),
         _ => Err(
             "usage: bench-harness populate mix N | populate web INBOUND OUTBOUND | \
              measure NAME CHECK RUNS WARMUP | conntrack fill N FIRST | \
              conntrack measure NAME CHECK ROUNDS | node NAME CHECK ROUNDS PREFIX COUNT TABLES | \
+             pods NAME CHECK ROUNDS PREFIX COUNT two|busy | pods-report DIR | churn RATE | \
              report FILE DATE"
                 .to_string(),
         ),

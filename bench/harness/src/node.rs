@@ -1,7 +1,8 @@
 //! Node populations: many namespaces, each with its own sockets, as on a
 //! container host. `node NAME CHECK ROUNDS PREFIX COUNT TABLES` times, in
 //! interleaved rounds after one warm-up round, `check_ephemeral
-//! --all-netns` with its default threads and with `--threads 1`, and the
+//! --all-netns --exact` (every namespace walked: what these populations
+//! measure) with its default threads and with `--threads 1`, and the
 //! same namespaces judged one by one (`--netns PREFIX-1` ... `PREFIX-COUNT`,
 //! the sum of the runs), and prints one TSV line for each. `print` turns
 //! those lines (`node.tsv` next to the main results) into the report's
@@ -26,12 +27,12 @@ pub const ONE_BY_ONE: &str = "--netns, one by one";
 const FIELDS: usize = 15;
 
 #[derive(Clone, Copy, Default)]
-struct Run {
-    ms: f64,
-    cpu_ms: f64,
-    rss_kib: u64,
-    judged: u64,
-    unjudged: u64,
+pub(crate) struct Run {
+    pub(crate) ms: f64,
+    pub(crate) cpu_ms: f64,
+    pub(crate) rss_kib: u64,
+    pub(crate) judged: u64,
+    pub(crate) unjudged: u64,
 }
 
 pub fn main(args: &[&str]) -> Result<(), String> {
@@ -43,8 +44,20 @@ pub fn main(args: &[&str]) -> Result<(), String> {
     let per = sockets_per_namespace(prefix)?;
     let load_before = crate::measure::load_average();
     let host_tcp = crate::measure::host_tcp_sockets();
-    let all = [check, ALL, "--top", "0", "-t", "3600"];
-    let single = [check, ALL, "--threads", "1", "--top", "0", "-t", "3600"];
+    // --exact: the walks are what these populations measure, and most of
+    // their namespaces would be judged by bound without it.
+    let all = [check, ALL, "--exact", "--top", "0", "-t", "3600"];
+    let single = [
+        check,
+        ALL,
+        "--exact",
+        "--threads",
+        "1",
+        "--top",
+        "0",
+        "-t",
+        "3600",
+    ];
     let mut samples: [Vec<Run>; 3] = Default::default();
     for round in 0..=rounds {
         for k in 0..3 {
@@ -110,6 +123,11 @@ fn one_by_one(check: &str, prefix: &str, count: usize) -> Result<Run, String> {
 /// Runs the check once: wall and CPU time, peak RSS, and the namespaces
 /// judged and not judged as its perfdata says.
 fn once(argv: &[&str]) -> Result<Run, String> {
+    once_text(argv).map(|(run, _)| run)
+}
+
+/// [`once`], with what the check printed.
+pub(crate) fn once_text(argv: &[&str]) -> Result<(Run, String), String> {
     let started = Instant::now();
     let mut child = Command::new(argv[0])
         .args(&argv[1..])
@@ -138,13 +156,31 @@ fn once(argv: &[&str]) -> Result<Run, String> {
             .and_then(|v| v.split(';').next()?.parse().ok())
             .unwrap_or(0)
     };
-    Ok(Run {
+    let run = Run {
         ms,
         cpu_ms,
         rss_kib,
         judged: perf("netns"),
         unjudged: perf("netns_unjudged"),
-    })
+    };
+    Ok((run, text))
+}
+
+/// The value of the perfdata `label` in a check's output.
+pub(crate) fn perf(text: &str, label: &str) -> Option<f64> {
+    text.split('|')
+        .nth(1)?
+        .split_whitespace()
+        .find_map(|m| m.strip_prefix(label)?.strip_prefix('='))?
+        .split(';')
+        .next()?
+        .parse()
+        .ok()
+}
+
+pub(crate) fn median_of(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    median(values)
 }
 
 fn median(sorted: &[f64]) -> f64 {
@@ -231,7 +267,9 @@ pub fn print(dir: &Path, cpus: usize) -> Result<(), String> {
          way and share the host's TCP established hash table, so every namespace's walk visits \
          every socket of the host; *own*: made from a namespace with \
          `net.ipv4.tcp_child_ehash_entries` set, so each has a table of its own (the bind \
-         table stays the host's). `--all-netns` judges every namespace of the host (the \
+         table stays the host's). `--all-netns` (with `--exact`: every namespace walked; \
+         without it most of these would be judged by bound, see the pods below) judges every \
+         namespace of the host (the \
          benchmark's, the host's own and any other present), one by one judges only the \
          benchmark's (the sum of one run of `--netns NAME` for each, process start included). \
          Medians of the rounds; per namespace is `--threads 1` divided by the namespaces \

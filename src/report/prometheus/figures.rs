@@ -231,4 +231,14 @@ pub(super) const COUNTS: &[(&str, &str, &str)] = &[
         "ephemeral_netns_unjudged",
         "Network namespaces left unjudged when the time ran short.",
     ),
+    (
+        "netns_bounded",
+        "ephemeral_netns_bounded",
+        "Network namespaces judged OK by bound: their own counters prove no threshold can be crossed, so they were not walked.",
+    ),
+    (
+        "netns_walked",
+        "ephemeral_netns_walked",
+        "Network namespaces whose sockets were walked and judged exactly.",
+    ),
 ];

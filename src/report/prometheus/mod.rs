@@ -45,9 +45,15 @@ impl Snapshot {
     }
 }
 
-/// The exposition of `snapshots` (worst first), with the overall `state`
-/// and the `counts` of a sweep of namespaces.
-pub fn render(state: State, snapshots: &[Snapshot], counts: &[(&str, u64)]) -> String {
+/// The exposition of `snapshots` (worst first), with the overall `state`,
+/// the `counts` of a sweep of namespaces and the `bounds` (used percent)
+/// of those it judged by bound, which are never written as measurements.
+pub fn render(
+    state: State,
+    snapshots: &[Snapshot],
+    counts: &[(&str, u64)],
+    bounds: &[(String, f64)],
+) -> String {
     let mut out = Out::default();
     out.family(
         "ephemeral_check_state",
@@ -108,6 +114,14 @@ pub fn render(state: State, snapshots: &[Snapshot], counts: &[(&str, u64)]) -> S
         }
     }
 
+    if !bounds.is_empty() {
+        out.family(BOUND_NAME, BOUND_HELP, Type::Gauge);
+        for (netns, pct) in bounds {
+            let labels = [("netns", netns.clone())];
+            out.sample(BOUND_NAME, &labels, pct / 100.0);
+        }
+    }
+
     for &(label, n) in counts {
         let (name, help) = match COUNTS.iter().find(|(l, _, _)| *l == label) {
             Some((_, name, help)) => (name.to_string(), help.to_string()),
@@ -121,6 +135,11 @@ pub fn render(state: State, snapshots: &[Snapshot], counts: &[(&str, u64)]) -> S
     }
     out.text
 }
+
+/// The bound of a namespace judged by bound, apart from every measured
+/// figure: a rule over `ephemeral_pool_used_ratio` never sees a bound.
+const BOUND_NAME: &str = "ephemeral_netns_bound_used_ratio";
+const BOUND_HELP: &str = "Network namespaces judged OK by bound, not walked: the highest used ratio any judged pool of theirs can reach, from their own counters (an upper bound, not a measurement).";
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -296,7 +315,7 @@ mod tests {
 
     #[test]
     fn one_namespace_in_full() {
-        let text = render(State::Critical, &[snapshot(None)], &[]);
+        let text = render(State::Critical, &[snapshot(None)], &[], &[]);
         let expected = "\
 # HELP ephemeral_check_state The state the thresholds give: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 # TYPE ephemeral_check_state gauge
@@ -354,7 +373,17 @@ ephemeral_pool_free_ports{kind=\"bind\",source=\"0.0.0.0\"} 20
     fn namespaces_are_labelled_and_families_stay_together() {
         let counts = [("netns", 2), ("netns_critical", 2), ("netns_new", 0)];
         let snapshots = [snapshot(Some("web\"1")), snapshot(Some("db"))];
-        let text = render(State::Critical, &snapshots, &counts);
+        let bounds = [("pod-7".to_string(), 5.25)];
+        let text = render(State::Critical, &snapshots, &counts, &bounds);
+        // A bound has its own name, never a measured figure's.
+        assert!(
+            text.contains("\nephemeral_netns_bound_used_ratio{netns=\"pod-7\"} 0.0525\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("ephemeral_pool_used_ratio{netns=\"pod-7\""),
+            "{text}"
+        );
         let names: Vec<&str> = text
             .lines()
             .filter(|l| !l.starts_with('#'))
