@@ -137,12 +137,8 @@ pub fn forecast_at(pool: &PoolNow, limits: Limits, pace: Pace) -> Forecast {
 /// that fills slowly.
 fn first_full(use_at: impl Fn(f64) -> f64, capacity: f64, hold: f64) -> Option<f64> {
     let full = |t: f64| use_at(t) + 0.5 >= capacity;
-    let mut t = 0.0;
-    while t <= hold + 1.0 {
-        if full(t) {
-            return Some(refine(&full, (t - 0.25).max(0.0), t));
-        }
-        t += 0.25;
+    if let Some(t) = first_full_over_hold(&full, hold) {
+        return Some(t);
     }
     let mut t = hold.ceil() + 1.0;
     while t <= 3600.0 {
@@ -150,6 +146,19 @@ fn first_full(use_at: impl Fn(f64) -> f64, capacity: f64, hold: f64) -> Option<f
             return Some(refine(&full, t - 1.0, t));
         }
         t += 1.0;
+    }
+    None
+}
+
+/// The first moment within the hold (and a second after it) that `full`
+/// holds, scanning in quarter seconds, then bisecting.
+pub(super) fn first_full_over_hold(full: &impl Fn(f64) -> bool, hold: f64) -> Option<f64> {
+    let mut t = 0.0;
+    while t <= hold + 1.0 {
+        if full(t) {
+            return Some(refine(full, (t - 0.25).max(0.0), t));
+        }
+        t += 0.25;
     }
     None
 }

@@ -17,7 +17,7 @@
 //! the whole hold, so the forecast is early rather than late.
 
 use super::pace::{Ages, BUCKETS, Pace, pace};
-use super::projection::Forecast;
+use super::projection::{Forecast, first_full_over_hold};
 use crate::model::PoolName;
 use crate::model::upstream::{Tally, UpstreamModel, count::shown};
 
@@ -88,23 +88,6 @@ pub fn forecast(model: &UpstreamModel, name: &PoolName) -> Option<Forecast> {
 /// quarter seconds over the hold (after it the use stays at its steady
 /// level), then bisection.
 fn first_full(use_at: &impl Fn(f64) -> f64, capacity: f64, hold: f64) -> Option<f64> {
-    let full = |t: f64| use_at(t) + 0.5 >= capacity;
-    let mut t = 0.0;
     // Bounded: the hold is at most an hour, so at most 14,405 steps.
-    while t <= hold + 1.0 {
-        if full(t) {
-            let (mut lo, mut hi) = ((t - 0.25).max(0.0), t);
-            for _ in 0..10 {
-                let mid = (lo + hi) / 2.0;
-                if full(mid) {
-                    hi = mid;
-                } else {
-                    lo = mid;
-                }
-            }
-            return Some(hi);
-        }
-        t += 0.25;
-    }
-    None
+    first_full_over_hold(&|t: f64| use_at(t) + 0.5 >= capacity, hold)
 }
