@@ -267,4 +267,14 @@ fn a_sweep_walks_only_what_its_counters_cannot_clear() {
         let l = exact.line_starting(&format!("  {}: ", ns.name));
         assert!(l.contains(": OK - "), "{}", exact.stdout);
     }
+
+    // --what-if: the counters were read under today's settings, so no
+    // namespace is judged by a bound taken from them.
+    let mut args = vec!["--all-netns", "--top", "100", "--what-if"];
+    args.push("net.ipv4.tcp_tw_reuse=1");
+    args.extend(Judging::ARGS);
+    let hypothesis = check(&args);
+    assert_eq!(hypothesis.perf("netns_bounded"), 0, "{}", hypothesis.stdout);
+    let walked = hypothesis.perf("netns_walked");
+    assert_eq!(hypothesis.perf("netns"), walked, "{}", hypothesis.stdout);
 }
