@@ -19,6 +19,7 @@ use crate::read::{self, ReadInfo, Request};
 use crate::remedy;
 use crate::report::context::{Asked, Measurement};
 use crate::report::{self, Context, verbose::Timings};
+use crate::scope::procfs::{CAP_NET_ADMIN, Capabilities};
 use crate::scope::tally::Judged;
 use crate::scope::{self, Scope};
 use crate::stage::{self, Stage};
@@ -221,6 +222,7 @@ fn read_tables(
             [address] if upstream.is_none() => Some(*address),
             _ => None,
         },
+        may_dump: Capabilities::effective().is_none_or(|set| set.has(CAP_NET_ADMIN)),
     };
     let read = read::nat::read_nat(request, &mut |e| {
         if nat_kind {

@@ -189,6 +189,19 @@ fn without_cap_net_admin_a_note_or_with_pools_nat_unknown() {
         return;
     };
     let to = topo.listen(SERVER, 443);
+    // Whether the note shows depends on the privilege alone, not on whether
+    // the table holds entries: with none yet it is there at -vv all the
+    // same, and the default verbosity stays one line.
+    let empty = topo.plugin_in(Role::Node).nobody().run().stdout;
+    assert!(empty.contains("conntrack_entries=0;"), "{empty}");
+    assert_eq!(empty.lines().count(), 1, "{empty}");
+    let empty = topo.plugin_in(Role::Node).arg("-vv").nobody().run().stdout;
+    assert!(
+        empty.contains(
+            "note: NAT pools not judged: reading the conntrack table needs CAP_NET_ADMIN"
+        ),
+        "{empty}"
+    );
     topo.pod_fill(to, 2, TIMEOUT);
     let out = topo.plugin_in(Role::Node).nobody().run().stdout;
     assert!(out.starts_with("EPHEMERAL OK"), "{out}");

@@ -19,6 +19,9 @@ pub struct NatRequest<'a> {
     /// The one NAT address asked for (`--source`): the kernel may leave out
     /// every entry whose reply goes elsewhere.
     pub replies_to: Option<IpAddr>,
+    /// Whether this process may dump the table (CAP_NET_ADMIN in its
+    /// effective set; true where that set is unknown, so the dump decides).
+    pub may_dump: bool,
 }
 
 /// What reading conntrack gave.
@@ -46,11 +49,14 @@ pub fn read_nat(request: NatRequest, each: &mut dyn FnMut(&Entry)) -> Result<Nat
     // An empty table has no NAT pools; skipping its dump (a walk of the
     // host's whole conntrack hash) keeps a sweep of idle namespaces cheap.
     // Asked for by name, the dump still runs, so a missing privilege shows
-    // before the first NAT entry appears.
+    // before the first NAT entry appears. Skipped, a process without the
+    // privilege is still told so: whether entries would be hidden from it
+    // must not come and go with whether the table happens to hold any.
     if figures.entries == 0 && !request.required {
         return Ok(NatRead {
             figures: Some(figures),
-            ..NatRead::default()
+            read: None,
+            unread: (!request.may_dump).then_some(Unreadable::Privilege),
         });
     }
     match conntrack::read_entries(request.proc_dir, request.replies_to, each) {

@@ -186,6 +186,10 @@ pub const CAP_DAC_READ_SEARCH: Capability = Capability {
     bit: 2,
     name: "CAP_DAC_READ_SEARCH",
 };
+pub const CAP_NET_ADMIN: Capability = Capability {
+    bit: 12,
+    name: "CAP_NET_ADMIN",
+};
 pub const CAP_SYS_PTRACE: Capability = Capability {
     bit: 19,
     name: "CAP_SYS_PTRACE",
