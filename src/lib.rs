@@ -13,6 +13,8 @@
 //! between them and renders the answer.
 
 pub mod atomic_file;
+#[cfg(test)]
+mod cases;
 pub mod error;
 pub mod forecast;
 pub mod judge;

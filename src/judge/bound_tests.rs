@@ -13,33 +13,15 @@ use crate::model::{Model, Pool};
 use crate::read::ports::PortRange;
 use crate::read::settings::TwReuse;
 use crate::read::socket::{Protocol, Sink, Socket, TcpState};
+use proptest::prelude::*;
+use proptest::sample::select;
+use std::cell::Cell;
 
-/// xorshift64*: the same populations on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+use crate::cases::random_cases;
 
 /// One generated namespace: its settings, its records as the readers hand
 /// them, and the counters the kernel keeps for them.
+#[derive(Debug)]
 struct Population {
     settings: KernelSettings,
     marked: Vec<Socket>,
@@ -51,11 +33,98 @@ fn addr(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
-fn population(rng: &mut Rng) -> Population {
-    let lo = 40000 + rng.below(100) as u16;
-    let len = 5 + rng.below(120) as u16;
+/// The draws of one socket: which address, port and peer, and what it is.
+#[derive(Clone, Debug)]
+struct SocketDraw {
+    local: usize,
+    /// Below the range's start by up to 5, past its end by up to 5.
+    port_offset: u16,
+    remote: usize,
+    remote_port: usize,
+    what: u8,
+    state: usize,
+    marked: bool,
+    /// A TIME_WAIT's time left; a young one's time already spent.
+    expires_ms: u32,
+    young_spent_ms: u32,
+}
+
+/// The draws of one namespace, before its sockets.
+#[derive(Clone, Debug)]
+struct NamespaceDraw {
+    lo: u16,
+    len: u16,
+    reserved: u8,
+    tw_reuse: TwReuse,
+    timestamps: bool,
+    tw_reuse_delay_ms: Option<u32>,
+    /// Sockets of no table (unix and others).
+    unseen: u64,
+    /// Whether any TIME_WAIT is made: half without, which the forecast
+    /// bound makes loose.
+    closes: bool,
+    /// A burst of young TIME_WAITs: the fastest pace there is.
+    young: bool,
+}
+
+fn population() -> impl Strategy<Value = Population> {
+    let namespace = (
+        (0..100u16, 5..125u16, 0..3u8),
+        select(vec![TwReuse::Never, TwReuse::Always, TwReuse::LoopbackOnly]),
+        prop::bool::weighted(0.7),
+        select(vec![None, Some(1000), Some(2500), Some(100)]),
+        0..20u64,
+        prop::bool::weighted(0.5),
+        prop::bool::weighted(0.3),
+    )
+        .prop_map(
+            |((lo, len, reserved), tw_reuse, timestamps, delay, unseen, closes, young)| {
+                NamespaceDraw {
+                    lo: 40000 + lo,
+                    len,
+                    reserved,
+                    tw_reuse,
+                    timestamps,
+                    tw_reuse_delay_ms: delay,
+                    unseen,
+                    closes,
+                    young,
+                }
+            },
+        );
+    // Sparse to over-full.
+    (namespace, select(vec![1u64, 3]), select(vec![1u64, 2, 8]))
+        .prop_flat_map(|(ns, times, over)| {
+            let most = (u64::from(ns.len) * times / over).max(1) as usize;
+            let socket = (
+                (0..6usize, 0..ns.len + 10, 0..3usize, 0..4usize),
+                (0..10u8, 0..2usize, prop::bool::weighted(0.3)),
+                (0..60_001u32, 0..1500u32),
+            )
+                .prop_map(
+                    |((local, port_offset, remote, remote_port), (what, state, marked), (e, y))| {
+                        SocketDraw {
+                            local,
+                            port_offset,
+                            remote,
+                            remote_port,
+                            what,
+                            state,
+                            marked,
+                            expires_ms: e,
+                            young_spent_ms: y,
+                        }
+                    },
+                );
+            (Just(ns), prop::collection::vec(socket, 0..most))
+        })
+        .prop_map(|(ns, sockets)| population_of(&ns, &sockets))
+}
+
+fn population_of(ns: &NamespaceDraw, draws: &[SocketDraw]) -> Population {
+    let (lo, len) = (ns.lo, ns.len);
     let range = PortRange::new(lo, lo + len - 1).unwrap();
-    let reserved = match rng.below(3) {
+    let reserved = match ns.reserved {
         0 => String::new(),
         1 => format!("{lo}"),
         _ => format!("{}-{}", lo + 2, lo + 4),
@@ -63,9 +132,9 @@ fn population(rng: &mut Rng) -> Population {
     let settings = KernelSettings {
         range,
         reserved: reserved.parse().unwrap(),
-        tw_reuse: rng.pick(&[TwReuse::Never, TwReuse::Always, TwReuse::LoopbackOnly]),
-        timestamps: rng.chance(70),
-        tw_reuse_delay_ms: rng.pick(&[None, Some(1000), Some(2500), Some(100)]),
+        tw_reuse: ns.tw_reuse,
+        timestamps: ns.timestamps,
+        tw_reuse_delay_ms: ns.tw_reuse_delay_ms,
     };
     let locals = [
         addr("127.0.0.1"),
@@ -83,22 +152,15 @@ fn population(rng: &mut Rng) -> Population {
         counters: Counters::default(),
     };
     let mut counts = Counts::default();
-    let mut used = rng.below(20); // sockets of no table (unix and others)
-    // Sparse to over-full; half without TIME_WAIT, which the forecast
-    // bound makes loose.
-    let (times, over) = (rng.pick(&[1, 3]), rng.pick(&[1, 2, 8]));
-    let n = rng.below(u64::from(len) * times / over);
-    let closes = rng.chance(50);
-    // A burst of young TIME_WAITs in some: the fastest pace there is.
-    let young = rng.chance(30);
-    for _ in 0..n {
-        let local = rng.pick(&locals);
-        let port = lo - 5 + rng.below(u64::from(len) + 10) as u16;
-        let remote = (rng.pick(&remotes), rng.pick(&[80, 443, 5432, lo + 1]));
+    let mut used = ns.unseen;
+    for d in draws {
+        let local = locals[d.local];
+        let port = lo - 5 + d.port_offset;
+        let remote = (remotes[d.remote], [80, 443, 5432, lo + 1][d.remote_port]);
         let v6 = local.is_ipv6();
         let tcp = |state| Socket::new(Protocol::Tcp, state, (local, port), remote);
-        let what = match rng.below(10) {
-            4..=7 if !closes => 3,
+        let what = match d.what {
+            4..=7 if !ns.closes => 3,
             n => n,
         };
         match what {
@@ -117,8 +179,8 @@ fn population(rng: &mut Rng) -> Population {
                 used += 1;
             }
             2 | 3 => {
-                let s = tcp(rng.pick(&[TcpState::ESTABLISHED, TcpState::FIN_WAIT2]));
-                if rng.chance(30) {
+                let s = tcp([TcpState::ESTABLISHED, TcpState::FIN_WAIT2][d.state]);
+                if d.marked {
                     p.marked.push(s);
                 }
                 p.sockets.push(s);
@@ -131,10 +193,10 @@ fn population(rng: &mut Rng) -> Population {
             }
             4..=7 => {
                 let mut s = tcp(TcpState::TIME_WAIT);
-                s.expires_ms = if young {
-                    60_000 - rng.below(1500) as u32
+                s.expires_ms = if ns.young {
+                    60_000 - d.young_spent_ms
                 } else {
-                    rng.below(60_001) as u32
+                    d.expires_ms
                 };
                 p.sockets.push(s);
                 counts.time_wait += 1;
@@ -184,47 +246,74 @@ fn every_pool(model: &Model) -> Vec<Pool> {
     pools
 }
 
-fn range(rng: &mut Rng, choices: &[&str]) -> Option<Range> {
-    let text = rng.pick(choices);
-    (!text.is_empty()).then(|| text.parse().unwrap())
+fn range(choices: &[&'static str]) -> impl Strategy<Value = Option<Range>> + use<> {
+    select(choices.to_vec()).prop_map(|text| (!text.is_empty()).then(|| text.parse().unwrap()))
 }
 
-fn rule_parts(rng: &mut Rng) -> (Selection, Thresholds, ForecastRule) {
-    let all = [Kind::Connect, Kind::Bind, Kind::Udp, Kind::Nat];
-    let mut kinds: Vec<Kind> = all.into_iter().filter(|_| rng.chance(60)).collect();
-    if kinds.is_empty() {
-        kinds.push(Kind::Connect);
-    }
+type RuleParts = (Selection, Thresholds, ForecastRule);
+
+fn rule_parts() -> impl Strategy<Value = RuleParts> {
+    let kinds = prop::collection::vec(prop::bool::weighted(0.6), 4).prop_map(|chosen| {
+        let all = [Kind::Connect, Kind::Bind, Kind::Udp, Kind::Nat];
+        let mut kinds: Vec<Kind> = all
+            .into_iter()
+            .zip(chosen)
+            .filter(|(_, c)| *c)
+            .map(|(k, _)| k)
+            .collect();
+        if kinds.is_empty() {
+            kinds.push(Kind::Connect);
+        }
+        kinds
+    });
     // Sometimes narrowed: fewer pools, or one tuple that may hold nothing.
-    let narrowed = rng.chance(30);
-    let selection = Selection {
-        kinds,
-        sources: match narrowed {
-            true => vec![rng.pick(&[addr("127.0.0.1"), addr("10.0.0.1"), addr("::1")])],
-            false => Vec::new(),
-        },
-        destinations: match narrowed && rng.chance(50) {
-            true => vec![super::super::Destination {
-                addr: addr("127.0.0.1"),
-                port: rng.pick(&[None, Some(5432), Some(80)]),
-            }],
-            false => Vec::new(),
-        },
-    };
-    let thresholds = Thresholds {
-        used_warning: range(rng, &["70", "30", "95", "", "@~:5", "10:"]),
-        used_critical: range(rng, &["90", "50", "", "99"]),
-        free_warning: range(rng, &["", "20:", "5:", "@0:3"]),
-        free_critical: range(rng, &["", "2:", "10:"]),
-    };
-    let mut forecast = if rng.chance(80) {
-        ForecastRule::default()
-    } else {
-        ForecastRule::off()
-    };
-    if rng.chance(20) {
-        forecast.full_in_warning = None;
-    }
+    let narrowing = (
+        prop::bool::weighted(0.3),
+        select(vec![addr("127.0.0.1"), addr("10.0.0.1"), addr("::1")]),
+        prop::bool::weighted(0.5),
+        select(vec![None, Some(5432), Some(80)]),
+    );
+    let selection =
+        (kinds, narrowing).prop_map(|(kinds, (narrowed, source, one, port))| Selection {
+            kinds,
+            sources: match narrowed {
+                true => vec![source],
+                false => Vec::new(),
+            },
+            destinations: match narrowed && one {
+                true => vec![super::super::Destination {
+                    addr: addr("127.0.0.1"),
+                    port,
+                }],
+                false => Vec::new(),
+            },
+        });
+    let thresholds = (
+        range(&["70", "30", "95", "", "@~:5", "10:"]),
+        range(&["90", "50", "", "99"]),
+        range(&["", "20:", "5:", "@0:3"]),
+        range(&["", "2:", "10:"]),
+    )
+        .prop_map(
+            |(used_warning, used_critical, free_warning, free_critical)| Thresholds {
+                used_warning,
+                used_critical,
+                free_warning,
+                free_critical,
+            },
+        );
+    let forecast =
+        (prop::bool::weighted(0.8), prop::bool::weighted(0.2)).prop_map(|(on, no_warning)| {
+            let mut forecast = if on {
+                ForecastRule::default()
+            } else {
+                ForecastRule::off()
+            };
+            if no_warning {
+                forecast.full_in_warning = None;
+            }
+            forecast
+        });
     (selection, thresholds, forecast)
 }
 
@@ -236,59 +325,62 @@ fn judged(model: &Model, rule: &Rule, max_tw: Option<u32>) -> Report {
 
 #[test]
 fn no_pool_of_a_generated_population_exceeds_its_bound() {
-    let mut rng = Rng(0x5eed_0000_0000_0021);
-    let (mut proven, mut walked, mut filling) = (0, 0, 0);
-    for case in 0..3000 {
-        let p = population(&mut rng);
-        let (selection, thresholds, forecast) = rule_parts(&mut rng);
-        let rule = Rule {
-            selection: &selection,
-            thresholds: &thresholds,
-            forecast: &forecast,
-            upstream: false,
-        };
-        let model = model_of(&p);
-        let Some(b) = bound(&p.counters, &p.settings, &rule) else {
-            assert!(selection.kinds == [Kind::Nat], "case {case}: no bound");
-            continue;
-        };
-        let max_tw = rng.pick(&[None, Some(5), Some(100_000)]);
-        let forecaster = Forecaster::new(&model, max_tw);
-        let tcp_selected =
-            selection.kinds.contains(&Kind::Connect) || selection.kinds.contains(&Kind::Bind);
-        for pool in every_pool(&model) {
-            if !selection.kinds.contains(&pool.kind) {
-                continue;
-            }
-            let what = format!("case {case}: {pool:?} against {b:?}, {:?}", p.counters);
-            assert!(pool.used_pct() <= b.used_pct, "level: {what}");
-            if !forecast.enabled || !tcp_selected {
-                continue;
-            }
-            let Some(f) = forecaster.of(&pool) else {
-                continue;
+    let (proven, walked, filling) = (Cell::new(0), Cell::new(0), Cell::new(0));
+    let max_tw = select(vec![None, Some(5), Some(100_000)]);
+    let cases = (population(), rule_parts(), max_tw);
+    random_cases(
+        3000,
+        cases,
+        |(p, (selection, thresholds, forecast), max_tw)| {
+            let rule = Rule {
+                selection: &selection,
+                thresholds: &thresholds,
+                forecast: &forecast,
+                upstream: false,
             };
-            let projected = (f.projected.ceil() as u32).min(pool.capacity);
-            let at = Pool {
-                free: pool.capacity - projected.max(pool.used()),
-                ..pool
+            let model = model_of(&p);
+            let Some(b) = bound(&p.counters, &p.settings, &rule) else {
+                assert!(selection.kinds == [Kind::Nat], "no bound");
+                return;
             };
-            assert!(at.used_pct() <= b.used_pct, "projected: {what}, {f:?}");
-            if b.cannot_fill {
-                assert_eq!(f.full_in_s, None, "fills: {what}, {f:?}");
+            let forecaster = Forecaster::new(&model, max_tw);
+            let tcp_selected =
+                selection.kinds.contains(&Kind::Connect) || selection.kinds.contains(&Kind::Bind);
+            for pool in every_pool(&model) {
+                if !selection.kinds.contains(&pool.kind) {
+                    continue;
+                }
+                let what = format!("{pool:?} against {b:?}, {:?}", p.counters);
+                assert!(pool.used_pct() <= b.used_pct, "level: {what}");
+                if !forecast.enabled || !tcp_selected {
+                    continue;
+                }
+                let Some(f) = forecaster.of(&pool) else {
+                    continue;
+                };
+                let projected = (f.projected.ceil() as u32).min(pool.capacity);
+                let at = Pool {
+                    free: pool.capacity - projected.max(pool.used()),
+                    ..pool
+                };
+                assert!(at.used_pct() <= b.used_pct, "projected: {what}, {f:?}");
+                if b.cannot_fill {
+                    assert_eq!(f.full_in_s, None, "fills: {what}, {f:?}");
+                } else {
+                    filling.set(filling.get() + 1);
+                }
+            }
+            let report = judged(&model, &rule, max_tw);
+            if b.proven {
+                assert_eq!(report.state, State::Ok, "proven OK, {b:?}");
+                proven.set(proven.get() + 1);
             } else {
-                filling += 1;
+                walked.set(walked.get() + 1);
             }
-        }
-        let report = judged(&model, &rule, max_tw);
-        if b.proven {
-            assert_eq!(report.state, State::Ok, "case {case}: proven OK, {b:?}");
-            proven += 1;
-        } else {
-            walked += 1;
-        }
-    }
+        },
+    );
     // The cases cover both answers, and pools that may fill.
+    let (proven, walked, filling) = (proven.get(), walked.get(), filling.get());
     assert!(
         proven > 300 && walked > 300 && filling > 100,
         "{proven} {walked} {filling}"
@@ -297,27 +389,38 @@ fn no_pool_of_a_generated_population_exceeds_its_bound() {
 
 #[test]
 fn the_pace_never_exceeds_its_bound() {
-    let mut rng = Rng(0x5eed_0000_0000_0022);
-    for _ in 0..20_000 {
-        let mut ages = Ages::new(rng.pick(&[60_000, 1000, 2500, 100, 15_000, 30_000]));
-        if rng.chance(30) {
-            ages.censored_after_ms = Some(rng.pick(&[1000, 2000, 9000]));
-        }
-        let span = 1 + rng.below(BUCKETS as u64) as usize;
-        for _ in 0..rng.below(200) {
-            let age = rng.below(span as u64) as usize;
-            ages.buckets[age] += 1;
-        }
+    let ages = (
+        select(vec![60_000, 1000, 2500, 100, 15_000, 30_000]),
+        prop::bool::weighted(0.3),
+        select(vec![1000, 2000, 9000]),
+        1..=BUCKETS,
+    )
+        .prop_flat_map(|(hold, censored, after, span)| {
+            let censored_after_ms = censored.then_some(after);
+            let ages = prop::collection::vec(0..span, 0..200);
+            (Just(hold), Just(censored_after_ms), ages)
+        })
+        .prop_map(|(hold, censored_after_ms, each)| {
+            let mut ages = Ages::new(hold);
+            ages.censored_after_ms = censored_after_ms;
+            for age in each {
+                ages.buckets[age] += 1;
+            }
+            ages
+        });
+    random_cases(20_000, ages, |ages| {
         let p = pace(&ages);
         let most = max_per_second(u64::from(ages.total()));
         assert!(p.per_second <= most, "{p:?} above {most} for {ages:?}");
-    }
+    });
 }
 
 #[test]
 fn conntrack_entries_leave_nat_unbounded() {
-    let mut rng = Rng(7);
-    let mut p = population(&mut rng);
+    random_cases(1, population(), conntrack_entries_leave_nat_unbounded_in);
+}
+
+fn conntrack_entries_leave_nat_unbounded_in(mut p: Population) {
     let selection = Selection {
         kinds: vec![Kind::Connect, Kind::Nat],
         sources: Vec::new(),

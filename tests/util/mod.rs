@@ -13,14 +13,17 @@ pub mod plugin;
 pub mod turns;
 pub mod upstreamlab;
 
+// The runner is the library's own unit tests' too: one way to draw cases.
+#[path = "../../src/cases.rs"]
+mod cases;
+pub use cases::random_cases;
+
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 pub use plugin::{BIN, Plugin, Run};
-use proptest::strategy::Strategy;
-use proptest::test_runner::{Config, TestRng, TestRunner};
 pub use tempfile::TempDir;
 pub use turns::{busy_cpu, namespaces_alone, namespaces_shared, real_time};
 
@@ -99,24 +102,5 @@ impl Files for TempDir {
             .collect();
         names.sort();
         names
-    }
-}
-
-/// Runs `property` on `cases` values of `strategy` drawn by proptest's
-/// runner from its deterministic generator (the same cases on every
-/// machine), and fails with the smallest failing value it finds.
-pub fn random_cases<S: Strategy>(cases: u32, strategy: S, property: impl Fn(S::Value)) {
-    let config = Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    };
-    let rng = TestRng::deterministic_rng(config.rng_algorithm);
-    let result = TestRunner::new_with_rng(config, rng).run(&strategy, |value| {
-        property(value);
-        Ok(())
-    });
-    if let Err(e) = result {
-        panic!("{e}");
     }
 }
