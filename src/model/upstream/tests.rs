@@ -3,7 +3,10 @@
 
 use std::net::IpAddr;
 
+use proptest::prelude::*;
+
 use super::*;
+use crate::cases::random_cases;
 use crate::forecast::Forecast;
 use crate::forecast::upstream::forecast as upstream_forecast;
 use crate::read::conntrack::Tuple as CtTuple;
@@ -312,37 +315,26 @@ fn namespaces_sum_into_one_pool() {
     assert_eq!((s.lowest, s.others), (ip(VM), 1));
 }
 
-/// A small deterministic generator: the properties below run the same
-/// cases every time.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self, below: u32) -> u32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % u64::from(below.max(1))) as u32
-    }
-}
-
 /// Any log the host can show in full (open connections, closes within
 /// the last minute) and any hold up to a minute: the count is the rule's.
 #[test]
 fn property_what_the_host_shows_in_full_is_counted_exactly() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    for case in 0..300 {
-        let hold = rng.next(61);
-        let ports = 1 + rng.next(500);
+    let logs = (
+        0..61u32,
+        1..501u32,
+        0..200u32,
+        prop::collection::vec(0..60u32, 0..300),
+    );
+    random_cases(300, logs, |(hold, ports, open, close_ages)| {
+        let closes = close_ages.len();
         let mut m = model(budget(ports, hold));
-        let (open, closes) = (rng.next(200), rng.next(300));
         let mut port = 30000u16;
         let mut rule = open;
         for _ in 0..open {
             m.socket(&tcp(TcpState::ESTABLISHED, port, WEB));
             port += 1;
         }
-        for _ in 0..closes {
-            let age = rng.next(60);
+        for &age in &close_ages {
             m.socket(&closed(age, port, WEB));
             port += 1;
             rule += u32::from(age < hold);
@@ -353,34 +345,24 @@ fn property_what_the_host_shows_in_full_is_counted_exactly() {
                     .get(&key(WEB))
                     .is_none_or(|_| of(&m, WEB).used == 0)
             );
-            continue;
+            return;
         }
         let f = of(&m, WEB);
-        assert_eq!(
-            f.used, rule,
-            "case {case}: hold {hold}, {open} open, {closes} closes"
-        );
+        assert_eq!(f.used, rule, "hold {hold}, {open} open, {closes} closes");
         assert!(
             f.forecast.projected >= f64::from(rule.min(ports)) - 0.5,
-            "case {case}"
+            "hold {hold}, {open} open, {closes} closes"
         );
-        assert_eq!(
-            f.forecast.full_in_s == Some(0.0),
-            rule >= ports,
-            "case {case}: {f:?}"
-        );
-    }
+        assert_eq!(f.forecast.full_in_s == Some(0.0), rule >= ports, "{f:?}");
+    });
 }
 
 /// A steady pace that has gone on longer than any hold, and a hold beyond
 /// the minute the host shows: the forecast is never later than the rule.
 #[test]
 fn property_a_long_hold_is_never_late_at_a_steady_pace() {
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    for case in 0..100 {
-        let rate = 1 + rng.next(8);
-        let hold = 61 + rng.next(300);
-        let ports = 50 + rng.next(3000);
+    let paces = (1..9u32, 61..361u32, 50..3050u32);
+    random_cases(100, paces, |(rate, hold, ports)| {
         let mut m = model(budget(ports, hold));
         churn(&mut m, rate, 3600);
         let f = of(&m, WEB);
@@ -388,17 +370,13 @@ fn property_a_long_hold_is_never_late_at_a_steady_pace() {
         let rule_used = rate * hold;
         let rule_full = (rule_used >= ports).then_some(0.0);
         match rule_full {
-            Some(_) => assert_eq!(f.forecast.full_in_s, Some(0.0), "case {case}: {f:?}"),
+            Some(_) => assert_eq!(f.forecast.full_in_s, Some(0.0), "{f:?}"),
             None => assert!(
                 f.forecast.full_in_s.is_none() || f.used + 2 * rate >= ports,
-                "case {case}: rate {rate}, hold {hold}, {ports} ports: {f:?}"
+                "rate {rate}, hold {hold}, {ports} ports: {f:?}"
             ),
         }
         let off = f64::from(f.used).max(1.0) / f64::from(rule_used);
-        assert!(
-            (0.95..=1.05).contains(&off),
-            "case {case}: {} for {rule_used}",
-            f.used
-        );
-    }
+        assert!((0.95..=1.05).contains(&off), "{} for {rule_used}", f.used);
+    });
 }
