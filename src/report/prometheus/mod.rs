@@ -32,7 +32,9 @@ pub struct Snapshot {
     /// The `netns` label, when the check looked at other namespaces.
     pub netns: Option<String>,
     pub report: Report,
-    pub host: Host,
+    /// The namespace's own figures; `None` for the upstream pools summed
+    /// over a sweep, which belong to no namespace.
+    pub host: Option<Host>,
 }
 
 impl Snapshot {
@@ -40,7 +42,7 @@ impl Snapshot {
         Snapshot {
             netns,
             report: report.clone(),
-            host: Host::of(model),
+            host: Some(Host::of(model)),
         }
     }
 }
@@ -97,7 +99,12 @@ pub fn render(
 
     let figures: Vec<(Labels, Vec<HostFigure>)> = snapshots
         .iter()
-        .map(|s| (with_netns(s, Vec::new()), host_figures(&s.host, &s.report)))
+        .filter_map(|s| {
+            Some((
+                with_netns(s, Vec::new()),
+                host_figures(s.host.as_ref()?, &s.report),
+            ))
+        })
         .collect();
     for i in 0..figures.first().map_or(0, |(_, f)| f.len()) {
         let first = &figures[0].1[i];
@@ -303,13 +310,13 @@ mod tests {
         Snapshot {
             netns: netns.map(str::to_string),
             report,
-            host: Host {
+            host: Some(Host {
                 capacity: 20,
                 sockets: Some(SocketFigures {
                     time_wait: 3,
                     ..SocketFigures::default()
                 }),
-            },
+            }),
         }
     }
 
