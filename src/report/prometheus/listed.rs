@@ -46,8 +46,8 @@ impl Listed {
         judge::worst_first(&mut self.ranked, self.keep);
         let listed = self.ranked.into_iter().map(|(_, _, s)| s).collect();
         match summed {
-            Some(summed) => upstream_once(listed, summed),
-            None => listed,
+            Some(summed) if self.on => upstream_once(listed, summed),
+            _ => listed,
         }
     }
 }
