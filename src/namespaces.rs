@@ -67,7 +67,9 @@ pub(crate) fn check(config: &Config, started: Instant) -> Result<Outcome> {
         },
     )?;
     let (ns, mut m, book) = tally.finish()?;
-    if let Some(mut sum) = upstream.filter(|_| all) {
+    let summed = upstream.filter(|_| all);
+    let upstream_summed = summed.is_some();
+    if let Some(mut sum) = summed {
         sum.finish(None);
         judge_again_with(&mut m, sum, config);
     }
@@ -98,7 +100,8 @@ pub(crate) fn check(config: &Config, started: Instant) -> Result<Outcome> {
         m.report.state,
         upstream_worst,
     );
-    Ok(render(&m, config, &listed.finish()))
+    let listed = listed.finish(upstream_summed.then_some(&m.report));
+    Ok(render(&m, config, &listed))
 }
 
 /// `--all-netns` without `--exact`: the counters of every namespace and

@@ -189,22 +189,26 @@ fn every_namespace_spends_the_one_budget() {
         "{}",
         one.stdout
     );
-    let run = Plugin::new()
-        .args([
-            "--all-netns",
-            "--upstream-nat",
-            "gcp",
-            "--pools",
-            "upstream",
-            "--destination",
-            "198.51.100.13:4443",
-            // Other namespaces of the host (a benchmark's hundreds) may
-            // take a while to sweep; the assertions speak of two only.
-            "-t",
-            "120",
-        ])
-        .bound(Duration::from_secs(150))
-        .check();
+    let sweep = |extra: &[&str]| {
+        Plugin::new()
+            .args([
+                "--all-netns",
+                "--upstream-nat",
+                "gcp",
+                "--pools",
+                "upstream",
+                "--destination",
+                "198.51.100.13:4443",
+                // Other namespaces of the host (a benchmark's hundreds) may
+                // take a while to sweep; the assertions speak of two only.
+                "-t",
+                "120",
+            ])
+            .args(extra)
+            .bound(Duration::from_secs(150))
+            .check()
+    };
+    let run = sweep(&[]);
     let (a, b) = (vm_address(0), vm_address(1));
     assert_eq!(run.code, 2, "{}", run.stdout);
     let status = run.status_line();
@@ -216,6 +220,49 @@ fn every_namespace_spends_the_one_budget() {
         run.stdout
     );
     assert_eq!(run.perf("upstream_free"), 4);
+    // The Prometheus text says the same: the summed pool once, with no
+    // `netns` label, and no namespace's own share of it.
+    let prom = sweep(&["--format", "prometheus"]);
+    assert_eq!(prom.code, 0, "{}", prom.stdout);
+    let upstream: Vec<&str> = prom
+        .stdout
+        .lines()
+        .filter(|l| l.contains("kind=\"upstream\""))
+        .collect();
+    assert!(
+        upstream.iter().all(|l| !l.contains("netns=")),
+        "{}",
+        prom.stdout
+    );
+    let pool = "kind=\"upstream\",protocol=\"tcp\",destination=\"198.51.100.13\",port=\"4443\"";
+    let sample = |name: &str| {
+        let prefix = format!("{name}{{{pool}}} ");
+        let lines: Vec<&str> = upstream
+            .iter()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .collect();
+        match lines[..] {
+            [value] => value.parse::<f64>().unwrap(),
+            _ => panic!("not one {prefix}in:\n{}", prom.stdout),
+        }
+    };
+    assert_eq!(
+        sample("ephemeral_pool_free_ports"),
+        f64::from(run.perf("upstream_free"))
+    );
+    assert_eq!(sample("ephemeral_pool_capacity_ports"), 64.0);
+    assert_eq!(
+        sample("ephemeral_pool_used_ratio") * 100.0,
+        run.perf_f64("upstream_used_pct")
+    );
+    assert!(
+        upstream.contains(&"ephemeral_pools{kind=\"upstream\"} 1"),
+        "{}",
+        prom.stdout
+    );
+    if have("upstream_all_netns_promtool", PROMTOOL) {
+        assert_eq!(promtool_complaints(&prom.stdout), "");
+    }
 }
 
 /// `--trend`'s state in a directory of the test's own.
