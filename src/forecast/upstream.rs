@@ -91,3 +91,7 @@ fn first_full(use_at: &impl Fn(f64) -> f64, capacity: f64, hold: f64) -> Option<
     // Bounded: the hold is at most an hour, so at most 14,405 steps.
     first_full_over_hold(&|t: f64| use_at(t) + 0.5 >= capacity, hold)
 }
+
+#[cfg(test)]
+#[path = "upstream_tests.rs"]
+mod tests;

@@ -388,6 +388,3 @@ impl Sink for UpstreamModel {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

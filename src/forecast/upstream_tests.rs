@@ -1,15 +1,19 @@
-//! The pool arithmetic on records written by hand: the provider's rule
+//! The provider's pools counted and forecast on records written by hand: the provider's rule
 //! applied to a log of opens and closes gives the number the model must.
 
 use std::net::IpAddr;
 
 use proptest::prelude::*;
 
-use super::*;
+use super::forecast as upstream_forecast;
 use crate::cases::random_cases;
 use crate::forecast::Forecast;
-use crate::forecast::upstream::forecast as upstream_forecast;
+use crate::model::PoolName;
+use crate::model::upstream::*;
+use crate::read::conntrack::Entry;
 use crate::read::conntrack::Tuple as CtTuple;
+use crate::read::conntrack::entry::{CT_TCP_TIME_WAIT, IPPROTO_TCP};
+use crate::read::socket::{Protocol, Socket, TcpState};
 
 const VM: &str = "10.0.0.5";
 
