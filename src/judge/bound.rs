@@ -199,5 +199,5 @@ fn quiet(range: &Option<Range>, lo: f64, hi: f64) -> bool {
 }
 
 #[cfg(test)]
-#[path = "bound_tests.rs"]
+#[path = "bound_tests/mod.rs"]
 mod tests;

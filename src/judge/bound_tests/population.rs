@@ -1,73 +1,57 @@
-//! The bound against the model: generated populations of sockets, each
-//! handed to the model as the readers hand them, and the counters the
-//! kernel would show for them given to the bound. Every pool the model
-//! builds must stay within the bound, its forecast too, and a namespace
-//! the bound proves OK must be judged OK.
-
-use std::net::IpAddr;
+//! Generated namespaces for the bound's property tests: settings, socket
+//! records as the readers hand them, and the counters the kernel keeps.
 
 use super::*;
-use crate::forecast::{Ages, BUCKETS, Forecaster, pace};
-use crate::judge::{Report, State, judge_with};
-use crate::model::{Model, Pool};
-use crate::read::ports::PortRange;
-use crate::read::settings::TwReuse;
-use crate::read::socket::{Protocol, Sink, Socket, TcpState};
-use proptest::prelude::*;
-use proptest::sample::select;
-use std::cell::Cell;
-
-use crate::cases::random_cases;
 
 /// One generated namespace: its settings, its records as the readers hand
 /// them, and the counters the kernel keeps for them.
 #[derive(Debug)]
-struct Population {
-    settings: KernelSettings,
-    marked: Vec<Socket>,
-    sockets: Vec<Socket>,
-    counters: Counters,
+pub(super) struct Population {
+    pub(super) settings: KernelSettings,
+    pub(super) marked: Vec<Socket>,
+    pub(super) sockets: Vec<Socket>,
+    pub(super) counters: Counters,
 }
 
-fn addr(text: &str) -> IpAddr {
+pub(super) fn addr(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
 /// The draws of one socket: which address, port and peer, and what it is.
 #[derive(Clone, Debug)]
-struct SocketDraw {
-    local: usize,
+pub(super) struct SocketDraw {
+    pub(super) local: usize,
     /// Below the range's start by up to 5, past its end by up to 5.
-    port_offset: u16,
-    remote: usize,
-    remote_port: usize,
-    what: u8,
-    state: usize,
-    marked: bool,
+    pub(super) port_offset: u16,
+    pub(super) remote: usize,
+    pub(super) remote_port: usize,
+    pub(super) what: u8,
+    pub(super) state: usize,
+    pub(super) marked: bool,
     /// A TIME_WAIT's time left; a young one's time already spent.
-    expires_ms: u32,
-    young_spent_ms: u32,
+    pub(super) expires_ms: u32,
+    pub(super) young_spent_ms: u32,
 }
 
 /// The draws of one namespace, before its sockets.
 #[derive(Clone, Debug)]
-struct NamespaceDraw {
-    lo: u16,
-    len: u16,
-    reserved: u8,
-    tw_reuse: TwReuse,
-    timestamps: bool,
-    tw_reuse_delay_ms: Option<u32>,
+pub(super) struct NamespaceDraw {
+    pub(super) lo: u16,
+    pub(super) len: u16,
+    pub(super) reserved: u8,
+    pub(super) tw_reuse: TwReuse,
+    pub(super) timestamps: bool,
+    pub(super) tw_reuse_delay_ms: Option<u32>,
     /// Sockets of no table (unix and others).
-    unseen: u64,
+    pub(super) unseen: u64,
     /// Whether any TIME_WAIT is made: half without, which the forecast
     /// bound makes loose.
-    closes: bool,
+    pub(super) closes: bool,
     /// A burst of young TIME_WAITs: the fastest pace there is.
-    young: bool,
+    pub(super) young: bool,
 }
 
-fn population() -> impl Strategy<Value = Population> {
+pub(super) fn population() -> impl Strategy<Value = Population> {
     let namespace = (
         (0..100u16, 5..125u16, 0..3u8),
         select(vec![TwReuse::Never, TwReuse::Always, TwReuse::LoopbackOnly]),
@@ -121,7 +105,7 @@ fn population() -> impl Strategy<Value = Population> {
         .prop_map(|(ns, sockets)| population_of(&ns, &sockets))
 }
 
-fn population_of(ns: &NamespaceDraw, draws: &[SocketDraw]) -> Population {
+pub(super) fn population_of(ns: &NamespaceDraw, draws: &[SocketDraw]) -> Population {
     let (lo, len) = (ns.lo, ns.len);
     let range = PortRange::new(lo, lo + len - 1).unwrap();
     let reserved = match ns.reserved {
@@ -221,7 +205,7 @@ fn population_of(ns: &NamespaceDraw, draws: &[SocketDraw]) -> Population {
     p
 }
 
-fn model_of(p: &Population) -> Model {
+pub(super) fn model_of(p: &Population) -> Model {
     let mut builder = PoolsBuilder::new(&p.settings);
     for s in &p.marked {
         builder.marked(s);
@@ -234,7 +218,7 @@ fn model_of(p: &Population) -> Model {
 
 /// Every pool of the model: each tuple's, a new tuple's, each address's,
 /// and UDP's.
-fn every_pool(model: &Model) -> Vec<Pool> {
+pub(super) fn every_pool(model: &Model) -> Vec<Pool> {
     let mut pools: Vec<Pool> = model.connect_pools().collect();
     pools.push(model.new_connect_pool(crate::model::PoolName::NewTuple {
         source: None,
@@ -246,13 +230,13 @@ fn every_pool(model: &Model) -> Vec<Pool> {
     pools
 }
 
-fn range(choices: &[&'static str]) -> impl Strategy<Value = Option<Range>> + use<> {
+pub(super) fn range(choices: &[&'static str]) -> impl Strategy<Value = Option<Range>> + use<> {
     select(choices.to_vec()).prop_map(|text| (!text.is_empty()).then(|| text.parse().unwrap()))
 }
 
-type RuleParts = (Selection, Thresholds, ForecastRule);
+pub(super) type RuleParts = (Selection, Thresholds, ForecastRule);
 
-fn rule_parts() -> impl Strategy<Value = RuleParts> {
+pub(super) fn rule_parts() -> impl Strategy<Value = RuleParts> {
     let kinds = prop::collection::vec(prop::bool::weighted(0.6), 4).prop_map(|chosen| {
         let all = [Kind::Connect, Kind::Bind, Kind::Udp, Kind::Nat];
         let mut kinds: Vec<Kind> = all
@@ -281,7 +265,7 @@ fn rule_parts() -> impl Strategy<Value = RuleParts> {
                 false => Vec::new(),
             },
             destinations: match narrowed && one {
-                true => vec![super::super::Destination {
+                true => vec![super::super::super::Destination {
                     addr: addr("127.0.0.1"),
                     port,
                 }],
@@ -315,144 +299,4 @@ fn rule_parts() -> impl Strategy<Value = RuleParts> {
             forecast
         });
     (selection, thresholds, forecast)
-}
-
-fn judged(model: &Model, rule: &Rule, max_tw: Option<u32>) -> Report {
-    let forecaster = Forecaster::new(model, max_tw);
-    let f = Some((rule.forecast, &forecaster));
-    judge_with(model, rule.selection, rule.thresholds, 1000, f)
-}
-
-#[test]
-fn no_pool_of_a_generated_population_exceeds_its_bound() {
-    let (proven, walked, filling) = (Cell::new(0), Cell::new(0), Cell::new(0));
-    let max_tw = select(vec![None, Some(5), Some(100_000)]);
-    let cases = (population(), rule_parts(), max_tw);
-    random_cases(
-        3000,
-        cases,
-        |(p, (selection, thresholds, forecast), max_tw)| {
-            let rule = Rule {
-                selection: &selection,
-                thresholds: &thresholds,
-                forecast: &forecast,
-                upstream: false,
-            };
-            let model = model_of(&p);
-            let Some(b) = bound(&p.counters, &p.settings, &rule) else {
-                assert!(selection.kinds == [Kind::Nat], "no bound");
-                return;
-            };
-            let forecaster = Forecaster::new(&model, max_tw);
-            let tcp_selected =
-                selection.kinds.contains(&Kind::Connect) || selection.kinds.contains(&Kind::Bind);
-            for pool in every_pool(&model) {
-                if !selection.kinds.contains(&pool.kind) {
-                    continue;
-                }
-                let what = format!("{pool:?} against {b:?}, {:?}", p.counters);
-                assert!(pool.used_pct() <= b.used_pct, "level: {what}");
-                if !forecast.enabled || !tcp_selected {
-                    continue;
-                }
-                let Some(f) = forecaster.of(&pool) else {
-                    continue;
-                };
-                let projected = (f.projected.ceil() as u32).min(pool.capacity);
-                let at = Pool {
-                    free: pool.capacity - projected.max(pool.used()),
-                    ..pool
-                };
-                assert!(at.used_pct() <= b.used_pct, "projected: {what}, {f:?}");
-                if b.cannot_fill {
-                    assert_eq!(f.full_in_s, None, "fills: {what}, {f:?}");
-                } else {
-                    filling.set(filling.get() + 1);
-                }
-            }
-            let report = judged(&model, &rule, max_tw);
-            if b.proven {
-                assert_eq!(report.state, State::Ok, "proven OK, {b:?}");
-                proven.set(proven.get() + 1);
-            } else {
-                walked.set(walked.get() + 1);
-            }
-        },
-    );
-    // The cases cover both answers, and pools that may fill.
-    let (proven, walked, filling) = (proven.get(), walked.get(), filling.get());
-    assert!(
-        proven > 300 && walked > 300 && filling > 100,
-        "{proven} {walked} {filling}"
-    );
-}
-
-#[test]
-fn the_pace_never_exceeds_its_bound() {
-    let ages = (
-        select(vec![60_000, 1000, 2500, 100, 15_000, 30_000]),
-        prop::bool::weighted(0.3),
-        select(vec![1000, 2000, 9000]),
-        1..=BUCKETS,
-    )
-        .prop_flat_map(|(hold, censored, after, span)| {
-            let censored_after_ms = censored.then_some(after);
-            let ages = prop::collection::vec(0..span, 0..200);
-            (Just(hold), Just(censored_after_ms), ages)
-        })
-        .prop_map(|(hold, censored_after_ms, each)| {
-            let mut ages = Ages::new(hold);
-            ages.censored_after_ms = censored_after_ms;
-            for age in each {
-                ages.buckets[age] += 1;
-            }
-            ages
-        });
-    random_cases(20_000, ages, |ages| {
-        let p = pace(&ages);
-        let most = max_per_second(u64::from(ages.total()));
-        assert!(p.per_second <= most, "{p:?} above {most} for {ages:?}");
-    });
-}
-
-#[test]
-fn conntrack_entries_leave_nat_unbounded() {
-    random_cases(1, population(), conntrack_entries_leave_nat_unbounded_in);
-}
-
-fn conntrack_entries_leave_nat_unbounded_in(mut p: Population) {
-    let selection = Selection {
-        kinds: vec![Kind::Connect, Kind::Nat],
-        sources: Vec::new(),
-        destinations: Vec::new(),
-    };
-    let (thresholds, forecast) = (Thresholds::default(), ForecastRule::default());
-    let rule = Rule {
-        selection: &selection,
-        thresholds: &thresholds,
-        forecast: &forecast,
-        upstream: false,
-    };
-    let table = |entries| TableFigures {
-        entries,
-        max: 1000,
-        ..TableFigures::default()
-    };
-    p.counters.conntrack = Some(table(3));
-    assert_eq!(bound(&p.counters, &p.settings, &rule), None);
-    p.counters.conntrack = Some(table(0));
-    assert!(bound(&p.counters, &p.settings, &rule).is_some());
-    // The provider's pools are summed over every namespace: none is
-    // bounded where they are judged.
-    let mut upstream = selection.clone();
-    upstream.kinds.push(Kind::Upstream);
-    let with = |on| Rule {
-        selection: &upstream,
-        upstream: on,
-        ..rule
-    };
-    assert_eq!(bound(&p.counters, &p.settings, &with(true)), None);
-    assert!(bound(&p.counters, &p.settings, &with(false)).is_some());
-    p.counters.sockstat.sockets = None;
-    assert_eq!(bound(&p.counters, &p.settings, &rule), None);
 }
