@@ -31,35 +31,24 @@ pub fn advise(basis: &Basis, model: &mut Model, report: &Report) -> Option<Advic
     let mut remedies = Vec::new();
     // The fewest doublings of the ports that change the state (with -v,
     // where none does, one doubling).
+    let mut with_ports = |ports: u32| {
+        let changed = Budget {
+            ports,
+            ..budget.clone()
+        };
+        (ports, under(basis, model, &selection, changed))
+    };
     let mut found = None;
     let mut ports = budget.ports;
     while ports < MAX_PORTS && found.is_none() {
         ports = ports.saturating_mul(2).min(MAX_PORTS);
-        let r = under(
-            basis,
-            model,
-            &selection,
-            Budget {
-                ports,
-                ..budget.clone()
-            },
-        );
+        let (ports, r) = with_ports(ports);
         if r.state < state {
             found = Some((ports, r));
         }
     }
     if found.is_none() && basis.verbose && budget.ports < MAX_PORTS {
-        let ports = budget.ports.saturating_mul(2).min(MAX_PORTS);
-        let r = under(
-            basis,
-            model,
-            &selection,
-            Budget {
-                ports,
-                ..budget.clone()
-            },
-        );
-        found = Some((ports, r));
+        found = Some(with_ports(budget.ports.saturating_mul(2).min(MAX_PORTS)));
     }
     if let Some((ports, r)) = found {
         remedies.push(Remedy {
